@@ -1,0 +1,34 @@
+//! `hitzeleiter`: the command line of Hitzeleiter, a BitBake-compatible build tool.
+//!
+//! The binary only wires the library crates together; each subcommand lives in its own
+//! module.
+
+mod syntax;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "hitzeleiter",
+    version,
+    about = "A BitBake-compatible build tool"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Parse metadata files (.bb, .bbappend, .bbclass, .inc, .conf) and report syntax errors.
+    Syntax(syntax::SyntaxArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Syntax(args) => syntax::run(&args),
+    }
+}
