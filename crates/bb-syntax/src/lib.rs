@@ -35,6 +35,7 @@
 //! ```
 
 pub mod ast;
+mod files;
 mod lines;
 mod logical;
 mod parser;
@@ -45,6 +46,7 @@ mod template;
 use std::fmt;
 use std::path::Path;
 
+pub use files::collect_metadata_files;
 pub use rowan::{TextRange, TextSize};
 pub use syntax_kind::{BitBakeLanguage, SyntaxElement, SyntaxKind, SyntaxNode, SyntaxToken};
 
@@ -164,7 +166,7 @@ impl Parse {
     /// The tree as indented text, one element per line, followed by the problems:
     /// for debugging and test expectations.
     pub fn debug_dump(&self) -> String {
-        let mut out = format!("{:#?}", self.syntax());
+        let mut out = tree_dump(&self.syntax());
         if !self.errors.is_empty() {
             let index = LineIndex::new(&self.syntax().to_string());
             for error in &self.errors {
@@ -177,6 +179,35 @@ impl Parse {
         }
         out
     }
+}
+
+/// The tree as indented text: `KIND@start..end` per node, plus the full text of each token.
+pub fn tree_dump(node: &SyntaxNode) -> String {
+    let mut out = String::new();
+    let mut depth = 0;
+    for event in node.preorder_with_tokens() {
+        match event {
+            rowan::WalkEvent::Enter(element) => {
+                out.push_str(&"  ".repeat(depth));
+                match element {
+                    rowan::NodeOrToken::Node(node) => {
+                        out.push_str(&format!("{:?}@{:?}\n", node.kind(), node.text_range()));
+                    }
+                    rowan::NodeOrToken::Token(token) => {
+                        out.push_str(&format!(
+                            "{:?}@{:?} {:?}\n",
+                            token.kind(),
+                            token.text_range(),
+                            token.text()
+                        ));
+                    }
+                }
+                depth += 1;
+            }
+            rowan::WalkEvent::Leave(_) => depth -= 1,
+        }
+    }
+    out
 }
 
 /// Parses `text` as a file of the given kind. Never fails.

@@ -88,18 +88,34 @@ impl<'a> Parser<'a> {
         Logical::new(self.source(), ranges, span)
     }
 
-    /// Residue lines that cannot form a statement, kept in the tree as an `ERROR` node;
-    /// every line of it ends in a continuation.
+    /// Lines that cannot form a statement, kept in the tree as an `ERROR` node. When the
+    /// last line ends in a continuation, its terminator belongs to the node; otherwise it
+    /// is trivia after it.
     fn flush_residue(&mut self, first: usize, last: usize) {
-        let mut logical = self.joined(first, last);
-        logical.span.end = self.lines[last].end;
+        let continued = self.content(last).ends_with('\\');
+        let ranges = (first..=last)
+            .map(|i| {
+                let line = self.lines[i];
+                let drop_backslash = i < last || continued;
+                line.start..line.content_end - usize::from(drop_backslash)
+            })
+            .collect();
+        let last_line = self.lines[last];
+        let end = if continued { last_line.end } else { last_line.content_end };
+        let logical = Logical::new(self.source(), ranges, self.lines[first].start..end);
         let mut events = Events::default();
         events.tok(TEXT, logical.text.len());
         self.emitter.emit(&logical, Some(ERROR), &events);
+        if !continued {
+            self.line_tail(last);
+        }
     }
 
     fn recipe_file(&mut self) {
         let mut residue: Option<usize> = None;
+        // Set when a comment interrupted a continued statement: BitBake stops there; the
+        // statement is kept whole as an error so that no further errors cascade from it.
+        let mut poisoned = false;
         let mut index = 0;
         while index < self.lines.len() {
             let s = self.content(index);
@@ -107,25 +123,33 @@ impl<'a> Parser<'a> {
                 // `__residue__[0][0]`: the first line without its trailing backslash.
                 let first_line = self.content(first);
                 let first_char = first_line[..first_line.len() - 1].chars().next();
-                let problem = match first_char {
-                    None => Some(format!(
-                        "line {} is only a line continuation, which BitBake cannot parse",
-                        first + 1
-                    )),
-                    Some('#') if !s.starts_with('#') => Some(format!(
-                        "There is a confusing multiline partially commented expression on line {}: a comment is continued into a line that is not a comment",
-                        first + 1
-                    )),
-                    Some(c) if c != '#' && s.starts_with('#') => Some(format!(
-                        "There is a comment on line {} which is in the middle of a multiline expression",
-                        index + 1
-                    )),
-                    _ => None,
-                };
-                if let Some(message) = problem {
-                    self.error_at_line(index, message);
-                    self.flush_residue(first, index - 1);
-                    residue = None;
+                match first_char {
+                    None => {
+                        self.error_at_line(
+                            index,
+                            format!("line {} is only a line continuation, which BitBake cannot parse", first + 1),
+                        );
+                        poisoned = true;
+                    }
+                    Some('#') if !s.starts_with('#') => {
+                        self.error_at_line(
+                            index,
+                            format!(
+                                "There is a confusing multiline partially commented expression on line {}: a comment is continued into a line that is not a comment",
+                                first + 1
+                            ),
+                        );
+                        self.flush_residue(first, index - 1);
+                        residue = None;
+                    }
+                    Some(c) if c != '#' && s.starts_with('#') && !poisoned => {
+                        self.error_at_line(
+                            index,
+                            format!("There is a comment on line {} which is in the middle of a multiline expression", index + 1),
+                        );
+                        poisoned = true;
+                    }
+                    _ => {}
                 }
             }
             if s.ends_with('\\') {
@@ -134,15 +158,22 @@ impl<'a> Parser<'a> {
                 continue;
             }
             let first = residue.take().unwrap_or(index);
+            if std::mem::take(&mut poisoned) {
+                self.flush_residue(first, index);
+                index += 1;
+                continue;
+            }
             let logical = self.joined(first, index);
             index = self.recipe_statement(&logical, index);
         }
         if let Some(first) = residue {
             let last = self.lines.len() - 1;
-            self.error_at_line(
-                first,
-                "the file ends inside a line continuation (the last line ends with '\\')".into(),
-            );
+            if !poisoned {
+                self.error_at_line(
+                    first,
+                    "the file ends inside a line continuation (the last line ends with '\\')".into(),
+                );
+            }
             self.flush_residue(first, last);
         }
     }

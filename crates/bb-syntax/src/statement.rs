@@ -522,7 +522,7 @@ fn assignment(s: &str, m: &AssignmentMatch) -> Classified {
     c.events.tok(OPERATOR, m.op.end);
     let ws_after = m.op.end < m.value.start - 1;
     c.events.tok(WHITESPACE, m.value.start - 1);
-    if !ws_before || !ws_after {
+    if (!ws_before || !ws_after) && !m.var.is_empty() {
         c.diagnostics.push((
             m.op.clone(),
             Severity::Warning,

@@ -63,8 +63,9 @@ pub(crate) fn run(args: &SyntaxArgs) -> ExitCode {
     let mut reports = Vec::new();
     for path in &args.paths {
         if path.is_dir() {
-            if let Err(err) = collect_metadata_files(path, &mut files) {
-                reports.push(failure(path, format!("cannot read directory: {err}")));
+            match bb_syntax::collect_metadata_files(path) {
+                Ok(found) => files.extend(found),
+                Err(err) => reports.push(failure(path, format!("cannot read directory: {err}"))),
             }
         } else {
             files.push(path.clone());
@@ -101,36 +102,6 @@ pub(crate) fn run(args: &SyntaxArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
-}
-
-/// Every metadata file under `dir`, sorted. Like BitBake, it leaves out what is payload:
-/// hidden directories such as `.git`, `files/` directories (fetched with `file://`), and
-/// `.conf` files outside a `conf/` directory (configuration files installed by recipes).
-fn collect_metadata_files(dir: &Path, files: &mut Vec<PathBuf>) -> io::Result<()> {
-    collect_under(dir, false, files)
-}
-
-fn collect_under(dir: &Path, in_conf: bool, files: &mut Vec<PathBuf>) -> io::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<io::Result<_>>()?;
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let path = entry.path();
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with('.') {
-            continue;
-        }
-        if entry.file_type()?.is_dir() {
-            if name != "files" {
-                collect_under(&path, in_conf || name == "conf", files)?;
-            }
-        } else if let Some(kind) = FileKind::from_path(&path)
-            && (in_conf || kind != FileKind::Conf)
-        {
-            files.push(path);
-        }
-    }
-    Ok(())
 }
 
 fn failure(path: &Path, message: String) -> FileReport {
@@ -204,7 +175,7 @@ fn check_file(path: &Path, args: &SyntaxArgs) -> FileReport {
 }
 
 fn tree_text(parse: &Parse) -> String {
-    format!("{:#?}", parse.syntax())
+    bb_syntax::tree_dump(&parse.syntax())
 }
 
 fn roundtrip_mismatch(text: &str, bytes: &[u8], index: &LineIndex) -> Diagnostic {

@@ -1,0 +1,7 @@
+A = "x \
+# comment \
+    y"
+B = "fine"
+# comment \
+C = "not a comment"
+D = "the end \

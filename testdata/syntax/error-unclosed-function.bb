@@ -1,0 +1,4 @@
+do_compile() {
+    oe_runmake
+ }
+A = "swallowed by the body"
