@@ -1,1 +1,65 @@
-fn main() {}
+//! Project automation, run as `cargo xtask <command>`:
+//!
+//! - `test`: everything CI runs (format, lints, tests, corpus and conformance tests,
+//!   cargo-deny, publish dry runs), ending with one `tests: N passed, M failed` line.
+//! - `bench [NAME]`: runs the benchmarks and rewrites their table in docs/benchmarks.md.
+//! - `fuzz [SECONDS]`: runs the parser fuzz target for a fixed time budget.
+
+mod bench;
+mod fuzz;
+mod test;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test::run(),
+        Some("bench") => bench::run(args.get(1).map(String::as_str)),
+        Some("fuzz") => fuzz::run(args.get(1).map(String::as_str)),
+        _ => Err("usage: cargo xtask test | bench [parse] | fuzz [SECONDS]".to_owned()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (xtask lives one level below it).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is inside the workspace")
+        .to_path_buf()
+}
+
+/// The directory with the corpus, oracle and conformance cases, if present.
+fn shared_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("HZ_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared"));
+    dir.is_dir().then_some(dir)
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command.current_dir(root());
+    command
+}
+
+/// Runs a command to completion, failing with its description if it fails.
+fn run_step(description: &str, command: &mut Command) -> Result<(), String> {
+    eprintln!("==> {description}");
+    let status = command
+        .status()
+        .map_err(|err| format!("{description}: cannot start: {err}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{description} failed ({status})"))
+    }
+}

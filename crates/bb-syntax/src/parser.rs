@@ -101,7 +101,11 @@ impl<'a> Parser<'a> {
             })
             .collect();
         let last_line = self.lines[last];
-        let end = if continued { last_line.end } else { last_line.content_end };
+        let end = if continued {
+            last_line.end
+        } else {
+            last_line.content_end
+        };
         let logical = Logical::new(self.source(), ranges, self.lines[first].start..end);
         let mut events = Events::default();
         events.tok(TEXT, logical.text.len());
@@ -127,7 +131,10 @@ impl<'a> Parser<'a> {
                     None => {
                         self.error_at_line(
                             index,
-                            format!("line {} is only a line continuation, which BitBake cannot parse", first + 1),
+                            format!(
+                                "line {} is only a line continuation, which BitBake cannot parse",
+                                first + 1
+                            ),
                         );
                         poisoned = true;
                     }
@@ -171,7 +178,8 @@ impl<'a> Parser<'a> {
             if !poisoned {
                 self.error_at_line(
                     first,
-                    "the file ends inside a line continuation (the last line ends with '\\')".into(),
+                    "the file ends inside a line continuation (the last line ends with '\\')"
+                        .into(),
                 );
             }
             self.flush_residue(first, last);
@@ -232,7 +240,7 @@ impl<'a> Parser<'a> {
         tokenize(&mut events, content, content.len(), TEXT);
         let logical = Logical::new(
             self.source(),
-            vec![line.start..line.content_end],
+            std::iter::once(line.start..line.content_end).collect(),
             line.start..line.content_end,
         );
         self.emitter.emit(&logical, None, &events);
@@ -320,7 +328,8 @@ impl<'a> Parser<'a> {
                 index += 1;
                 continue;
             }
-            let mut ranges = vec![line.start..line.content_end];
+            let mut ranges = Vec::with_capacity(2);
+            ranges.push(line.start..line.content_end);
             let mut confusing = false;
             // ConfHandler joins while the joined text ends in a backslash; at the end of
             // the file it keeps dropping backslashes.

@@ -94,15 +94,11 @@ pub(crate) fn classify_conf(s: &str, conf_file: bool) -> Classified {
     if let Some(c) = export_or_unset(s) {
         return c;
     }
-    if conf_file && let Some(arg) = keyword_args(s, "addpylib") {
-        if split_greedy(&s[arg..], 2).is_some() {
-            return keyword_statement(s, ADDPYLIB_STMT, ADDPYLIB_KW, arg);
-        }
+    if conf_file && let Some(arg) = keyword_groups(s, "addpylib", 2) {
+        return keyword_statement(s, ADDPYLIB_STMT, ADDPYLIB_KW, arg);
     }
-    if let Some(arg) = keyword_args(s, "addfragments") {
-        if split_greedy(&s[arg..], 4).is_some() {
-            return keyword_statement(s, ADDFRAGMENTS_STMT, ADDFRAGMENTS_KW, arg);
-        }
+    if let Some(arg) = keyword_groups(s, "addfragments", 4) {
+        return keyword_statement(s, ADDFRAGMENTS_STMT, ADDFRAGMENTS_KW, arg);
     }
     unparsed(s, conf_file)
 }
@@ -182,6 +178,24 @@ fn keyword_args(s: &str, keyword: &str) -> Option<usize> {
     // Only whitespace follows: `\s+` gives its last character back to `(.+)`.
     let last = rest.chars().next_back()?.len_utf8();
     (ws > last).then(|| s.len() - last)
+}
+
+/// Matches `KEYWORD\s+(.+)\s+(.+)…` with `groups` groups; returns where the groups start.
+/// The leading `\s+` is greedy, so it gives back whitespace only when the groups need it.
+fn keyword_groups(s: &str, keyword: &str, groups: usize) -> Option<usize> {
+    let rest = s.strip_prefix(keyword)?;
+    let ws = space_prefix_len(rest);
+    // Ends of the `\s+`, longest first; it must keep at least one character.
+    let ends: Vec<usize> = rest[..ws]
+        .char_indices()
+        .skip(1)
+        .map(|(i, _)| i)
+        .chain([ws])
+        .collect();
+    ends.into_iter()
+        .rev()
+        .find(|&start| split_greedy(&rest[start..], groups).is_some())
+        .map(|start| keyword.len() + start)
 }
 
 fn keyword_statement(s: &str, kind: SyntaxKind, kw: SyntaxKind, arg: usize) -> Classified {
@@ -644,6 +658,17 @@ mod tests {
         assert_eq!(keyword_args("includefoo", "include"), None);
         assert_eq!(keyword_args("include  ", "include"), Some(8));
         assert_eq!(keyword_args("include ", "include"), None);
+    }
+
+    #[test]
+    fn keyword_groups_give_back_whitespace() {
+        assert_eq!(
+            keyword_groups("addpylib ${LAYERDIR}/lib oe", "addpylib", 2),
+            Some(9)
+        );
+        // `addpylib\s+(.+)\s+(.+)`: the first group may be a space.
+        assert_eq!(keyword_groups("addpylib   b", "addpylib", 2), Some(9));
+        assert_eq!(keyword_groups("addpylib b", "addpylib", 2), None);
     }
 
     #[test]

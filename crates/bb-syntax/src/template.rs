@@ -89,15 +89,13 @@ pub(crate) fn python_end(bytes: &[u8], start: usize) -> Option<usize> {
         if units > 0 && bytes[q] == b'}' {
             return Some(q + 1);
         }
-        if bytes[q] == b'{' {
-            if let Some(close) = bytes[q + 1..line_end].iter().position(|&b| b == b'}') {
-                let close = q + 1 + close;
-                if close < last_close {
-                    q = close + 1;
-                    units += 1;
-                    continue;
-                }
-            }
+        if bytes[q] == b'{'
+            && let Some(close) = bytes[q + 1..line_end].iter().position(|&b| b == b'}')
+            && q + 1 + close < last_close
+        {
+            q += close + 2;
+            units += 1;
+            continue;
         }
         q += 1;
         units += 1;

@@ -18,14 +18,22 @@ fn syntax_trees_match_expectations() {
         .filter(|path| FileKind::from_path(path).is_some())
         .collect();
     files.sort();
-    assert!(files.len() >= 10, "expected the syntax test files, found {files:?}");
+    assert!(
+        files.len() >= 10,
+        "expected the syntax test files, found {files:?}"
+    );
     let mut mismatches = Vec::new();
     for path in &files {
         let kind = FileKind::from_path(path).expect("collected files are metadata");
         let bytes = std::fs::read(path).expect("test file is readable");
         let parse = bb_syntax::parse_bytes(&bytes, kind);
         if let Ok(text) = std::str::from_utf8(&bytes) {
-            assert_eq!(parse.syntax().to_string(), text, "round trip of {}", path.display());
+            assert_eq!(
+                parse.syntax().to_string(),
+                text,
+                "round trip of {}",
+                path.display()
+            );
         }
         let actual = parse.debug_dump();
         let expect_path = PathBuf::from(format!("{}.tree", path.display()));

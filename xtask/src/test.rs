@@ -1,0 +1,164 @@
+//! `cargo xtask test`: what CI runs.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
+use crate::{cargo, root, run_step, shared_dir};
+
+/// Library crates that must package cleanly for crates.io.
+const PUBLISHED_CRATES: &[&str] = &["bb-syntax"];
+
+pub(crate) fn run() -> Result<(), String> {
+    match shared_dir() {
+        Some(dir) => eprintln!("corpus, oracle and conformance cases: {}", dir.display()),
+        None => eprintln!(
+            "no ../shared directory and HZ_SHARED unset: corpus and conformance tests will be skipped"
+        ),
+    }
+    run_step(
+        "cargo fmt --check",
+        cargo().args(["fmt", "--all", "--", "--check"]),
+    )?;
+    run_step(
+        "cargo clippy -D warnings",
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    let counts = cargo_tests()?;
+    cargo_deny()?;
+    for krate in PUBLISHED_CRATES {
+        run_step(
+            &format!("cargo publish --dry-run -p {krate}"),
+            cargo().args([
+                "publish",
+                "--dry-run",
+                "--allow-dirty",
+                "--quiet",
+                "-p",
+                krate,
+            ]),
+        )?;
+    }
+    let skip_note = if counts.skipped.is_empty() {
+        String::new()
+    } else {
+        eprintln!("skipped:");
+        for reason in &counts.skipped {
+            eprintln!("  {reason}");
+        }
+        format!(", {} skipped", counts.skipped.len())
+    };
+    println!(
+        "tests: {} passed, {} failed{skip_note}",
+        counts.passed, counts.failed
+    );
+    if counts.failed > 0 {
+        return Err("tests failed".into());
+    }
+    Ok(())
+}
+
+struct Counts {
+    passed: usize,
+    failed: usize,
+    skipped: Vec<String>,
+}
+
+/// Runs the whole workspace's tests, echoing their output and adding up the result lines.
+/// Tests that cannot run here write why to `HZ_SKIP_LOG`.
+fn cargo_tests() -> Result<Counts, String> {
+    eprintln!("==> cargo test --workspace");
+    let skip_log = root().join("target/xtask-skipped.log");
+    let _ = std::fs::create_dir_all(root().join("target"));
+    let _ = std::fs::remove_file(&skip_log);
+    let mut child = cargo()
+        .args(["test", "--workspace", "--color", "never"])
+        .env("HZ_SKIP_LOG", &skip_log)
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|err| format!("cannot start cargo test: {err}"))?;
+    let mut counts = Counts {
+        passed: 0,
+        failed: 0,
+        skipped: Vec::new(),
+    };
+    let stdout = child.stdout.take().expect("stdout is piped");
+    for line in BufReader::new(stdout).lines() {
+        let line = line.map_err(|err| format!("reading cargo test output: {err}"))?;
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            counts.passed += count_before(rest, " passed");
+            counts.failed += count_before(rest, " failed");
+        }
+    }
+    let status = child.wait().map_err(|err| format!("cargo test: {err}"))?;
+    counts.skipped = std::fs::read_to_string(&skip_log)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    if !status.success() && counts.failed == 0 {
+        return Err(format!("cargo test failed ({status})"));
+    }
+    Ok(counts)
+}
+
+/// The number in front of `label` in a `test result:` line.
+fn count_before(line: &str, label: &str) -> usize {
+    line.split(';')
+        .find_map(|part| {
+            part.trim()
+                .trim_start_matches("ok. ")
+                .trim_start_matches("FAILED. ")
+                .strip_suffix(label.trim_start())
+        })
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Licences, bans and sources with cargo-deny, when it is installed (`.ci/run` installs
+/// it). Advisories need the RustSec database from the network, which this machine lacks.
+fn cargo_deny() -> Result<(), String> {
+    let installed = cargo()
+        .args(["deny", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !installed {
+        eprintln!("==> cargo deny: not installed, skipped (cargo install --locked cargo-deny)");
+        return Ok(());
+    }
+    run_step(
+        "cargo deny check licenses bans sources",
+        cargo().args([
+            "deny",
+            "--all-features",
+            "check",
+            "licenses",
+            "bans",
+            "sources",
+        ]),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count_before;
+
+    #[test]
+    fn reads_cargo_test_result_lines() {
+        let line =
+            "ok. 11 passed; 2 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.00s";
+        assert_eq!(count_before(line, " passed"), 11);
+        assert_eq!(count_before(line, " failed"), 2);
+        let failed = "FAILED. 3 passed; 1 failed; 0 ignored";
+        assert_eq!(count_before(failed, " passed"), 3);
+    }
+}
