@@ -77,9 +77,19 @@ fn cargo_tests() -> Result<Counts, String> {
     let skip_log = root().join("target/xtask-skipped.log");
     let _ = std::fs::create_dir_all(root().join("target"));
     let _ = std::fs::remove_file(&skip_log);
-    let mut child = cargo()
+    let mut command = cargo();
+    command
         .args(["test", "--workspace", "--color", "never"])
-        .env("HZ_SKIP_LOG", &skip_log)
+        .env("HZ_SKIP_LOG", &skip_log);
+    match bitbake_python() {
+        Ok(python) => {
+            command.env("HZ_BB_PYTHON", python);
+        }
+        Err(reason) => {
+            eprintln!("real BitBake unavailable, its differential tests will be skipped: {reason}")
+        }
+    }
+    let mut child = command
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|err| format!("cannot start cargo test: {err}"))?;
@@ -107,6 +117,35 @@ fn cargo_tests() -> Result<Counts, String> {
         return Err(format!("cargo test failed ({status})"));
     }
     Ok(counts)
+}
+
+/// The real BitBake parser, for differential tests: bitbake-setup 2.19.0 from PyPI in a
+/// venv under target/, made on first use.
+fn bitbake_python() -> Result<std::path::PathBuf, String> {
+    let venv = root().join("target/oracle-venv");
+    let python = venv.join("bin/python");
+    let ready = venv.join(".bitbake-setup-2.19.0");
+    if ready.exists() {
+        return Ok(python);
+    }
+    run_step(
+        "python3 -m venv target/oracle-venv",
+        std::process::Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv),
+    )?;
+    run_step(
+        "pip install bitbake-setup==2.19.0",
+        std::process::Command::new(&python).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "bitbake-setup==2.19.0",
+        ]),
+    )?;
+    std::fs::write(&ready, "").map_err(|err| format!("{}: {err}", ready.display()))?;
+    Ok(python)
 }
 
 /// The number in front of `label` in a `test result:` line.

@@ -58,8 +58,13 @@ impl<'a> Parser<'a> {
     }
 
     fn error_at_line(&mut self, index: usize, message: String) {
-        let line = self.lines[index];
-        self.diagnostic(line.start, line.content_end, Severity::Error, message);
+        self.error_at_lines(index, index, message);
+    }
+
+    /// An error spanning lines `first..=last`; it is reported at the start of `first`.
+    fn error_at_lines(&mut self, first: usize, last: usize, message: String) {
+        let (start, end) = (self.lines[first].start, self.lines[last].content_end);
+        self.diagnostic(start, end, Severity::Error, message);
     }
 
     /// The whitespace BitBake strips from a line's end, and its terminator.
@@ -139,7 +144,8 @@ impl<'a> Parser<'a> {
                         poisoned = true;
                     }
                     Some('#') if !s.starts_with('#') => {
-                        self.error_at_line(
+                        self.error_at_lines(
+                            first,
                             index,
                             format!(
                                 "There is a confusing multiline partially commented expression on line {}: a comment is continued into a line that is not a comment",
@@ -176,8 +182,9 @@ impl<'a> Parser<'a> {
         if let Some(first) = residue {
             let last = self.lines.len() - 1;
             if !poisoned {
-                self.error_at_line(
+                self.error_at_lines(
                     first,
+                    last,
                     "the file ends inside a line continuation (the last line ends with '\\')"
                         .into(),
                 );
@@ -275,10 +282,11 @@ impl<'a> Parser<'a> {
                 Some(i) => format!("; line {} has an indented '}}'", i + 1),
                 None => String::new(),
             };
-            let start = header.span.start;
+            // BitBake notices at the end of the file.
+            let end = self.source().len();
             self.diagnostic(
-                start,
-                header.span.end,
+                header.span.start,
+                end,
                 Severity::Error,
                 format!("function is never closed: its body must end with a line that is exactly '}}'{hint}"),
             );

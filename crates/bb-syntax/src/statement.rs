@@ -520,7 +520,7 @@ fn assignment(s: &str, m: &AssignmentMatch) -> Classified {
     }
     if m.var.is_empty() {
         c.error(
-            m.op.clone(),
+            0..s.len(),
             format!("Empty variable name in assignment: '{s}'"),
         );
     } else {

@@ -14,26 +14,32 @@ fn shared_dir() -> Option<PathBuf> {
     dir.is_dir().then_some(dir)
 }
 
-/// The shared directory, or `None` after saying that the test is skipped: on stderr, and
-/// in the file `HZ_SKIP_LOG` names, which `cargo xtask test` reports at the end.
+/// The shared directory, or `None` after saying that the test is skipped.
 fn require_shared(test: &str) -> Option<PathBuf> {
     let dir = shared_dir();
     if dir.is_none() {
-        let reason = format!("{test}: no ../shared directory and HZ_SHARED is not set");
-        eprintln!("SKIPPED {reason}");
-        if let Some(log) = std::env::var_os("HZ_SKIP_LOG") {
-            use std::io::Write;
-            let appended = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(log)
-                .and_then(|mut file| writeln!(file, "{reason}"));
-            if let Err(err) = appended {
-                eprintln!("cannot record the skip: {err}");
-            }
-        }
+        skip(&format!(
+            "{test}: no ../shared directory and HZ_SHARED is not set"
+        ));
     }
     dir
+}
+
+/// Says why a test cannot run: on stderr, and in the file `HZ_SKIP_LOG` names, which
+/// `cargo xtask test` reports at the end.
+fn skip(reason: &str) {
+    eprintln!("SKIPPED {reason}");
+    if let Some(log) = std::env::var_os("HZ_SKIP_LOG") {
+        use std::io::Write;
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .and_then(|mut file| writeln!(file, "{reason}"));
+        if let Err(err) = appended {
+            eprintln!("cannot record the skip: {err}");
+        }
+    }
 }
 
 /// Files under `conf/` that belong to other programs and are never parsed by BitBake.
@@ -385,4 +391,267 @@ fn conformance_cases_syntax_errors_agree_with_bitbake() {
         "only {syntactic_cases} syntactic error cases recognised"
     );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// What BitBake's handlers produce for a statement, in the oracle script's JSON shape.
+/// `lineno` is BitBake's: the first line plus one per line continuation (at the end of a
+/// .conf file BitBake counts lines past the last), for a function its `}` line, for a
+/// `def` the line after it.
+fn bitbake_view(parse: &Parse, index: &LineIndex) -> Vec<serde_json::Value> {
+    use serde_json::json;
+    let last_line = |node: &bb_syntax::SyntaxNode| index.line_col(node.text_range().end()).line;
+    let continued_line = |node: &bb_syntax::SyntaxNode| {
+        let backslashes: usize = node
+            .descendants_with_tokens()
+            .filter_map(|e| e.into_token())
+            .filter(|t| t.kind() == bb_syntax::SyntaxKind::CONTINUATION)
+            .map(|t| t.text().matches('\\').count())
+            .sum();
+        index.line_col(node.text_range().start()).line + backslashes as u32
+    };
+    let split =
+        |text: String| -> Vec<String> { text.split_whitespace().map(str::to_owned).collect() };
+    let args = |a: Option<bb_syntax::ast::Args>| a.map(|a| a.text()).unwrap_or_default();
+    let mut out = Vec::new();
+    for statement in parse.tree().statements() {
+        let lineno = match &statement {
+            Statement::Function(_) | Statement::PythonDef(_) => last_line(statement.syntax()),
+            _ => continued_line(statement.syntax()),
+        };
+        out.push(match statement {
+            Statement::Assignment(a) => {
+                let op = match a.op().map(|op| op.as_str()) {
+                    Some(":=") => "colon",
+                    Some("??=") => "lazyques",
+                    Some("?=") => "ques",
+                    Some("+=") => "append",
+                    Some("=+") => "prepend",
+                    Some("=.") => "predot",
+                    Some(".=") => "postdot",
+                    _ => "set",
+                };
+                json!({"type": "DataNode", "lineno": lineno,
+                       "var": a.name().map(|n| n.text()).unwrap_or_default(),
+                       "flag": a.flag().map(|f| f.name()), "op": op,
+                       "value": a.value().map(|v| v.text()).unwrap_or_default(),
+                       "export": a.is_exported()})
+            }
+            Statement::Export(e) => json!({"type": "ExportNode", "lineno": lineno, "var": e.name().map(|n| n.text())}),
+            Statement::Unset(u) => match u.flag() {
+                Some(flag) => json!({"type": "UnsetFlagNode", "lineno": lineno,
+                                     "var": u.name().map(|n| n.text()), "flag": flag.name()}),
+                None => json!({"type": "UnsetNode", "lineno": lineno, "var": u.name().map(|n| n.text())}),
+            },
+            Statement::Include(i) => match i.kind() {
+                bb_syntax::ast::IncludeKind::IncludeAll => {
+                    json!({"type": "IncludeAllNode", "lineno": lineno, "what": args(i.args())})
+                }
+                kind => json!({"type": "IncludeNode", "lineno": lineno, "what": args(i.args()),
+                               "force": kind == bb_syntax::ast::IncludeKind::Require}),
+            },
+            Statement::Inherit(i) => {
+                let kind = if i.is_deferred() { "InheritDeferredNode" } else { "InheritNode" };
+                json!({"type": kind, "lineno": lineno, "classes": args(i.args())})
+            }
+            Statement::AddTask(t) => json!({"type": "AddTaskNode", "lineno": lineno,
+                                            "tasks": t.tasks(), "before": t.before(), "after": t.after()}),
+            Statement::DelTask(t) => json!({"type": "DelTaskNode", "lineno": lineno, "tasks": t.tasks()}),
+            Statement::AddHandler(h) => json!({"type": "BBHandlerNode", "lineno": lineno, "names": split(args(h.args()))}),
+            Statement::ExportFunctions(e) => {
+                json!({"type": "ExportFuncsNode", "lineno": lineno, "names": split(args(e.args()))})
+            }
+            Statement::AddPylib(p) => {
+                let [libdir, namespace] = p.parts().unwrap_or_default();
+                json!({"type": "PyLibNode", "lineno": lineno, "libdir": libdir, "namespace": namespace})
+            }
+            Statement::AddFragments(f) => {
+                json!({"type": "AddFragmentsNode", "lineno": lineno, "parts": f.parts().unwrap_or_default()})
+            }
+            Statement::Function(f) => json!({"type": "MethodNode", "lineno": lineno,
+                "name": f.name().unwrap_or_else(|| "__anonymous".into()), "body": f.body_text(),
+                "python": f.is_python(), "fakeroot": f.is_fakeroot()}),
+            Statement::PythonDef(d) => json!({"type": "PythonMethodNode", "lineno": lineno + 1,
+                                              "name": d.name(), "body": d.text()}),
+            Statement::Error(_) => json!({"type": "ERROR", "lineno": lineno}),
+        });
+    }
+    out
+}
+
+/// The line BitBake names in an error, if it names one. (Errors found at the end of the
+/// file name the line after the last one, so a match may be one line past our range.)
+fn bitbake_error_line(error: &serde_json::Value) -> Option<u32> {
+    if let Some(line) = error["line"].as_u64().filter(|&l| l > 0) {
+        return Some(line as u32);
+    }
+    let message = error["message"].as_str()?;
+    let rest = message.split(" on line ").nth(1)?;
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Runs the real BitBake parser on the corpus and on mangled copies of it and compares,
+/// file by file, the statements (with their fields and line numbers), the errors and the
+/// parse-time warnings. Needs `HZ_BB_PYTHON`: a python with bitbake-setup 2.19.0
+/// installed (`cargo xtask test` makes one).
+#[test]
+fn statements_agree_with_real_bitbake() {
+    let test = "statements_agree_with_real_bitbake";
+    let Some(shared) = require_shared(test) else {
+        return;
+    };
+    let Some(python) = std::env::var_os("HZ_BB_PYTHON") else {
+        skip(&format!(
+            "{test}: HZ_BB_PYTHON is not set (cargo xtask test installs BitBake in a venv)"
+        ));
+        return;
+    };
+    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bitbake-oracle");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).expect("temporary directory");
+    let mut inputs: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    for (i, path) in corpus_files(&shared).iter().enumerate() {
+        let original = std::fs::read(path).expect("corpus file");
+        let name = path
+            .file_name()
+            .expect("file name")
+            .to_string_lossy()
+            .to_string();
+        if i % 3 == 0 {
+            for (j, (_, bytes)) in mutations(&original, &mut rng).into_iter().enumerate() {
+                inputs.push((work.join(format!("{i}-m{j}-{name}")), bytes));
+            }
+        }
+        inputs.push((work.join(format!("{i}-{name}")), original));
+    }
+    for (path, bytes) in &inputs {
+        std::fs::write(path, bytes).expect("write input");
+    }
+    let listing = work.join("files.txt");
+    let list: String = inputs
+        .iter()
+        .map(|(p, _)| format!("{}\n", p.display()))
+        .collect();
+    std::fs::write(&listing, list).expect("write listing");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bitbake_statements.py");
+    let output = std::process::Command::new(python)
+        .arg(&script)
+        .arg(&listing)
+        .env("PYTHONUTF8", "1")
+        .output()
+        .expect("run the BitBake oracle");
+    assert!(
+        output.status.success(),
+        "oracle failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).expect("oracle prints UTF-8");
+    let results: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("oracle JSON"))
+        .collect();
+    assert_eq!(results.len(), inputs.len(), "one oracle result per file");
+
+    let mut problems = Vec::new();
+    let (mut agreed_clean, mut agreed_errors) = (0, 0);
+    for ((path, bytes), expected) in inputs.iter().zip(&results) {
+        let kind = FileKind::from_path(path).expect("metadata file");
+        let parse = bb_syntax::parse_bytes(bytes, kind);
+        let text = parse.syntax().to_string();
+        let index = LineIndex::new(&text);
+        let our_errors: Vec<(u32, u32)> = parse
+            .errors()
+            .iter()
+            .filter(|e| e.severity() == Severity::Error)
+            .map(|e| {
+                (
+                    index.line_col(e.range().start()).line,
+                    index.line_col(e.range().end()).line,
+                )
+            })
+            .collect();
+        let name = path.display();
+        match (&expected["error"], our_errors.is_empty()) {
+            (serde_json::Value::Null, true) => {
+                let ours = bitbake_view(&parse, &index);
+                let theirs = expected["statements"].as_array().expect("statements");
+                if ours != *theirs {
+                    let first = ours
+                        .iter()
+                        .zip(theirs)
+                        .position(|(a, b)| a != b)
+                        .unwrap_or(ours.len().min(theirs.len()));
+                    problems.push(format!(
+                        "{name}: statement {first} differs:\n  ours:    {}\n  BitBake: {}",
+                        ours.get(first).map_or("(none)".into(), |v| v.to_string()),
+                        theirs.get(first).map_or("(none)".into(), |v| v.to_string()),
+                    ));
+                    continue;
+                }
+                let warnings = |prefix: &str, ours: bool| -> usize {
+                    if ours {
+                        parse
+                            .errors()
+                            .iter()
+                            .filter(|e| e.message().starts_with(prefix))
+                            .count()
+                    } else {
+                        expected["warnings"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter(|w| w.as_str().unwrap_or_default().contains(prefix))
+                            .count()
+                    }
+                };
+                for prefix in ["python should use 4 spaces", "lack of whitespace"] {
+                    if warnings(prefix, true) != warnings(prefix, false) {
+                        problems.push(format!(
+                            "{name}: {} '{prefix}' warnings, BitBake gives {}",
+                            warnings(prefix, true),
+                            warnings(prefix, false)
+                        ));
+                    }
+                }
+                agreed_clean += 1;
+            }
+            (serde_json::Value::Null, false) => problems.push(format!(
+                "{name}: BitBake accepts it, but we report errors: {:?}",
+                describe_errors(path, &text, &parse)
+            )),
+            (error, true) => problems.push(format!(
+                "{name}: BitBake fails ({error}), we report no error"
+            )),
+            (error, false) => {
+                let covered = bitbake_error_line(error).is_none_or(|line| {
+                    our_errors
+                        .iter()
+                        .any(|&(from, to)| from <= line && line <= to + 1)
+                });
+                if covered {
+                    agreed_errors += 1;
+                } else {
+                    problems.push(format!(
+                        "{name}: BitBake fails at line {:?} ({}), our errors span lines {our_errors:?}",
+                        bitbake_error_line(error),
+                        error["message"]
+                    ));
+                }
+            }
+        }
+    }
+    eprintln!(
+        "{} files: {agreed_clean} parsed identically, {agreed_errors} rejected by both",
+        inputs.len()
+    );
+    assert!(
+        problems.is_empty(),
+        "{} disagreements:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+    let _ = std::fs::remove_dir_all(&work);
 }
