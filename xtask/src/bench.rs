@@ -71,7 +71,7 @@ fn write_section(name: &str, body: &str) -> Result<(), String> {
     let path = root().join("docs/benchmarks.md");
     let current = std::fs::read_to_string(&path).unwrap_or_else(|_| {
         "# Benchmarks\n\nEach section is written by `cargo xtask bench`, with the command that \
-         produced it. Numbers are from the machine named in the table.\n"
+         produced it. Numbers are from the machine named in the table.\n\n"
             .to_owned()
     });
     let start_marker = format!("<!-- bench:{name} -->");
@@ -85,7 +85,7 @@ fn write_section(name: &str, body: &str) -> Result<(), String> {
                 &current[end + end_marker.len()..]
             )
         }
-        _ => format!("{}\n{block}\n", current.trim_end()),
+        _ => format!("{}\n\n{block}\n", current.trim_end()),
     };
     let temporary = path.with_extension("md.tmp");
     std::fs::write(&temporary, updated).map_err(|err| format!("{}: {err}", temporary.display()))?;

@@ -1,5 +1,6 @@
-//! Data-driven tests: every metadata file in `testdata/syntax/` is parsed and its tree and
-//! diagnostics compared with `<file>.tree` next to it. `UPDATE_EXPECT=1` rewrites them.
+//! Data-driven tests: every metadata file under `testdata/syntax/` is parsed and its tree
+//! and diagnostics compared with `<file>.tree` next to it. `UPDATE_EXPECT=1` rewrites them.
+//! Files under `valid/` must parse without errors, files under `errors/` with some.
 
 use std::path::{Path, PathBuf};
 
@@ -12,11 +13,8 @@ fn testdata_dir() -> PathBuf {
 #[test]
 fn syntax_trees_match_expectations() {
     let update = std::env::var_os("UPDATE_EXPECT").is_some();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(testdata_dir())
-        .expect("testdata/syntax is readable")
-        .map(|entry| entry.expect("directory entry").path())
-        .filter(|path| FileKind::from_path(path).is_some())
-        .collect();
+    let mut files = Vec::new();
+    metadata_files(&testdata_dir(), &mut files);
     files.sort();
     assert!(
         files.len() >= 10,
@@ -35,6 +33,14 @@ fn syntax_trees_match_expectations() {
                 path.display()
             );
         }
+        let in_errors = path.components().any(|c| c.as_os_str() == "errors");
+        assert_eq!(
+            parse.has_errors(),
+            in_errors,
+            "{}: errors {:?}",
+            path.display(),
+            parse.errors()
+        );
         let actual = parse.debug_dump();
         let expect_path = PathBuf::from(format!("{}.tree", path.display()));
         let expected = std::fs::read_to_string(&expect_path).unwrap_or_default();
@@ -55,4 +61,16 @@ fn syntax_trees_match_expectations() {
         "{}\n(run with UPDATE_EXPECT=1 to accept)",
         mismatches.join("\n")
     );
+}
+
+/// Every file with a metadata extension, at any depth.
+fn metadata_files(dir: &Path, files: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("test directory is readable") {
+        let path = entry.expect("directory entry").path();
+        if path.is_dir() {
+            metadata_files(&path, files);
+        } else if FileKind::from_path(&path).is_some() {
+            files.push(path);
+        }
+    }
 }

@@ -6,6 +6,7 @@ unset D:o
 E[f]:append = "2"
 addpylib ${TOPDIR}/lib mylibns
 = "value"
+export = "x"
 this is not bitbake
 F = "unclosed
 G = "ok"
