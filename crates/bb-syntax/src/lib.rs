@@ -210,6 +210,21 @@ pub fn tree_dump(node: &SyntaxNode) -> String {
     out
 }
 
+/// The end (exclusive) of the `${@…}` expression starting at byte `start` of `text`, by
+/// BitBake's rule (`\${@(?:{.*?}|.)+?}`, leftmost-first), or `None` if there is none.
+///
+/// ```
+/// assert_eq!(bb_syntax::inline_python_end("${@'a'} b}", 0), Some(7));
+/// assert_eq!(bb_syntax::inline_python_end("${@ open", 0), None);
+/// ```
+pub fn inline_python_end(text: &str, start: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    if !bytes.get(start..)?.starts_with(b"${@") {
+        return None;
+    }
+    template::python_end(bytes, start)
+}
+
 /// Parses `text` as a file of the given kind. Never fails.
 pub fn parse(text: &str, file_kind: FileKind) -> Parse {
     let (green, mut errors) = parser::parse_text(text, file_kind.is_conf());

@@ -1,0 +1,155 @@
+//! Expansion of `${NAME}` and `${@python}`, as BitBake's `expandWithRefs`.
+
+use std::collections::BTreeSet;
+
+use crate::{DataError, DataStore, ExpansionError, PythonFailure, Value};
+
+/// The result of expanding one value: BitBake's `VariableParse`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Parsed {
+    /// The expanded value.
+    pub(crate) value: Option<Value>,
+    /// The value before expansion.
+    pub(crate) unexpanded: Option<Value>,
+    /// Names referenced with `${NAME}`.
+    pub(crate) references: BTreeSet<String>,
+    /// The `:remove` values that removed something (carried from override variants).
+    pub(crate) removes: Option<BTreeSet<String>>,
+}
+
+/// Characters of a name in `${NAME}`.
+fn is_name_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-_+./~:".contains(&b)
+}
+
+/// The end of a `${NAME}` reference at `start`, if there is one there.
+fn var_ref_end(bytes: &[u8], start: usize) -> Option<usize> {
+    if !bytes[start..].starts_with(b"${") {
+        return None;
+    }
+    let name_len = bytes[start + 2..].iter().take_while(|&&b| is_name_char(b)).count();
+    (name_len > 0 && bytes.get(start + 2 + name_len) == Some(&b'}')).then_some(start + 3 + name_len)
+}
+
+fn contains_var_ref(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    s.match_indices("${").any(|(i, _)| var_ref_end(bytes, i).is_some())
+}
+
+pub(crate) fn expand_with_refs(d: &DataStore, value: Option<Value>, varname: Option<&str>) -> Result<Parsed, DataError> {
+    let mut parsed = Parsed {
+        value: value.clone(),
+        unexpanded: value.clone(),
+        ..Parsed::default()
+    };
+    let Some(Value::Str(mut s)) = value else {
+        return Ok(parsed);
+    };
+    while s.contains("${") {
+        let old = s.clone();
+        s = substitute_var_refs(d, &s, varname, &mut parsed.references).map_err(|e| add_var(e, varname))?;
+        match substitute_python(d, &s, varname) {
+            Ok(Some(next)) => s = next,
+            Ok(None) => {}
+            Err(err) => return Err(add_var(err, varname)),
+        }
+        if s == old {
+            break;
+        }
+    }
+    parsed.value = Some(Value::Str(s));
+    Ok(parsed)
+}
+
+fn add_var(err: DataError, varname: Option<&str>) -> DataError {
+    match err {
+        DataError::Expansion(mut e) => {
+            if let Some(name) = varname {
+                e.chain.push(name.to_owned());
+            }
+            DataError::Expansion(e)
+        }
+        other => other,
+    }
+}
+
+/// `__expand_var_regexp__.sub(var_sub, s)`.
+fn substitute_var_refs(d: &DataStore, s: &str, varname: Option<&str>, references: &mut BTreeSet<String>) -> Result<String, DataError> {
+    let bytes = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut copied = 0;
+    let mut search = 0;
+    while let Some(found) = s[search..].find("${") {
+        let at = search + found;
+        let Some(end) = var_ref_end(bytes, at) else {
+            search = at + 1;
+            continue;
+        };
+        let key = &s[at + 2..end - 1];
+        if varname == Some(key) {
+            return Err(DataError::Expansion(ExpansionError::new(
+                varname,
+                Some(s),
+                format!("Exception: variable {key} references itself!"),
+            )));
+        }
+        references.insert(key.to_owned());
+        out.push_str(&s[copied..at]);
+        match d.get_var(key)? {
+            Some(value) => out.push_str(&value.to_string()),
+            None => out.push_str(&s[at..end]),
+        }
+        copied = end;
+        search = end;
+    }
+    out.push_str(&s[copied..]);
+    Ok(out)
+}
+
+/// `__expand_python_regexp__.sub(python_sub, s)`; `None` when an unterminated string
+/// literal stops this round (BitBake leaves the expression for later).
+fn substitute_python(d: &DataStore, s: &str, varname: Option<&str>) -> Result<Option<String>, DataError> {
+    if !s.contains("${@") {
+        return Ok(Some(s.to_owned()));
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut copied = 0;
+    let mut search = 0;
+    while let Some(found) = s[search..].find("${@") {
+        let at = search + found;
+        let Some(end) = bb_syntax::inline_python_end(s, at) else {
+            search = at + 1;
+            continue;
+        };
+        let code = &s[at + 3..end - 1];
+        out.push_str(&s[copied..at]);
+        if contains_var_ref(code) {
+            // Code with unexpanded references waits until they are expanded.
+            out.push_str(&s[at..end]);
+        } else {
+            let Some(python) = d.python() else {
+                return Err(DataError::Expansion(ExpansionError::new(
+                    varname,
+                    Some(s),
+                    "inline python ${@…} needs a python host, and this datastore has none".into(),
+                )));
+            };
+            match python.eval_inline(d, code.trim(), varname) {
+                Ok(result) => out.push_str(&result),
+                Err(PythonFailure::UnterminatedString) => return Ok(None),
+                Err(PythonFailure::Data(err)) => return Err(err),
+                Err(PythonFailure::Exception { type_name, message }) => {
+                    return Err(DataError::Expansion(ExpansionError::new(
+                        varname,
+                        Some(s),
+                        format!("{type_name}: {message}"),
+                    )));
+                }
+            }
+        }
+        copied = end;
+        search = end;
+    }
+    out.push_str(&s[copied..]);
+    Ok(Some(out))
+}

@@ -1,0 +1,51 @@
+//! Variable history: every operation with its file, line and op name (`bitbake -e`).
+
+use std::collections::HashMap;
+
+use crate::store::Origin;
+
+/// One recorded operation on a variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// The variable.
+    pub variable: String,
+    /// BitBake's op name: `set`, `set?`, `immediate`, `append`, `:append`, `exported`, …
+    pub op: String,
+    /// The file, empty when the operation came from code rather than a file.
+    pub file: String,
+    /// The line in `file`.
+    pub line: u32,
+    /// The value written.
+    pub detail: String,
+    /// The flag, for flag operations.
+    pub flag: Option<String>,
+}
+
+impl Event {
+    pub(crate) fn new(variable: &str, op: &str, origin: Option<&Origin>, detail: String, flag: Option<String>) -> Event {
+        Event {
+            variable: variable.to_owned(),
+            op: op.to_owned(),
+            file: origin.map(|o| o.file.clone()).unwrap_or_default(),
+            line: origin.map_or(0, |o| o.line),
+            detail,
+            flag,
+        }
+    }
+}
+
+/// The events of every variable.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct VariableHistory {
+    events: HashMap<String, Vec<Event>>,
+}
+
+impl VariableHistory {
+    pub(crate) fn record(&mut self, event: Event) {
+        self.events.entry(event.variable.clone()).or_default().push(event);
+    }
+
+    pub(crate) fn events(&self, var: &str) -> Vec<Event> {
+        self.events.get(var).cloned().unwrap_or_default()
+    }
+}

@@ -1,0 +1,148 @@
+//! BitBake's datastore with BitBake 2.19's exact semantics.
+//!
+//! A [`DataStore`] holds variables and their flags. Reads apply what BitBake applies on
+//! every read — the OVERRIDES fixpoint, override variants, `??=` defaults, `:append`,
+//! `:prepend`, expansion of `${NAME}` and `${@python}`, then `:remove` — and nothing is
+//! applied into storage, so later assignments and overrides keep working as in BitBake.
+//! Copies share unchanged variables ([`DataStore::create_copy`], [`DataStore::freeze`]).
+//!
+//! Python is pluggable: `${@…}` is evaluated by an [`InlinePython`] host (bb-python
+//! provides one on RustPython); without a host such an expression is an error.
+//!
+//! ```
+//! use bb_data::DataStore;
+//!
+//! let d = DataStore::new();
+//! d.set_var("OVERRIDES", "arm:linux")?;
+//! d.set_var("CFLAGS", "-O2 ${EXTRA}")?;
+//! d.set_var("EXTRA", "-g")?;
+//! d.set_var("CFLAGS:append:arm", " -marm")?;
+//! d.set_var("CFLAGS:remove", "-g")?;
+//! assert_eq!(d.get_var_str("CFLAGS")?.as_deref(), Some("-O2  -marm"));
+//! assert_eq!(d.get_var_raw("CFLAGS")?.unwrap().to_string(), "-O2 ${EXTRA} -marm");
+//! # Ok::<(), bb_data::DataError>(())
+//! ```
+
+mod expand;
+mod history;
+mod store;
+mod value;
+
+use std::fmt;
+
+pub use history::Event;
+pub use store::{DataStore, Frozen, Origin, to_boolean};
+pub use value::Value;
+
+/// An error while reading or writing the datastore.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataError {
+    /// Expanding a value failed (BitBake's `ExpansionError`).
+    Expansion(ExpansionError),
+    /// BitBake would call `bb.fatal` (e.g. the legacy `_append` syntax).
+    Fatal(String),
+    /// Python raised `bb.parse.SkipRecipe` while expanding.
+    SkipRecipe(String),
+}
+
+impl fmt::Display for DataError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DataError::Expansion(e) => e.fmt(f),
+            DataError::Fatal(message) => f.write_str(message),
+            DataError::SkipRecipe(reason) => write!(f, "recipe skipped: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for DataError {}
+
+/// BitBake's `ExpansionError`: which variable, which expression, what went wrong, and
+/// the chain of variables whose expansion led there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpansionError {
+    /// The variable being expanded, if any.
+    pub varname: Option<String>,
+    /// The expression being expanded when it failed.
+    pub expression: Option<String>,
+    /// The underlying failure (`Type: message`).
+    pub cause: String,
+    /// The variables whose expansion led here, innermost first.
+    pub chain: Vec<String>,
+}
+
+impl ExpansionError {
+    pub(crate) fn new(varname: Option<&str>, expression: Option<&str>, cause: String) -> ExpansionError {
+        ExpansionError {
+            varname: varname.map(str::to_owned),
+            expression: expression.map(str::to_owned),
+            cause,
+            chain: vec![varname.or(expression).unwrap_or_default().to_owned()],
+        }
+    }
+}
+
+impl fmt::Display for ExpansionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.varname, &self.expression) {
+            (Some(var), Some(expr)) => write!(
+                f,
+                "Failure expanding variable {var}, expression was {expr} which triggered exception {}",
+                self.cause
+            )?,
+            (Some(var), None) => write!(f, "Failure expanding variable {var}: {}", self.cause)?,
+            (None, expr) => write!(
+                f,
+                "Failure expanding expression {} which triggered exception {}",
+                expr.as_deref().unwrap_or_default(),
+                self.cause
+            )?,
+        }
+        write!(f, "\nThe variable dependency chain for the failure is: {}", self.chain.join(" -> "))
+    }
+}
+
+/// Why a `${@…}` expression produced no value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PythonFailure {
+    /// An unterminated string literal: BitBake leaves the expression unexpanded.
+    UnterminatedString,
+    /// A python exception.
+    Exception {
+        /// The exception's type name.
+        type_name: String,
+        /// `str(exception)`.
+        message: String,
+    },
+    /// A datastore error raised through python (e.g. `SkipRecipe`, `bb.fatal`).
+    Data(DataError),
+}
+
+/// Evaluates `${@…}` expressions for a datastore.
+pub trait InlinePython {
+    /// Evaluates `code` with `d` bound, BitBake's globals and `DataContext` locals (bare
+    /// names read through `d.getVar`), and returns `str()` of the result.
+    fn eval_inline(&self, d: &DataStore, code: &str, varname: Option<&str>) -> Result<String, PythonFailure>;
+}
+
+/// Severity of a logged message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LogLevel {
+    /// `bb.debug`.
+    Debug,
+    /// `bb.note`, `bb.plain`.
+    Note,
+    /// `bb.warn`.
+    Warning,
+    /// `bb.error`.
+    Error,
+}
+
+/// A message logged during parsing or evaluation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRecord {
+    /// How serious.
+    pub level: LogLevel,
+    /// The message.
+    pub message: String,
+}

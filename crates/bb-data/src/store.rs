@@ -1,0 +1,1099 @@
+//! The datastore: BitBake's `DataSmart`, rule for rule.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fmt;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::expand::{self, Parsed};
+use crate::history::{Event, VariableHistory};
+use crate::{DataError, InlinePython, LogLevel, LogRecord, Value};
+
+/// One variable: its value (`_content`) and its flags, in one map as BitBake keeps them.
+/// `:append`/`:prepend`/`:remove` are flags holding `[value, override]` pairs; an empty map
+/// marks a deleted variable, which hides the variable of a parent store.
+pub(crate) type VarData = BTreeMap<String, Value>;
+
+const CONTENT: &str = "_content";
+const DEFAULTVAL: &str = "_defaultval";
+const SETVAR_KEYWORDS: [&str; 3] = [":append", ":prepend", ":remove"];
+
+/// Variables renamed in BitBake; setting the old name is an error.
+const RENAMED_VARIABLES: &[(&str, &str)] = &[
+    ("BB_ENV_WHITELIST", "BB_ENV_PASSTHROUGH"),
+    ("BB_ENV_EXTRAWHITE", "BB_ENV_PASSTHROUGH_ADDITIONS"),
+    ("BB_HASHBASE_WHITELIST", "BB_BASEHASH_IGNORE_VARS"),
+    ("BB_HASHCONFIG_WHITELIST", "BB_HASHCONFIG_IGNORE_VARS"),
+    ("BB_HASHTASK_WHITELIST", "BB_TASKHASH_IGNORE_TASKS"),
+    ("BB_SETSCENE_ENFORCE_WHITELIST", "BB_SETSCENE_ENFORCE_IGNORE_TASKS"),
+    ("MULTI_PROVIDER_WHITELIST", "BB_MULTI_PROVIDER_ALLOWED"),
+    ("BB_STAMP_WHITELIST", "is a deprecated variable and support has been removed"),
+    ("BB_STAMP_POLICY", "is a deprecated variable and support has been removed"),
+];
+
+/// A frozen layer of variables shared by every copy made from it. `Send + Sync`, so one
+/// base configuration can serve recipe stores on every thread.
+#[derive(Debug, Default)]
+pub struct Frozen {
+    vars: HashMap<String, VarData>,
+    parent: Option<Arc<Frozen>>,
+    overridedata: Arc<HashMap<String, Vec<(String, String)>>>,
+    overridevars: HashSet<String>,
+    renames: HashMap<String, String>,
+    history: Option<VariableHistory>,
+}
+
+impl Frozen {
+    fn find(&self, var: &str) -> Option<&VarData> {
+        let mut layer = Some(self);
+        while let Some(current) = layer {
+            if let Some(data) = current.vars.get(var) {
+                return Some(data);
+            }
+            layer = current.parent.as_deref();
+        }
+        None
+    }
+}
+
+/// Where an operation comes from, for the variable history.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// The metadata file.
+    pub file: String,
+    /// BitBake's line number of the statement.
+    pub line: u32,
+}
+
+struct Inner {
+    local: HashMap<String, VarData>,
+    parent: Option<Arc<Frozen>>,
+    overridedata: Arc<HashMap<String, Vec<(String, String)>>>,
+    overridevars: HashSet<String>,
+    overrides: Option<Vec<String>>,
+    overridesset: HashSet<String>,
+    inoverride: bool,
+    expand_cache: HashMap<String, Parsed>,
+    /// Names being expanded right now, to turn self-reference into an error.
+    expanding: Vec<String>,
+    renames: HashMap<String, String>,
+    history: Option<VariableHistory>,
+}
+
+impl Inner {
+    fn find(&self, var: &str) -> Option<&VarData> {
+        self.local
+            .get(var)
+            .or_else(|| self.parent.as_deref().and_then(|p| p.find(var)))
+    }
+
+    /// BitBake's `_makeShadowCopy`: the variable becomes local, copied from a parent.
+    fn local_mut(&mut self, var: &str) -> &mut VarData {
+        if !self.local.contains_key(var) {
+            let copied = self.parent.as_deref().and_then(|p| p.find(var)).cloned().unwrap_or_default();
+            self.local.insert(var.to_owned(), copied);
+        }
+        self.local.get_mut(var).expect("just inserted")
+    }
+
+    fn record(&mut self, event: Event) {
+        if let Some(history) = &mut self.history {
+            history.record(event);
+        }
+    }
+}
+
+/// Shared by a store and all copies made from it.
+struct Shared {
+    python: RefCell<Option<Rc<dyn InlinePython>>>,
+    log: RefCell<Vec<LogRecord>>,
+}
+
+/// A BitBake datastore (`d`). Cloning the handle gives the same store, as python's `d`
+/// does; [`DataStore::create_copy`] gives an independent copy that shares unchanged
+/// variables with this one.
+#[derive(Clone)]
+pub struct DataStore {
+    inner: Rc<RefCell<Inner>>,
+    shared: Rc<Shared>,
+}
+
+impl fmt::Debug for DataStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = self.inner.borrow();
+        f.debug_struct("DataStore")
+            .field("local_vars", &inner.local.len())
+            .field("has_parent", &inner.parent.is_some())
+            .finish()
+    }
+}
+
+impl Default for DataStore {
+    fn default() -> Self {
+        DataStore::new()
+    }
+}
+
+/// Options of a read (BitBake's `getVarFlag` keyword arguments).
+#[derive(Debug, Clone, Copy)]
+struct Read {
+    expand: bool,
+    noweakdefault: bool,
+    parsing: bool,
+    retparser: bool,
+}
+
+impl DataStore {
+    /// An empty store.
+    pub fn new() -> DataStore {
+        let inner = Inner {
+            local: HashMap::new(),
+            parent: None,
+            overridedata: Arc::default(),
+            overridevars: ["OVERRIDES", "FILE"].iter().map(|s| s.to_string()).collect(),
+            overrides: None,
+            overridesset: HashSet::new(),
+            inoverride: false,
+            expand_cache: HashMap::new(),
+            expanding: Vec::new(),
+            renames: RENAMED_VARIABLES.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+            history: None,
+        };
+        DataStore {
+            inner: Rc::new(RefCell::new(inner)),
+            shared: Rc::new(Shared {
+                python: RefCell::new(None),
+                log: RefCell::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// Records every operation from now on (BitBake's `enableTracking`), for `env` and
+    /// `getvar` history output.
+    pub fn enable_tracking(&self) {
+        let mut inner = self.inner.borrow_mut();
+        if inner.history.is_none() {
+            inner.history = Some(VariableHistory::default());
+        }
+    }
+
+    /// The recorded operations on `var`, oldest first.
+    pub fn history(&self, var: &str) -> Vec<Event> {
+        self.inner.borrow().history.as_ref().map(|h| h.events(var)).unwrap_or_default()
+    }
+
+    /// Installs the evaluator of `${@…}` expressions; copies share it.
+    pub fn set_python(&self, python: Rc<dyn InlinePython>) {
+        *self.shared.python.borrow_mut() = Some(python);
+    }
+
+    pub(crate) fn python(&self) -> Option<Rc<dyn InlinePython>> {
+        self.shared.python.borrow().clone()
+    }
+
+    /// Logs a message (BitBake's `bb.warn`, `bb.note`, …).
+    pub fn log(&self, level: LogLevel, message: impl Into<String>) {
+        self.shared.log.borrow_mut().push(LogRecord {
+            level,
+            message: message.into(),
+        });
+    }
+
+    /// Takes the messages logged so far.
+    pub fn take_log(&self) -> Vec<LogRecord> {
+        std::mem::take(&mut self.shared.log.borrow_mut())
+    }
+
+    /// Freezes this store's variables into a layer that any number of stores (on any
+    /// thread) can start from; this store goes on, on top of the frozen layer.
+    pub fn freeze(&self) -> Arc<Frozen> {
+        let mut inner = self.inner.borrow_mut();
+        if inner.local.is_empty()
+            && let Some(parent) = &inner.parent
+        {
+            return parent.clone();
+        }
+        let frozen = Arc::new(Frozen {
+            vars: std::mem::take(&mut inner.local),
+            parent: inner.parent.take(),
+            overridedata: inner.overridedata.clone(),
+            overridevars: inner.overridevars.clone(),
+            renames: inner.renames.clone(),
+            history: inner.history.clone(),
+        });
+        inner.parent = Some(frozen.clone());
+        frozen
+    }
+
+    /// A new store on top of a frozen layer.
+    pub fn from_frozen(frozen: Arc<Frozen>) -> DataStore {
+        let store = DataStore::new();
+        {
+            let mut inner = store.inner.borrow_mut();
+            inner.overridedata = frozen.overridedata.clone();
+            inner.overridevars = frozen.overridevars.clone();
+            inner.renames = frozen.renames.clone();
+            inner.history = frozen.history.clone();
+            inner.parent = Some(frozen);
+        }
+        store
+    }
+
+    /// BitBake's `createCopy`: an independent store that starts with this one's contents.
+    /// The python host and the log are shared with the copy.
+    pub fn create_copy(&self) -> DataStore {
+        let copy = DataStore::from_frozen(self.freeze());
+        DataStore {
+            inner: copy.inner,
+            shared: self.shared.clone(),
+        }
+    }
+
+    fn clear_expand_cache(inner: &mut Inner) {
+        inner.expand_cache.clear();
+    }
+
+    // ----- writing -----------------------------------------------------------------
+
+    /// `d.setVar(var, value)` from python: pending `:append`/`:prepend`/`:remove` and
+    /// active override variants of `var` are dropped.
+    pub fn set_var(&self, var: &str, value: impl Into<Value>) -> Result<(), DataError> {
+        self.set_var_full(var, value.into(), false, None, "set")
+    }
+
+    /// An assignment from a metadata file (`parsing=True`): pending operations are kept.
+    pub fn set_var_parsing(&self, var: &str, value: impl Into<Value>, origin: Option<&Origin>, op: &str) -> Result<(), DataError> {
+        self.set_var_full(var, value.into(), true, origin, op)
+    }
+
+    fn set_var_full(&self, var: &str, value: Value, parsing: bool, origin: Option<&Origin>, op: &str) -> Result<(), DataError> {
+        if !var.starts_with("__anon_") && ["_append", "_prepend", "_remove"].iter().any(|k| var.contains(k)) {
+            let mut info = var.to_owned();
+            if let Some(origin) = origin {
+                info.push_str(&format!(" file: {} line: {}", origin.file, origin.line));
+            }
+            return Err(DataError::Fatal(format!(
+                "Variable {info} contains an operation using the old override syntax. Please convert this layer/metadata before attempting to use with a newer bitbake."
+            )));
+        }
+        let shortvar = var.split(':').next().unwrap_or(var);
+        self.check_renamed(shortvar, var, origin)?;
+
+        let detail = value.to_string();
+        if let Some((base, keyword, override_)) = split_setvar_keyword(var) {
+            let mut inner = self.inner.borrow_mut();
+            Self::clear_expand_cache(&mut inner);
+            let entry = Value::List(vec![
+                value,
+                override_.map_or(Value::None, |o| Value::Str(o.to_owned())),
+            ]);
+            let data = inner.local_mut(base);
+            match data.get_mut(keyword) {
+                Some(Value::List(list)) => list.push(entry),
+                _ => {
+                    data.insert(keyword.to_owned(), Value::List(vec![entry]));
+                }
+            }
+            let op = match override_ {
+                Some(o) => format!("{keyword}[{o}]"),
+                None => keyword.to_owned(),
+            };
+            inner.record(Event::new(base, &op, origin, detail, None));
+            Self::update_overrides(&mut inner, base);
+            let is_override_var = inner.overridevars.contains(base);
+            drop(inner);
+            if is_override_var {
+                self.update_overridevars(var, &Value::Str(String::new()))?;
+            }
+            return Ok(());
+        }
+
+        if !parsing {
+            self.drop_pending_operations(var)?;
+        }
+        let mut inner = self.inner.borrow_mut();
+        Self::clear_expand_cache(&mut inner);
+        if var.contains(':') {
+            Self::update_overrides(&mut inner, var);
+        }
+        let stored = value.clone();
+        inner.local_mut(var).insert(CONTENT.to_owned(), stored);
+        inner.record(Event::new(var, op, origin, detail, None));
+        let is_override_var = inner.overridevars.contains(var);
+        drop(inner);
+        if is_override_var {
+            self.update_overridevars(var, &value)?;
+        }
+        Ok(())
+    }
+
+    fn check_renamed(&self, shortvar: &str, fullvar: &str, origin: Option<&Origin>) -> Result<(), DataError> {
+        let renamed = self.inner.borrow().renames.get(shortvar).cloned();
+        let Some(renamed) = renamed else {
+            return Ok(());
+        };
+        let mut info = String::new();
+        if let Some(origin) = origin {
+            info = format!("file: {} line: {}", origin.file, origin.line);
+        }
+        if fullvar != shortvar {
+            info = format!("{info} referenced as: {fullvar}").trim().to_owned();
+        }
+        let info = if info.is_empty() { String::new() } else { format!(" ({info})") };
+        let message = if renamed.contains(' ') {
+            format!("Variable {shortvar} {renamed}{info}")
+        } else {
+            format!("Variable {shortvar} has been renamed to {renamed}{info}")
+        };
+        self.log(LogLevel::Error, message);
+        // BitBake logs the error, marks the parse as failed, and goes on.
+        self.set_var("_FAILPARSINGERRORHANDLED", true)
+    }
+
+    /// `setVar` without `parsing`: drop `:append`/`:prepend`/`:remove` and the override
+    /// variants that are active now.
+    fn drop_pending_operations(&self, var: &str) -> Result<(), DataError> {
+        let variants = {
+            let mut inner = self.inner.borrow_mut();
+            let has_pending = inner.find(var).is_some_and(|d| SETVAR_KEYWORDS.iter().any(|k| d.contains_key(*k)));
+            if has_pending {
+                let data = inner.local_mut(var);
+                for keyword in SETVAR_KEYWORDS {
+                    data.remove(keyword);
+                }
+            }
+            inner.overridedata.get(var).cloned()
+        };
+        if let Some(variants) = variants {
+            self.need_overrides()?;
+            let active: Vec<String> = {
+                let inner = self.inner.borrow();
+                variants
+                    .iter()
+                    .filter(|(_, o)| override_active(o, &inner.overridesset))
+                    .map(|(r, _)| r.clone())
+                    .collect()
+            };
+            for name in active {
+                self.del_var(&name);
+            }
+            Arc::make_mut(&mut self.inner.borrow_mut().overridedata).remove(var);
+        }
+        Ok(())
+    }
+
+    /// Indexes `VAR:o1:o2` under `VAR:o1` and `VAR` while each suffix looks like an
+    /// override (`[a-z0-9]` first).
+    fn update_overrides(inner: &mut Inner, var: &str) {
+        let Some(split) = var.rfind(':') else {
+            return;
+        };
+        let mut override_ = &var[split + 1..];
+        let mut shortvar = &var[..split];
+        while !override_.is_empty() && override_.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit()) {
+            let entry = (var.to_owned(), override_.to_owned());
+            let map = Arc::make_mut(&mut inner.overridedata);
+            let list = map.entry(shortvar.to_owned()).or_default();
+            if !list.contains(&entry) {
+                list.push(entry);
+            }
+            match shortvar.rfind(':') {
+                Some(at) if at > 0 => {
+                    override_ = &var[at + 1..];
+                    shortvar = &var[..at];
+                }
+                _ => break,
+            }
+        }
+    }
+
+    /// Variables that OVERRIDES depends on: changing one of them resets the overrides.
+    fn update_overridevars(&self, var: &str, value: &Value) -> Result<(), DataError> {
+        let parsed = self.expand_with_refs(Some(value.clone()), Some(var))?;
+        let mut new: BTreeSet<String> = parsed.references;
+        loop {
+            let fresh: Vec<String> = {
+                let inner = self.inner.borrow();
+                new.iter().filter(|v| !inner.overridevars.contains(*v)).cloned().collect()
+            };
+            if fresh.is_empty() {
+                break;
+            }
+            self.inner.borrow_mut().overridevars.extend(fresh.iter().cloned());
+            let mut next = BTreeSet::new();
+            for name in &new {
+                let value = self.get_var_flag_full(name, CONTENT, Read::plain(true))?.0;
+                next.extend(self.expand_with_refs(value, Some(name))?.references);
+            }
+            new = next;
+        }
+        let mut inner = self.inner.borrow_mut();
+        inner.overrides = None;
+        Self::clear_expand_cache(&mut inner);
+        Ok(())
+    }
+
+    /// `d.setVarFlag(var, flag, value)`.
+    pub fn set_var_flag(&self, var: &str, flag: &str, value: impl Into<Value>) -> Result<(), DataError> {
+        self.set_var_flag_full(var, flag, value.into(), None, "set")
+    }
+
+    /// A flag assignment from a metadata file, with its origin and history op name.
+    pub fn set_var_flag_from(&self, var: &str, flag: &str, value: impl Into<Value>, origin: Option<&Origin>, op: &str) -> Result<(), DataError> {
+        self.set_var_flag_full(var, flag, value.into(), origin, op)
+    }
+
+    fn set_var_flag_full(&self, var: &str, flag: &str, value: Value, origin: Option<&Origin>, op: &str) -> Result<(), DataError> {
+        if var == "BB_RENAMED_VARIABLES" {
+            self.inner.borrow_mut().renames.insert(flag.to_owned(), value.to_string());
+        }
+        self.check_renamed(var, var, origin)?;
+        let mut inner = self.inner.borrow_mut();
+        Self::clear_expand_cache(&mut inner);
+        inner.record(Event::new(var, op, origin, value.to_string(), Some(flag.to_owned())));
+        inner.local_mut(var).insert(flag.to_owned(), value.clone());
+        if flag == DEFAULTVAL && var.contains(':') {
+            Self::update_overrides(&mut inner, var);
+        }
+        let is_override_var = flag == DEFAULTVAL && inner.overridevars.contains(var);
+        if flag == "export" || flag == "unexport" {
+            let list = inner.local_mut("__exportlist");
+            let mut names: BTreeSet<String> = match list.get(CONTENT) {
+                Some(Value::List(items)) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+                _ => BTreeSet::new(),
+            };
+            names.insert(var.to_owned());
+            list.insert(CONTENT.to_owned(), Value::List(names.into_iter().map(Value::Str).collect()));
+        }
+        drop(inner);
+        if is_override_var {
+            self.update_overridevars(var, &value)?;
+        }
+        Ok(())
+    }
+
+    /// `d.delVar(var)`: the variable and its flags are gone (hiding any parent's).
+    pub fn del_var(&self, var: &str) {
+        let mut inner = self.inner.borrow_mut();
+        Self::clear_expand_cache(&mut inner);
+        inner.record(Event::new(var, "del", None, String::new(), None));
+        inner.local.insert(var.to_owned(), VarData::new());
+        if inner.overridedata.contains_key(var) {
+            Arc::make_mut(&mut inner.overridedata).remove(var);
+        }
+        let Some(split) = var.rfind(':') else {
+            return;
+        };
+        let mut override_ = &var[split + 1..];
+        let mut shortvar = &var[..split];
+        while !override_.is_empty() && override_.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit()) {
+            if let Some(list) = Arc::make_mut(&mut inner.overridedata).get_mut(shortvar) {
+                list.retain(|(v, o)| !(v == var && o == override_));
+            }
+            match shortvar.rfind(':') {
+                Some(at) if at > 0 => {
+                    override_ = &var[at + 1..];
+                    shortvar = &var[..at];
+                }
+                _ => break,
+            }
+        }
+    }
+
+    /// `d.delVarFlag(var, flag)`.
+    pub fn del_var_flag(&self, var: &str, flag: &str) {
+        let mut inner = self.inner.borrow_mut();
+        Self::clear_expand_cache(&mut inner);
+        if inner.find(var).is_none() {
+            return;
+        }
+        let data = inner.local_mut(var);
+        if data.remove(flag).is_some() {
+            data.remove(&format!("_defaultval_flag_{flag}"));
+            inner.record(Event::new(var, "delFlag", None, String::new(), Some(flag.to_owned())));
+        }
+    }
+
+    /// `d.appendVar(var, value)`: an `:append` entry.
+    pub fn append_var(&self, var: &str, value: &str) -> Result<(), DataError> {
+        self.set_var_full(&format!("{var}:append"), Value::from(value), true, None, "append")
+    }
+
+    /// `d.prependVar(var, value)`: a `:prepend` entry.
+    pub fn prepend_var(&self, var: &str, value: &str) -> Result<(), DataError> {
+        self.set_var_full(&format!("{var}:prepend"), Value::from(value), true, None, "prepend")
+    }
+
+    /// `d.appendVarFlag(var, flag, value)`.
+    pub fn append_var_flag(&self, var: &str, flag: &str, value: &str) -> Result<(), DataError> {
+        let old = self.get_var_flag(var, flag, false)?.map(|v| v.to_string()).unwrap_or_default();
+        self.set_var_flag_full(var, flag, Value::Str(old + value), None, "append")
+    }
+
+    /// `d.prependVarFlag(var, flag, value)`.
+    pub fn prepend_var_flag(&self, var: &str, flag: &str, value: &str) -> Result<(), DataError> {
+        let old = self.get_var_flag(var, flag, false)?.map(|v| v.to_string()).unwrap_or_default();
+        self.set_var_flag_full(var, flag, Value::Str(value.to_owned() + &old), None, "prepend")
+    }
+
+    /// `d.renameVar(key, newkey)`: value, pending operations and override variants move.
+    pub fn rename_var(&self, key: &str, newkey: &str) -> Result<(), DataError> {
+        if key == newkey {
+            self.log(LogLevel::Warning, format!("Calling renameVar with equivalent keys ({key}) is invalid"));
+            return Ok(());
+        }
+        let mut found = false;
+        let value = self.get_var_flag_full(key, CONTENT, Read { expand: false, noweakdefault: false, parsing: true, retparser: false })?.0;
+        if let Some(value) = &value {
+            self.set_var_full(newkey, value.clone(), true, None, &format!("rename from {key}"))?;
+            found = true;
+        }
+        let pending: Vec<(String, Value)> = self
+            .inner
+            .borrow()
+            .find(key)
+            .map(|d| {
+                SETVAR_KEYWORDS
+                    .iter()
+                    .filter_map(|k| d.get(*k).map(|v| (k.to_string(), v.clone())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (keyword, entries) in pending {
+            let mut inner = self.inner.borrow_mut();
+            Self::clear_expand_cache(&mut inner);
+            let target = inner.local_mut(newkey);
+            let mut list = match target.remove(&keyword) {
+                Some(Value::List(list)) => list,
+                _ => Vec::new(),
+            };
+            if let Value::List(entries) = entries {
+                list.extend(entries);
+            }
+            target.insert(keyword, Value::List(list));
+            found = true;
+        }
+        let variants = self.inner.borrow().overridedata.get(key).cloned();
+        if let Some(variants) = variants {
+            found = true;
+            let renamed: Vec<(String, String)> = variants.iter().map(|(v, o)| (v.replace(key, newkey), o.clone())).collect();
+            Arc::make_mut(&mut self.inner.borrow_mut().overridedata).insert(newkey.to_owned(), renamed);
+            for (v, _) in variants {
+                self.rename_var(&v, &v.replace(key, newkey))?;
+            }
+        }
+        if !found {
+            return Ok(());
+        }
+        if newkey.contains(':') && value.is_none() {
+            Self::update_overrides(&mut self.inner.borrow_mut(), newkey);
+        }
+        self.del_var(key);
+        Ok(())
+    }
+
+    // ----- reading -----------------------------------------------------------------
+
+    /// `d.getVar(var)`: overrides, appends and removes applied, fully expanded.
+    pub fn get_var(&self, var: &str) -> Result<Option<Value>, DataError> {
+        Ok(self.get_var_flag_full(var, CONTENT, Read::plain(true))?.0)
+    }
+
+    /// `d.getVar(var)` as a string (`None` when unset).
+    pub fn get_var_str(&self, var: &str) -> Result<Option<String>, DataError> {
+        Ok(self.get_var(var)?.map(|v| v.to_string()))
+    }
+
+    /// `d.getVar(var, False)`: overrides and appends applied, not expanded, no removes.
+    pub fn get_var_raw(&self, var: &str) -> Result<Option<Value>, DataError> {
+        Ok(self.get_var_flag_full(var, CONTENT, Read::plain(false))?.0)
+    }
+
+    /// `d.getVar(var, False, noweakdefault=True, parsing=True)`: the base value only, as
+    /// the `?=` and `+=` operators see it.
+    pub fn get_var_base(&self, var: &str) -> Result<Option<Value>, DataError> {
+        Ok(self
+            .get_var_flag_full(var, CONTENT, Read { expand: false, noweakdefault: true, parsing: true, retparser: false })?
+            .0)
+    }
+
+    /// `d.getVarFlag(var, flag, expand)`.
+    pub fn get_var_flag(&self, var: &str, flag: &str, expand: bool) -> Result<Option<Value>, DataError> {
+        Ok(self.get_var_flag_full(var, flag, Read::plain(expand))?.0)
+    }
+
+    /// `d.getVarFlag(var, flag, expand=False, noweakdefault=True)`: ignores `??=` defaults.
+    pub fn get_var_flag_no_default(&self, var: &str, flag: &str) -> Result<Option<Value>, DataError> {
+        Ok(self
+            .get_var_flag_full(var, flag, Read { expand: false, noweakdefault: true, parsing: false, retparser: false })?
+            .0)
+    }
+
+    /// `d.getVarFlags(var)`: the user-visible flags (internal `_`/`:` ones left out,
+    /// `??=` flag defaults shown where no value is set). Unexpanded.
+    pub fn get_var_flags(&self, var: &str) -> BTreeMap<String, Value> {
+        let inner = self.inner.borrow();
+        let mut flags = BTreeMap::new();
+        if let Some(data) = inner.find(var) {
+            for (name, value) in data {
+                if let Some(flag) = name.strip_prefix("_defaultval_flag_") {
+                    if !data.contains_key(flag) {
+                        flags.insert(flag.to_owned(), value.clone());
+                    }
+                } else if !name.starts_with(['_', ':']) {
+                    flags.insert(name.clone(), value.clone());
+                }
+            }
+        }
+        flags
+    }
+
+    /// Whether `var` exists in this store (possibly with no value).
+    pub fn contains(&self, var: &str) -> bool {
+        self.inner.borrow().find(var).is_some_and(|d| !d.is_empty())
+    }
+
+    /// `d.expand(s)`.
+    pub fn expand(&self, s: &str) -> Result<String, DataError> {
+        Ok(self
+            .expand_with_refs(Some(Value::Str(s.to_owned())), None)?
+            .value
+            .map(|v| v.to_string())
+            .unwrap_or_default())
+    }
+
+    /// `d.expand(s, varname)`: self-references of `varname` are errors.
+    pub fn expand_named(&self, s: &str, varname: &str) -> Result<String, DataError> {
+        Ok(self
+            .expand_with_refs(Some(Value::Str(s.to_owned())), Some(varname))?
+            .value
+            .map(|v| v.to_string())
+            .unwrap_or_default())
+    }
+
+    /// The keys of the store, as `iter(d)`: every variable not deleted, plus variables
+    /// that only exist through an active override.
+    pub fn keys(&self) -> Result<Vec<String>, DataError> {
+        self.need_overrides()?;
+        let inner = self.inner.borrow();
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut keys = BTreeSet::new();
+        let mut layers: Vec<&HashMap<String, VarData>> = vec![&inner.local];
+        let mut parent = inner.parent.as_deref();
+        while let Some(layer) = parent {
+            layers.push(&layer.vars);
+            parent = layer.parent.as_deref();
+        }
+        for layer in layers {
+            for (key, data) in layer {
+                if seen.insert(key) && !data.is_empty() {
+                    keys.insert(key.clone());
+                }
+            }
+        }
+        for (var, variants) in inner.overridedata.iter() {
+            if variants.iter().any(|(_, o)| override_active(o, &inner.overridesset)) {
+                keys.insert(var.clone());
+            }
+        }
+        Ok(keys.into_iter().collect())
+    }
+
+    /// The active overrides (`OVERRIDES` split on `:`, after the fixpoint).
+    pub fn overrides(&self) -> Result<Vec<String>, DataError> {
+        self.need_overrides()?;
+        Ok(self.inner.borrow().overrides.clone().unwrap_or_default())
+    }
+
+    /// BitBake's `need_overrides`: expand OVERRIDES until stable, at most 5 times.
+    fn need_overrides(&self) -> Result<(), DataError> {
+        {
+            let inner = self.inner.borrow();
+            if inner.overrides.is_some() || inner.inoverride {
+                return Ok(());
+            }
+        }
+        let split = |value: Option<Value>| -> Vec<String> {
+            value.map(|v| v.to_string()).unwrap_or_default().split(':').map(str::to_owned).collect()
+        };
+        let mut stack = Vec::new();
+        for _ in 0..5 {
+            {
+                let mut inner = self.inner.borrow_mut();
+                inner.inoverride = true;
+                inner.overrides = Some(Vec::new());
+                inner.overridesset.clear();
+            }
+            let result = self.get_var_flag_full("OVERRIDES", CONTENT, Read::plain(true));
+            let current = match result {
+                Ok((value, _)) => split(value),
+                Err(err) => {
+                    let mut inner = self.inner.borrow_mut();
+                    inner.inoverride = false;
+                    inner.overrides = None;
+                    return Err(err);
+                }
+            };
+            {
+                let mut inner = self.inner.borrow_mut();
+                inner.overridesset = current.iter().cloned().collect();
+                inner.overrides = Some(current.clone());
+                inner.inoverride = false;
+                Self::clear_expand_cache(&mut inner);
+            }
+            stack.push(current.clone());
+            let again = split(self.get_var_flag_full("OVERRIDES", CONTENT, Read::plain(true))?.0);
+            let mut inner = self.inner.borrow_mut();
+            if again == current {
+                return Ok(());
+            }
+            inner.overridesset = again.iter().cloned().collect();
+            inner.overrides = Some(again);
+        }
+        Err(DataError::Fatal(format!(
+            "Overrides could not be expanded into a stable state after 5 iterations, overrides must be being referenced by other overridden variables in some recursive fashion. The list of failing override expansions: {}",
+            stack.iter().map(|s| s.join(":")).collect::<Vec<_>>().join("\n")
+        )))
+    }
+
+    /// BitBake's `getVarFlag`, with all its options.
+    fn get_var_flag_full(&self, var: &str, flag: &str, read: Read) -> Result<(Option<Value>, Option<Parsed>), DataError> {
+        let cachename = if flag == CONTENT { var.to_owned() } else { format!("{var}[{flag}]") };
+        if !read.noweakdefault {
+            let inner = self.inner.borrow();
+            if let Some(cached) = inner.expand_cache.get(&cachename) {
+                if read.expand {
+                    return Ok((cached.value.clone(), Some(cached.clone())));
+                }
+                if read.retparser {
+                    return Ok((cached.unexpanded.clone(), Some(cached.clone())));
+                }
+            }
+        }
+        let content = flag == CONTENT;
+        let mut value: Option<Value> = None;
+        let mut removes: BTreeSet<String> = BTreeSet::new();
+
+        // An active override variant replaces the value (and carries its removes).
+        if content && !read.parsing {
+            let variants = self.inner.borrow().overridedata.get(var).cloned();
+            if let Some(variants) = variants {
+                self.need_overrides()?;
+                if let Some(winner) = self.override_winner(&variants) {
+                    let (winning, parsed) = self.get_var_flag_full(
+                        &winner,
+                        CONTENT,
+                        Read { expand: false, noweakdefault: false, parsing: false, retparser: true },
+                    )?;
+                    value = winning;
+                    if let Some(parsed) = parsed
+                        && let Some(carried) = parsed.removes
+                    {
+                        removes = carried;
+                    }
+                }
+            }
+        }
+
+        let (appends, prepends, local_removes) = {
+            let inner = self.inner.borrow();
+            let data = inner.find(var);
+            if let Some(data) = data
+                && value.is_none()
+            {
+                if let Some(v) = data.get(flag) {
+                    value = Some(v.clone());
+                } else if content && !read.noweakdefault && data.contains_key(DEFAULTVAL) {
+                    value = data.get(DEFAULTVAL).cloned();
+                } else if !read.noweakdefault
+                    && let Some(v) = data.get(&format!("_defaultval_flag_{flag}"))
+                {
+                    value = Some(v.clone());
+                }
+            }
+            let pending = |keyword: &str| -> Vec<(String, Option<String>)> {
+                if !content || read.parsing {
+                    return Vec::new();
+                }
+                match data.and_then(|d| d.get(keyword)) {
+                    Some(Value::List(entries)) => entries.iter().filter_map(pending_entry).collect(),
+                    _ => Vec::new(),
+                }
+            };
+            (pending(":append"), pending(":prepend"), pending(":remove"))
+        };
+
+        if !appends.is_empty() || !prepends.is_empty() || !local_removes.is_empty() {
+            self.need_overrides()?;
+        }
+        let overrides = self.inner.borrow().overrides.clone().unwrap_or_default();
+        let applies = |o: &Option<String>| o.as_ref().is_none_or(|o| o.split(':').all(|p| overrides.iter().any(|x| x == p)));
+        for (text, o) in &appends {
+            if applies(o) {
+                let base = value.take().map(|v| v.to_string()).unwrap_or_default();
+                value = Some(Value::Str(base + text));
+            }
+        }
+        for (text, o) in &prepends {
+            if applies(o) {
+                let base = value.take().map(|v| v.to_string()).unwrap_or_default();
+                value = Some(Value::Str(text.clone() + &base));
+            }
+        }
+
+        let mut parsed = None;
+        if read.expand || read.retparser {
+            parsed = Some(self.expand_guarded(value.clone(), &cachename)?);
+        }
+        if read.expand {
+            value = parsed.as_ref().and_then(|p| p.value.clone());
+        }
+
+        let truthy = value.as_ref().is_some_and(Value::is_truthy);
+        if truthy && content && !read.parsing {
+            for (text, o) in &local_removes {
+                if applies(o) {
+                    removes.insert(text.clone());
+                }
+            }
+            if !removes.is_empty()
+                && let Some(parsed) = parsed.as_mut()
+            {
+                let mut expanded: Vec<(String, Vec<String>)> = Vec::new();
+                for r in &removes {
+                    let words = self.expand(r)?.split_whitespace().map(str::to_owned).collect();
+                    expanded.push((r.clone(), words));
+                }
+                let current = parsed.value.as_ref().map(|v| v.to_string()).unwrap_or_default();
+                let mut applied = BTreeSet::new();
+                let mut kept = String::with_capacity(current.len());
+                for piece in split_keep_whitespace(&current) {
+                    let mut skip = false;
+                    for (r, words) in &expanded {
+                        if words.iter().any(|w| w == piece) {
+                            applied.insert(r.clone());
+                            skip = true;
+                        }
+                    }
+                    if !skip {
+                        kept.push_str(piece);
+                    }
+                }
+                parsed.removes = Some(applied);
+                parsed.value = Some(Value::Str(kept));
+                if read.expand {
+                    value = parsed.value.clone();
+                }
+            }
+        }
+
+        if let Some(parsed) = &parsed
+            && !read.noweakdefault
+        {
+            self.inner.borrow_mut().expand_cache.insert(cachename, parsed.clone());
+        }
+        Ok((value, parsed))
+    }
+
+    /// The override variant of a variable that wins: BitBake peels the overrides off the
+    /// active variants in OVERRIDES order, so the rightmost override wins.
+    fn override_winner(&self, variants: &[(String, String)]) -> Option<String> {
+        let inner = self.inner.borrow();
+        // A python dict in insertion order: override text -> variant name.
+        let mut active: Vec<(String, String)> = Vec::new();
+        let insert = |active: &mut Vec<(String, String)>, key: String, target: String| {
+            match active.iter_mut().find(|(k, _)| *k == key) {
+                Some(entry) => entry.1 = target,
+                None => active.push((key, target)),
+            }
+        };
+        for (r, o) in variants {
+            if override_active(o, &inner.overridesset) {
+                insert(&mut active, o.clone(), r.clone());
+            }
+        }
+        let overrides = inner.overrides.clone().unwrap_or_default();
+        let mut winner = None;
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for o in &overrides {
+                let suffix = format!(":{o}");
+                for (key, target) in active.clone() {
+                    if key.ends_with(&suffix) {
+                        active.retain(|(k, _)| *k != key);
+                        insert(&mut active, key.replace(&suffix, ""), target);
+                        changed = true;
+                    } else if key == *o {
+                        winner = Some(target);
+                        active.retain(|(k, _)| *k != key);
+                    }
+                }
+            }
+        }
+        winner
+    }
+
+    fn expand_guarded(&self, value: Option<Value>, cachename: &str) -> Result<Parsed, DataError> {
+        {
+            let mut inner = self.inner.borrow_mut();
+            if inner.expanding.iter().any(|n| n == cachename) {
+                let mut chain = inner.expanding.clone();
+                chain.push(cachename.to_owned());
+                return Err(DataError::Expansion(crate::ExpansionError::new(
+                    Some(cachename),
+                    None,
+                    format!("variable {cachename} references itself (through {})", chain.join(" -> ")),
+                )));
+            }
+            inner.expanding.push(cachename.to_owned());
+        }
+        let result = self.expand_with_refs(value, Some(cachename));
+        self.inner.borrow_mut().expanding.pop();
+        result
+    }
+
+    pub(crate) fn expand_with_refs(&self, value: Option<Value>, varname: Option<&str>) -> Result<Parsed, DataError> {
+        expand::expand_with_refs(self, value, varname)
+    }
+
+    /// BitBake's `expandKeys`: every key containing `${` is renamed to its expansion.
+    pub fn expand_keys(&self) -> Result<(), DataError> {
+        let mut todo = Vec::new();
+        for key in self.keys()? {
+            if !key.contains("${") {
+                continue;
+            }
+            let expanded = self.expand(&key)?;
+            if expanded != key {
+                todo.push((key, expanded));
+            }
+        }
+        todo.sort();
+        for (key, expanded) in todo {
+            if let Some(existing) = self.get_var_raw(&expanded)?
+                && let Some(value) = self.get_var_raw(&key)?
+            {
+                self.log(
+                    LogLevel::Warning,
+                    format!("Variable key {key} ({value}) replaces original key {expanded} ({existing})."),
+                );
+            }
+            self.rename_var(&key, &expanded)?;
+        }
+        Ok(())
+    }
+
+    /// Names of exported variables (`[export]` true and `[unexport]` false), as
+    /// `bb.data.exported_keys`.
+    pub fn exported_keys(&self) -> Result<Vec<String>, DataError> {
+        let mut out = Vec::new();
+        for key in self.keys()? {
+            if key.starts_with("__") {
+                continue;
+            }
+            let flag = |name: &str| -> Result<bool, DataError> {
+                Ok(self.get_var_flag(&key, name, true)?.is_some_and(|v| to_boolean(&v)))
+            };
+            if flag("export")? && !flag("unexport")? {
+                out.push(key);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Read {
+    fn plain(expand: bool) -> Read {
+        Read {
+            expand,
+            noweakdefault: false,
+            parsing: false,
+            retparser: false,
+        }
+    }
+}
+
+/// `bb.utils.to_boolean`.
+pub fn to_boolean(value: &Value) -> bool {
+    match value {
+        Value::Str(s) => matches!(s.to_lowercase().as_str(), "y" | "yes" | "1" | "true"),
+        other => other.is_truthy(),
+    }
+}
+
+fn pending_entry(entry: &Value) -> Option<(String, Option<String>)> {
+    match entry {
+        Value::List(pair) if pair.len() == 2 => {
+            let override_ = match &pair[1] {
+                Value::Str(o) if !o.is_empty() => Some(o.clone()),
+                _ => None,
+            };
+            Some((pair[0].to_string(), override_))
+        }
+        _ => None,
+    }
+}
+
+/// `o` is active when it is in OVERRIDES, or all of its `:`-separated parts are.
+fn override_active(o: &str, active: &HashSet<String>) -> bool {
+    active.contains(o) || (o.contains(':') && o.split(':').all(|p| active.contains(p)))
+}
+
+/// `re.match(r'(?P<base>.*?)(?P<keyword>:append|:prepend|:remove)(:(?P<add>[^A-Z]*))?$', var)`.
+fn split_setvar_keyword(var: &str) -> Option<(&str, &'static str, Option<&str>)> {
+    let mut search = 0;
+    while let Some(found) = var[search..].find(':') {
+        let at = search + found;
+        for keyword in SETVAR_KEYWORDS {
+            if let Some(rest) = var[at..].strip_prefix(keyword) {
+                if rest.is_empty() {
+                    return Some((&var[..at], keyword, None));
+                }
+                if let Some(add) = rest.strip_prefix(':')
+                    && !add.contains(|c: char| c.is_ascii_uppercase())
+                {
+                    return Some((&var[..at], keyword, Some(add)));
+                }
+            }
+        }
+        search = at + 1;
+    }
+    None
+}
+
+/// `re.split(r'(\s)', s)`: words and single whitespace characters, in order.
+fn split_keep_whitespace(s: &str) -> Vec<&str> {
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        if c.is_whitespace() {
+            pieces.push(&s[start..i]);
+            pieces.push(&s[i..i + c.len_utf8()]);
+            start = i + c.len_utf8();
+        }
+    }
+    pieces.push(&s[start..]);
+    pieces
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn setvar_keyword_split_matches_bitbake_regex() {
+        assert_eq!(split_setvar_keyword("A:append"), Some(("A", ":append", None)));
+        assert_eq!(split_setvar_keyword("A:append:foo"), Some(("A", ":append", Some("foo"))));
+        assert_eq!(split_setvar_keyword("A:foo:remove"), Some(("A:foo", ":remove", None)));
+        assert_eq!(split_setvar_keyword("A:append:Foo"), None);
+        assert_eq!(split_setvar_keyword("A:appendix"), None);
+        assert_eq!(split_setvar_keyword("A"), None);
+    }
+
+    #[test]
+    fn whitespace_split_keeps_separators() {
+        assert_eq!(split_keep_whitespace("a b  c"), ["a", " ", "b", " ", "", " ", "c"]);
+    }
+}

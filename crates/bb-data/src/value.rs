@@ -1,0 +1,114 @@
+//! Values stored in the datastore.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A value held by a variable or a flag.
+///
+/// BitBake stores python objects; metadata files only ever store strings, but the parser
+/// and python code store numbers (`[export] = 1`), booleans, lists and dicts too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// Python's `None`.
+    None,
+    /// A string: every value written in a metadata file.
+    Str(String),
+    /// An integer, such as the `1` of `[export]` set by `export VAR`.
+    Int(i64),
+    /// A boolean.
+    Bool(bool),
+    /// A list (python lists, tuples and sets).
+    List(Vec<Value>),
+    /// A dict with string keys.
+    Map(BTreeMap<String, Value>),
+}
+
+impl Value {
+    /// The string, if this is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Python's truth value.
+    pub fn is_truthy(&self) -> bool {
+        match self {
+            Value::None => false,
+            Value::Str(s) => !s.is_empty(),
+            Value::Int(i) => *i != 0,
+            Value::Bool(b) => *b,
+            Value::List(l) => !l.is_empty(),
+            Value::Map(m) => !m.is_empty(),
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    /// Python's `str()`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::None => f.write_str("None"),
+            Value::Str(s) => f.write_str(s),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Bool(true) => f.write_str("True"),
+            Value::Bool(false) => f.write_str("False"),
+            Value::List(items) => {
+                f.write_str("[")?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    item.fmt_repr(f)?;
+                }
+                f.write_str("]")
+            }
+            Value::Map(map) => {
+                f.write_str("{")?;
+                for (i, (key, value)) in map.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{key:?}: ")?;
+                    value.fmt_repr(f)?;
+                }
+                f.write_str("}")
+            }
+        }
+    }
+}
+
+impl Value {
+    /// Python's `repr()` (close enough for messages and dumps).
+    fn fmt_repr(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Str(s) => write!(f, "'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")),
+            other => fmt::Display::fmt(other, f),
+        }
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::Str(s.to_owned())
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::Str(s)
+    }
+}
+
+impl From<i64> for Value {
+    fn from(i: i64) -> Self {
+        Value::Int(i)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(b: bool) -> Self {
+        Value::Bool(b)
+    }
+}
