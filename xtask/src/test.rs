@@ -6,7 +6,7 @@ use std::process::Stdio;
 use crate::{cargo, root, run_step, shared_dir};
 
 /// Library crates that must package cleanly for crates.io.
-const PUBLISHED_CRATES: &[&str] = &["bb-syntax"];
+const PUBLISHED_CRATES: &[&str] = &["bb-syntax", "bb-data"];
 
 pub(crate) fn run() -> Result<(), String> {
     match shared_dir() {

@@ -27,16 +27,24 @@ fn var_ref_end(bytes: &[u8], start: usize) -> Option<usize> {
     if !bytes[start..].starts_with(b"${") {
         return None;
     }
-    let name_len = bytes[start + 2..].iter().take_while(|&&b| is_name_char(b)).count();
+    let name_len = bytes[start + 2..]
+        .iter()
+        .take_while(|&&b| is_name_char(b))
+        .count();
     (name_len > 0 && bytes.get(start + 2 + name_len) == Some(&b'}')).then_some(start + 3 + name_len)
 }
 
 fn contains_var_ref(s: &str) -> bool {
     let bytes = s.as_bytes();
-    s.match_indices("${").any(|(i, _)| var_ref_end(bytes, i).is_some())
+    s.match_indices("${")
+        .any(|(i, _)| var_ref_end(bytes, i).is_some())
 }
 
-pub(crate) fn expand_with_refs(d: &DataStore, value: Option<Value>, varname: Option<&str>) -> Result<Parsed, DataError> {
+pub(crate) fn expand_with_refs(
+    d: &DataStore,
+    value: Option<Value>,
+    varname: Option<&str>,
+) -> Result<Parsed, DataError> {
     let mut parsed = Parsed {
         value: value.clone(),
         unexpanded: value.clone(),
@@ -47,7 +55,8 @@ pub(crate) fn expand_with_refs(d: &DataStore, value: Option<Value>, varname: Opt
     };
     while s.contains("${") {
         let old = s.clone();
-        s = substitute_var_refs(d, &s, varname, &mut parsed.references).map_err(|e| add_var(e, varname))?;
+        s = substitute_var_refs(d, &s, varname, &mut parsed.references)
+            .map_err(|e| add_var(e, varname))?;
         match substitute_python(d, &s, varname) {
             Ok(Some(next)) => s = next,
             Ok(None) => {}
@@ -74,7 +83,12 @@ fn add_var(err: DataError, varname: Option<&str>) -> DataError {
 }
 
 /// `__expand_var_regexp__.sub(var_sub, s)`.
-fn substitute_var_refs(d: &DataStore, s: &str, varname: Option<&str>, references: &mut BTreeSet<String>) -> Result<String, DataError> {
+fn substitute_var_refs(
+    d: &DataStore,
+    s: &str,
+    varname: Option<&str>,
+    references: &mut BTreeSet<String>,
+) -> Result<String, DataError> {
     let bytes = s.as_bytes();
     let mut out = String::with_capacity(s.len());
     let mut copied = 0;
@@ -108,7 +122,11 @@ fn substitute_var_refs(d: &DataStore, s: &str, varname: Option<&str>, references
 
 /// `__expand_python_regexp__.sub(python_sub, s)`; `None` when an unterminated string
 /// literal stops this round (BitBake leaves the expression for later).
-fn substitute_python(d: &DataStore, s: &str, varname: Option<&str>) -> Result<Option<String>, DataError> {
+fn substitute_python(
+    d: &DataStore,
+    s: &str,
+    varname: Option<&str>,
+) -> Result<Option<String>, DataError> {
     if !s.contains("${@") {
         return Ok(Some(s.to_owned()));
     }

@@ -22,7 +22,13 @@ pub struct Event {
 }
 
 impl Event {
-    pub(crate) fn new(variable: &str, op: &str, origin: Option<&Origin>, detail: String, flag: Option<String>) -> Event {
+    pub(crate) fn new(
+        variable: &str,
+        op: &str,
+        origin: Option<&Origin>,
+        detail: String,
+        flag: Option<String>,
+    ) -> Event {
         Event {
             variable: variable.to_owned(),
             op: op.to_owned(),
@@ -42,7 +48,10 @@ pub(crate) struct VariableHistory {
 
 impl VariableHistory {
     pub(crate) fn record(&mut self, event: Event) {
-        self.events.entry(event.variable.clone()).or_default().push(event);
+        self.events
+            .entry(event.variable.clone())
+            .or_default()
+            .push(event);
     }
 
     pub(crate) fn events(&self, var: &str) -> Vec<Event> {

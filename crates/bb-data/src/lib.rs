@@ -72,7 +72,11 @@ pub struct ExpansionError {
 }
 
 impl ExpansionError {
-    pub(crate) fn new(varname: Option<&str>, expression: Option<&str>, cause: String) -> ExpansionError {
+    pub(crate) fn new(
+        varname: Option<&str>,
+        expression: Option<&str>,
+        cause: String,
+    ) -> ExpansionError {
         ExpansionError {
             varname: varname.map(str::to_owned),
             expression: expression.map(str::to_owned),
@@ -98,7 +102,11 @@ impl fmt::Display for ExpansionError {
                 self.cause
             )?,
         }
-        write!(f, "\nThe variable dependency chain for the failure is: {}", self.chain.join(" -> "))
+        write!(
+            f,
+            "\nThe variable dependency chain for the failure is: {}",
+            self.chain.join(" -> ")
+        )
     }
 }
 
@@ -122,7 +130,12 @@ pub enum PythonFailure {
 pub trait InlinePython {
     /// Evaluates `code` with `d` bound, BitBake's globals and `DataContext` locals (bare
     /// names read through `d.getVar`), and returns `str()` of the result.
-    fn eval_inline(&self, d: &DataStore, code: &str, varname: Option<&str>) -> Result<String, PythonFailure>;
+    fn eval_inline(
+        &self,
+        d: &DataStore,
+        code: &str,
+        varname: Option<&str>,
+    ) -> Result<String, PythonFailure>;
 }
 
 /// Severity of a logged message.

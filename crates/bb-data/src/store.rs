@@ -26,10 +26,19 @@ const RENAMED_VARIABLES: &[(&str, &str)] = &[
     ("BB_HASHBASE_WHITELIST", "BB_BASEHASH_IGNORE_VARS"),
     ("BB_HASHCONFIG_WHITELIST", "BB_HASHCONFIG_IGNORE_VARS"),
     ("BB_HASHTASK_WHITELIST", "BB_TASKHASH_IGNORE_TASKS"),
-    ("BB_SETSCENE_ENFORCE_WHITELIST", "BB_SETSCENE_ENFORCE_IGNORE_TASKS"),
+    (
+        "BB_SETSCENE_ENFORCE_WHITELIST",
+        "BB_SETSCENE_ENFORCE_IGNORE_TASKS",
+    ),
     ("MULTI_PROVIDER_WHITELIST", "BB_MULTI_PROVIDER_ALLOWED"),
-    ("BB_STAMP_WHITELIST", "is a deprecated variable and support has been removed"),
-    ("BB_STAMP_POLICY", "is a deprecated variable and support has been removed"),
+    (
+        "BB_STAMP_WHITELIST",
+        "is a deprecated variable and support has been removed",
+    ),
+    (
+        "BB_STAMP_POLICY",
+        "is a deprecated variable and support has been removed",
+    ),
 ];
 
 /// A frozen layer of variables shared by every copy made from it. `Send + Sync`, so one
@@ -75,8 +84,11 @@ struct Inner {
     overridesset: HashSet<String>,
     inoverride: bool,
     expand_cache: HashMap<String, Parsed>,
-    /// Names being expanded right now, to turn self-reference into an error.
-    expanding: Vec<String>,
+    /// Reads in progress, with the state they started in (inside `need_overrides`, the
+    /// overrides generation): a read that needs itself in the same state never ends.
+    reading: Vec<(String, bool, u64)>,
+    /// Bumped whenever the active overrides change.
+    overrides_generation: u64,
     renames: HashMap<String, String>,
     history: Option<VariableHistory>,
 }
@@ -91,7 +103,12 @@ impl Inner {
     /// BitBake's `_makeShadowCopy`: the variable becomes local, copied from a parent.
     fn local_mut(&mut self, var: &str) -> &mut VarData {
         if !self.local.contains_key(var) {
-            let copied = self.parent.as_deref().and_then(|p| p.find(var)).cloned().unwrap_or_default();
+            let copied = self
+                .parent
+                .as_deref()
+                .and_then(|p| p.find(var))
+                .cloned()
+                .unwrap_or_default();
             self.local.insert(var.to_owned(), copied);
         }
         self.local.get_mut(var).expect("just inserted")
@@ -151,13 +168,20 @@ impl DataStore {
             local: HashMap::new(),
             parent: None,
             overridedata: Arc::default(),
-            overridevars: ["OVERRIDES", "FILE"].iter().map(|s| s.to_string()).collect(),
+            overridevars: ["OVERRIDES", "FILE"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             overrides: None,
             overridesset: HashSet::new(),
             inoverride: false,
             expand_cache: HashMap::new(),
-            expanding: Vec::new(),
-            renames: RENAMED_VARIABLES.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+            reading: Vec::new(),
+            overrides_generation: 0,
+            renames: RENAMED_VARIABLES
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
             history: None,
         };
         DataStore {
@@ -180,7 +204,12 @@ impl DataStore {
 
     /// The recorded operations on `var`, oldest first.
     pub fn history(&self, var: &str) -> Vec<Event> {
-        self.inner.borrow().history.as_ref().map(|h| h.events(var)).unwrap_or_default()
+        self.inner
+            .borrow()
+            .history
+            .as_ref()
+            .map(|h| h.events(var))
+            .unwrap_or_default()
     }
 
     /// Installs the evaluator of `${@…}` expressions; copies share it.
@@ -263,12 +292,29 @@ impl DataStore {
     }
 
     /// An assignment from a metadata file (`parsing=True`): pending operations are kept.
-    pub fn set_var_parsing(&self, var: &str, value: impl Into<Value>, origin: Option<&Origin>, op: &str) -> Result<(), DataError> {
+    pub fn set_var_parsing(
+        &self,
+        var: &str,
+        value: impl Into<Value>,
+        origin: Option<&Origin>,
+        op: &str,
+    ) -> Result<(), DataError> {
         self.set_var_full(var, value.into(), true, origin, op)
     }
 
-    fn set_var_full(&self, var: &str, value: Value, parsing: bool, origin: Option<&Origin>, op: &str) -> Result<(), DataError> {
-        if !var.starts_with("__anon_") && ["_append", "_prepend", "_remove"].iter().any(|k| var.contains(k)) {
+    fn set_var_full(
+        &self,
+        var: &str,
+        value: Value,
+        parsing: bool,
+        origin: Option<&Origin>,
+        op: &str,
+    ) -> Result<(), DataError> {
+        if !var.starts_with("__anon_")
+            && ["_append", "_prepend", "_remove"]
+                .iter()
+                .any(|k| var.contains(k))
+        {
             let mut info = var.to_owned();
             if let Some(origin) = origin {
                 info.push_str(&format!(" file: {} line: {}", origin.file, origin.line));
@@ -285,7 +331,7 @@ impl DataStore {
             let mut inner = self.inner.borrow_mut();
             Self::clear_expand_cache(&mut inner);
             let entry = Value::List(vec![
-                value,
+                value.clone(),
                 override_.map_or(Value::None, |o| Value::Str(o.to_owned())),
             ]);
             let data = inner.local_mut(base);
@@ -304,16 +350,18 @@ impl DataStore {
             let is_override_var = inner.overridevars.contains(base);
             drop(inner);
             if is_override_var {
-                self.update_overridevars(var, &Value::Str(String::new()))?;
+                self.update_overridevars(var, &value)?;
             }
             return Ok(());
         }
 
+        // BitBake clears the expansion cache before looking at active override variants,
+        // which may fill it again; it is not cleared after the value is stored.
+        Self::clear_expand_cache(&mut self.inner.borrow_mut());
         if !parsing {
             self.drop_pending_operations(var)?;
         }
         let mut inner = self.inner.borrow_mut();
-        Self::clear_expand_cache(&mut inner);
         if var.contains(':') {
             Self::update_overrides(&mut inner, var);
         }
@@ -328,7 +376,12 @@ impl DataStore {
         Ok(())
     }
 
-    fn check_renamed(&self, shortvar: &str, fullvar: &str, origin: Option<&Origin>) -> Result<(), DataError> {
+    fn check_renamed(
+        &self,
+        shortvar: &str,
+        fullvar: &str,
+        origin: Option<&Origin>,
+    ) -> Result<(), DataError> {
         let renamed = self.inner.borrow().renames.get(shortvar).cloned();
         let Some(renamed) = renamed else {
             return Ok(());
@@ -340,7 +393,11 @@ impl DataStore {
         if fullvar != shortvar {
             info = format!("{info} referenced as: {fullvar}").trim().to_owned();
         }
-        let info = if info.is_empty() { String::new() } else { format!(" ({info})") };
+        let info = if info.is_empty() {
+            String::new()
+        } else {
+            format!(" ({info})")
+        };
         let message = if renamed.contains(' ') {
             format!("Variable {shortvar} {renamed}{info}")
         } else {
@@ -356,7 +413,9 @@ impl DataStore {
     fn drop_pending_operations(&self, var: &str) -> Result<(), DataError> {
         let variants = {
             let mut inner = self.inner.borrow_mut();
-            let has_pending = inner.find(var).is_some_and(|d| SETVAR_KEYWORDS.iter().any(|k| d.contains_key(*k)));
+            let has_pending = inner
+                .find(var)
+                .is_some_and(|d| SETVAR_KEYWORDS.iter().any(|k| d.contains_key(*k)));
             if has_pending {
                 let data = inner.local_mut(var);
                 for keyword in SETVAR_KEYWORDS {
@@ -391,7 +450,9 @@ impl DataStore {
         };
         let mut override_ = &var[split + 1..];
         let mut shortvar = &var[..split];
-        while !override_.is_empty() && override_.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit()) {
+        while !override_.is_empty()
+            && override_.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        {
             let entry = (var.to_owned(), override_.to_owned());
             let map = Arc::make_mut(&mut inner.overridedata);
             let list = map.entry(shortvar.to_owned()).or_default();
@@ -415,12 +476,18 @@ impl DataStore {
         loop {
             let fresh: Vec<String> = {
                 let inner = self.inner.borrow();
-                new.iter().filter(|v| !inner.overridevars.contains(*v)).cloned().collect()
+                new.iter()
+                    .filter(|v| !inner.overridevars.contains(*v))
+                    .cloned()
+                    .collect()
             };
             if fresh.is_empty() {
                 break;
             }
-            self.inner.borrow_mut().overridevars.extend(fresh.iter().cloned());
+            self.inner
+                .borrow_mut()
+                .overridevars
+                .extend(fresh.iter().cloned());
             let mut next = BTreeSet::new();
             for name in &new {
                 let value = self.get_var_flag_full(name, CONTENT, Read::plain(true))?.0;
@@ -430,28 +497,57 @@ impl DataStore {
         }
         let mut inner = self.inner.borrow_mut();
         inner.overrides = None;
+        inner.overrides_generation += 1;
         Self::clear_expand_cache(&mut inner);
         Ok(())
     }
 
     /// `d.setVarFlag(var, flag, value)`.
-    pub fn set_var_flag(&self, var: &str, flag: &str, value: impl Into<Value>) -> Result<(), DataError> {
+    pub fn set_var_flag(
+        &self,
+        var: &str,
+        flag: &str,
+        value: impl Into<Value>,
+    ) -> Result<(), DataError> {
         self.set_var_flag_full(var, flag, value.into(), None, "set")
     }
 
     /// A flag assignment from a metadata file, with its origin and history op name.
-    pub fn set_var_flag_from(&self, var: &str, flag: &str, value: impl Into<Value>, origin: Option<&Origin>, op: &str) -> Result<(), DataError> {
+    pub fn set_var_flag_from(
+        &self,
+        var: &str,
+        flag: &str,
+        value: impl Into<Value>,
+        origin: Option<&Origin>,
+        op: &str,
+    ) -> Result<(), DataError> {
         self.set_var_flag_full(var, flag, value.into(), origin, op)
     }
 
-    fn set_var_flag_full(&self, var: &str, flag: &str, value: Value, origin: Option<&Origin>, op: &str) -> Result<(), DataError> {
+    fn set_var_flag_full(
+        &self,
+        var: &str,
+        flag: &str,
+        value: Value,
+        origin: Option<&Origin>,
+        op: &str,
+    ) -> Result<(), DataError> {
         if var == "BB_RENAMED_VARIABLES" {
-            self.inner.borrow_mut().renames.insert(flag.to_owned(), value.to_string());
+            self.inner
+                .borrow_mut()
+                .renames
+                .insert(flag.to_owned(), value.to_string());
         }
         self.check_renamed(var, var, origin)?;
         let mut inner = self.inner.borrow_mut();
         Self::clear_expand_cache(&mut inner);
-        inner.record(Event::new(var, op, origin, value.to_string(), Some(flag.to_owned())));
+        inner.record(Event::new(
+            var,
+            op,
+            origin,
+            value.to_string(),
+            Some(flag.to_owned()),
+        ));
         inner.local_mut(var).insert(flag.to_owned(), value.clone());
         if flag == DEFAULTVAL && var.contains(':') {
             Self::update_overrides(&mut inner, var);
@@ -460,11 +556,17 @@ impl DataStore {
         if flag == "export" || flag == "unexport" {
             let list = inner.local_mut("__exportlist");
             let mut names: BTreeSet<String> = match list.get(CONTENT) {
-                Some(Value::List(items)) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+                Some(Value::List(items)) => items
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect(),
                 _ => BTreeSet::new(),
             };
             names.insert(var.to_owned());
-            list.insert(CONTENT.to_owned(), Value::List(names.into_iter().map(Value::Str).collect()));
+            list.insert(
+                CONTENT.to_owned(),
+                Value::List(names.into_iter().map(Value::Str).collect()),
+            );
         }
         drop(inner);
         if is_override_var {
@@ -487,7 +589,9 @@ impl DataStore {
         };
         let mut override_ = &var[split + 1..];
         let mut shortvar = &var[..split];
-        while !override_.is_empty() && override_.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit()) {
+        while !override_.is_empty()
+            && override_.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        {
             if let Some(list) = Arc::make_mut(&mut inner.overridedata).get_mut(shortvar) {
                 list.retain(|(v, o)| !(v == var && o == override_));
             }
@@ -511,42 +615,92 @@ impl DataStore {
         let data = inner.local_mut(var);
         if data.remove(flag).is_some() {
             data.remove(&format!("_defaultval_flag_{flag}"));
-            inner.record(Event::new(var, "delFlag", None, String::new(), Some(flag.to_owned())));
+            inner.record(Event::new(
+                var,
+                "delFlag",
+                None,
+                String::new(),
+                Some(flag.to_owned()),
+            ));
         }
     }
 
     /// `d.appendVar(var, value)`: an `:append` entry.
     pub fn append_var(&self, var: &str, value: &str) -> Result<(), DataError> {
-        self.set_var_full(&format!("{var}:append"), Value::from(value), true, None, "append")
+        self.set_var_full(
+            &format!("{var}:append"),
+            Value::from(value),
+            true,
+            None,
+            "append",
+        )
     }
 
     /// `d.prependVar(var, value)`: a `:prepend` entry.
     pub fn prepend_var(&self, var: &str, value: &str) -> Result<(), DataError> {
-        self.set_var_full(&format!("{var}:prepend"), Value::from(value), true, None, "prepend")
+        self.set_var_full(
+            &format!("{var}:prepend"),
+            Value::from(value),
+            true,
+            None,
+            "prepend",
+        )
     }
 
     /// `d.appendVarFlag(var, flag, value)`.
     pub fn append_var_flag(&self, var: &str, flag: &str, value: &str) -> Result<(), DataError> {
-        let old = self.get_var_flag(var, flag, false)?.map(|v| v.to_string()).unwrap_or_default();
+        let old = self
+            .get_var_flag(var, flag, false)?
+            .map(|v| v.to_string())
+            .unwrap_or_default();
         self.set_var_flag_full(var, flag, Value::Str(old + value), None, "append")
     }
 
     /// `d.prependVarFlag(var, flag, value)`.
     pub fn prepend_var_flag(&self, var: &str, flag: &str, value: &str) -> Result<(), DataError> {
-        let old = self.get_var_flag(var, flag, false)?.map(|v| v.to_string()).unwrap_or_default();
-        self.set_var_flag_full(var, flag, Value::Str(value.to_owned() + &old), None, "prepend")
+        let old = self
+            .get_var_flag(var, flag, false)?
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        self.set_var_flag_full(
+            var,
+            flag,
+            Value::Str(value.to_owned() + &old),
+            None,
+            "prepend",
+        )
     }
 
     /// `d.renameVar(key, newkey)`: value, pending operations and override variants move.
     pub fn rename_var(&self, key: &str, newkey: &str) -> Result<(), DataError> {
         if key == newkey {
-            self.log(LogLevel::Warning, format!("Calling renameVar with equivalent keys ({key}) is invalid"));
+            self.log(
+                LogLevel::Warning,
+                format!("Calling renameVar with equivalent keys ({key}) is invalid"),
+            );
             return Ok(());
         }
         let mut found = false;
-        let value = self.get_var_flag_full(key, CONTENT, Read { expand: false, noweakdefault: false, parsing: true, retparser: false })?.0;
+        let value = self
+            .get_var_flag_full(
+                key,
+                CONTENT,
+                Read {
+                    expand: false,
+                    noweakdefault: false,
+                    parsing: true,
+                    retparser: false,
+                },
+            )?
+            .0;
         if let Some(value) = &value {
-            self.set_var_full(newkey, value.clone(), true, None, &format!("rename from {key}"))?;
+            self.set_var_full(
+                newkey,
+                value.clone(),
+                true,
+                None,
+                &format!("rename from {key}"),
+            )?;
             found = true;
         }
         let pending: Vec<(String, Value)> = self
@@ -577,8 +731,12 @@ impl DataStore {
         let variants = self.inner.borrow().overridedata.get(key).cloned();
         if let Some(variants) = variants {
             found = true;
-            let renamed: Vec<(String, String)> = variants.iter().map(|(v, o)| (v.replace(key, newkey), o.clone())).collect();
-            Arc::make_mut(&mut self.inner.borrow_mut().overridedata).insert(newkey.to_owned(), renamed);
+            let renamed: Vec<(String, String)> = variants
+                .iter()
+                .map(|(v, o)| (v.replace(key, newkey), o.clone()))
+                .collect();
+            Arc::make_mut(&mut self.inner.borrow_mut().overridedata)
+                .insert(newkey.to_owned(), renamed);
             for (v, _) in variants {
                 self.rename_var(&v, &v.replace(key, newkey))?;
             }
@@ -614,19 +772,46 @@ impl DataStore {
     /// the `?=` and `+=` operators see it.
     pub fn get_var_base(&self, var: &str) -> Result<Option<Value>, DataError> {
         Ok(self
-            .get_var_flag_full(var, CONTENT, Read { expand: false, noweakdefault: true, parsing: true, retparser: false })?
+            .get_var_flag_full(
+                var,
+                CONTENT,
+                Read {
+                    expand: false,
+                    noweakdefault: true,
+                    parsing: true,
+                    retparser: false,
+                },
+            )?
             .0)
     }
 
     /// `d.getVarFlag(var, flag, expand)`.
-    pub fn get_var_flag(&self, var: &str, flag: &str, expand: bool) -> Result<Option<Value>, DataError> {
+    pub fn get_var_flag(
+        &self,
+        var: &str,
+        flag: &str,
+        expand: bool,
+    ) -> Result<Option<Value>, DataError> {
         Ok(self.get_var_flag_full(var, flag, Read::plain(expand))?.0)
     }
 
     /// `d.getVarFlag(var, flag, expand=False, noweakdefault=True)`: ignores `??=` defaults.
-    pub fn get_var_flag_no_default(&self, var: &str, flag: &str) -> Result<Option<Value>, DataError> {
+    pub fn get_var_flag_no_default(
+        &self,
+        var: &str,
+        flag: &str,
+    ) -> Result<Option<Value>, DataError> {
         Ok(self
-            .get_var_flag_full(var, flag, Read { expand: false, noweakdefault: true, parsing: false, retparser: false })?
+            .get_var_flag_full(
+                var,
+                flag,
+                Read {
+                    expand: false,
+                    noweakdefault: true,
+                    parsing: false,
+                    retparser: false,
+                },
+            )?
             .0)
     }
 
@@ -693,7 +878,10 @@ impl DataStore {
             }
         }
         for (var, variants) in inner.overridedata.iter() {
-            if variants.iter().any(|(_, o)| override_active(o, &inner.overridesset)) {
+            if variants
+                .iter()
+                .any(|(_, o)| override_active(o, &inner.overridesset))
+            {
                 keys.insert(var.clone());
             }
         }
@@ -715,7 +903,12 @@ impl DataStore {
             }
         }
         let split = |value: Option<Value>| -> Vec<String> {
-            value.map(|v| v.to_string()).unwrap_or_default().split(':').map(str::to_owned).collect()
+            value
+                .map(|v| v.to_string())
+                .unwrap_or_default()
+                .split(':')
+                .map(str::to_owned)
+                .collect()
         };
         let mut stack = Vec::new();
         for _ in 0..5 {
@@ -724,6 +917,7 @@ impl DataStore {
                 inner.inoverride = true;
                 inner.overrides = Some(Vec::new());
                 inner.overridesset.clear();
+                inner.overrides_generation += 1;
             }
             let result = self.get_var_flag_full("OVERRIDES", CONTENT, Read::plain(true));
             let current = match result {
@@ -739,27 +933,47 @@ impl DataStore {
                 let mut inner = self.inner.borrow_mut();
                 inner.overridesset = current.iter().cloned().collect();
                 inner.overrides = Some(current.clone());
+                inner.overrides_generation += 1;
                 inner.inoverride = false;
                 Self::clear_expand_cache(&mut inner);
             }
             stack.push(current.clone());
-            let again = split(self.get_var_flag_full("OVERRIDES", CONTENT, Read::plain(true))?.0);
+            let again = split(
+                self.get_var_flag_full("OVERRIDES", CONTENT, Read::plain(true))?
+                    .0,
+            );
             let mut inner = self.inner.borrow_mut();
             if again == current {
                 return Ok(());
             }
             inner.overridesset = again.iter().cloned().collect();
             inner.overrides = Some(again);
+            inner.overrides_generation += 1;
         }
         Err(DataError::Fatal(format!(
             "Overrides could not be expanded into a stable state after 5 iterations, overrides must be being referenced by other overridden variables in some recursive fashion. The list of failing override expansions: {}",
-            stack.iter().map(|s| s.join(":")).collect::<Vec<_>>().join("\n")
+            stack
+                .iter()
+                .map(|s| s.join(":"))
+                .collect::<Vec<_>>()
+                .join("\n")
         )))
     }
 
-    /// BitBake's `getVarFlag`, with all its options.
-    fn get_var_flag_full(&self, var: &str, flag: &str, read: Read) -> Result<(Option<Value>, Option<Parsed>), DataError> {
-        let cachename = if flag == CONTENT { var.to_owned() } else { format!("{var}[{flag}]") };
+    /// BitBake's `getVarFlag`, with all its options. A read that needs its own result
+    /// (`A = "${B}"`, `B = "${A}"`, or a `:remove` of `${A}` on A) is an expansion error
+    /// naming the chain; BitBake reaches the same through python's recursion limit.
+    fn get_var_flag_full(
+        &self,
+        var: &str,
+        flag: &str,
+        read: Read,
+    ) -> Result<(Option<Value>, Option<Parsed>), DataError> {
+        let cachename = if flag == CONTENT {
+            var.to_owned()
+        } else {
+            format!("{var}[{flag}]")
+        };
         if !read.noweakdefault {
             let inner = self.inner.borrow();
             if let Some(cached) = inner.expand_cache.get(&cachename) {
@@ -771,6 +985,41 @@ impl DataStore {
                 }
             }
         }
+        {
+            let mut inner = self.inner.borrow_mut();
+            let key = (
+                cachename.clone(),
+                inner.inoverride,
+                inner.overrides_generation,
+            );
+            if inner.reading.contains(&key) {
+                let mut chain: Vec<String> =
+                    inner.reading.iter().map(|(n, _, _)| n.clone()).collect();
+                chain.push(cachename.clone());
+                let start = chain.iter().position(|n| *n == cachename).unwrap_or(0);
+                return Err(DataError::Expansion(crate::ExpansionError::new(
+                    Some(&cachename),
+                    None,
+                    format!(
+                        "variable {cachename} references itself (through {})",
+                        chain[start..].join(" -> ")
+                    ),
+                )));
+            }
+            inner.reading.push(key);
+        }
+        let result = self.read_unguarded(var, flag, &cachename, read);
+        self.inner.borrow_mut().reading.pop();
+        result
+    }
+
+    fn read_unguarded(
+        &self,
+        var: &str,
+        flag: &str,
+        cachename: &str,
+        read: Read,
+    ) -> Result<(Option<Value>, Option<Parsed>), DataError> {
         let content = flag == CONTENT;
         let mut value: Option<Value> = None;
         let mut removes: BTreeSet<String> = BTreeSet::new();
@@ -784,7 +1033,12 @@ impl DataStore {
                     let (winning, parsed) = self.get_var_flag_full(
                         &winner,
                         CONTENT,
-                        Read { expand: false, noweakdefault: false, parsing: false, retparser: true },
+                        Read {
+                            expand: false,
+                            noweakdefault: false,
+                            parsing: false,
+                            retparser: true,
+                        },
                     )?;
                     value = winning;
                     if let Some(parsed) = parsed
@@ -812,39 +1066,50 @@ impl DataStore {
                     value = Some(v.clone());
                 }
             }
-            let pending = |keyword: &str| -> Vec<(String, Option<String>)> {
+            // `None`: the variable has no such flag at all (BitBake then does not even
+            // compute the overrides).
+            let pending = |keyword: &str| -> Option<Vec<(String, Option<String>)>> {
                 if !content || read.parsing {
-                    return Vec::new();
+                    return None;
                 }
-                match data.and_then(|d| d.get(keyword)) {
-                    Some(Value::List(entries)) => entries.iter().filter_map(pending_entry).collect(),
-                    _ => Vec::new(),
+                match data.and_then(|d| d.get(keyword))? {
+                    Value::List(entries) => {
+                        Some(entries.iter().filter_map(pending_entry).collect())
+                    }
+                    _ => Some(Vec::new()),
                 }
             };
             (pending(":append"), pending(":prepend"), pending(":remove"))
         };
 
-        if !appends.is_empty() || !prepends.is_empty() || !local_removes.is_empty() {
+        let applies = |o: &Option<String>, overrides: &[String]| {
+            o.as_ref()
+                .is_none_or(|o| o.split(':').all(|p| overrides.iter().any(|x| x == p)))
+        };
+        if let Some(appends) = &appends {
             self.need_overrides()?;
-        }
-        let overrides = self.inner.borrow().overrides.clone().unwrap_or_default();
-        let applies = |o: &Option<String>| o.as_ref().is_none_or(|o| o.split(':').all(|p| overrides.iter().any(|x| x == p)));
-        for (text, o) in &appends {
-            if applies(o) {
-                let base = value.take().map(|v| v.to_string()).unwrap_or_default();
-                value = Some(Value::Str(base + text));
+            let overrides = self.inner.borrow().overrides.clone().unwrap_or_default();
+            for (text, o) in appends {
+                if applies(o, &overrides) {
+                    let base = value.take().map(|v| v.to_string()).unwrap_or_default();
+                    value = Some(Value::Str(base + text));
+                }
             }
         }
-        for (text, o) in &prepends {
-            if applies(o) {
-                let base = value.take().map(|v| v.to_string()).unwrap_or_default();
-                value = Some(Value::Str(text.clone() + &base));
+        if let Some(prepends) = &prepends {
+            self.need_overrides()?;
+            let overrides = self.inner.borrow().overrides.clone().unwrap_or_default();
+            for (text, o) in prepends {
+                if applies(o, &overrides) {
+                    let base = value.take().map(|v| v.to_string()).unwrap_or_default();
+                    value = Some(Value::Str(text.clone() + &base));
+                }
             }
         }
 
         let mut parsed = None;
         if read.expand || read.retparser {
-            parsed = Some(self.expand_guarded(value.clone(), &cachename)?);
+            parsed = Some(self.expand_with_refs(value.clone(), Some(cachename))?);
         }
         if read.expand {
             value = parsed.as_ref().and_then(|p| p.value.clone());
@@ -852,9 +1117,13 @@ impl DataStore {
 
         let truthy = value.as_ref().is_some_and(Value::is_truthy);
         if truthy && content && !read.parsing {
-            for (text, o) in &local_removes {
-                if applies(o) {
-                    removes.insert(text.clone());
+            if let Some(local_removes) = &local_removes {
+                self.need_overrides()?;
+                let overrides = self.inner.borrow().overrides.clone().unwrap_or_default();
+                for (text, o) in local_removes {
+                    if applies(o, &overrides) {
+                        removes.insert(text.clone());
+                    }
                 }
             }
             if !removes.is_empty()
@@ -862,10 +1131,18 @@ impl DataStore {
             {
                 let mut expanded: Vec<(String, Vec<String>)> = Vec::new();
                 for r in &removes {
-                    let words = self.expand(r)?.split_whitespace().map(str::to_owned).collect();
+                    let words = self
+                        .expand(r)?
+                        .split_whitespace()
+                        .map(str::to_owned)
+                        .collect();
                     expanded.push((r.clone(), words));
                 }
-                let current = parsed.value.as_ref().map(|v| v.to_string()).unwrap_or_default();
+                let current = parsed
+                    .value
+                    .as_ref()
+                    .map(|v| v.to_string())
+                    .unwrap_or_default();
                 let mut applied = BTreeSet::new();
                 let mut kept = String::with_capacity(current.len());
                 for piece in split_keep_whitespace(&current) {
@@ -891,7 +1168,10 @@ impl DataStore {
         if let Some(parsed) = &parsed
             && !read.noweakdefault
         {
-            self.inner.borrow_mut().expand_cache.insert(cachename, parsed.clone());
+            self.inner
+                .borrow_mut()
+                .expand_cache
+                .insert(cachename.to_owned(), parsed.clone());
         }
         Ok((value, parsed))
     }
@@ -902,11 +1182,12 @@ impl DataStore {
         let inner = self.inner.borrow();
         // A python dict in insertion order: override text -> variant name.
         let mut active: Vec<(String, String)> = Vec::new();
-        let insert = |active: &mut Vec<(String, String)>, key: String, target: String| {
-            match active.iter_mut().find(|(k, _)| *k == key) {
-                Some(entry) => entry.1 = target,
-                None => active.push((key, target)),
-            }
+        let insert = |active: &mut Vec<(String, String)>, key: String, target: String| match active
+            .iter_mut()
+            .find(|(k, _)| *k == key)
+        {
+            Some(entry) => entry.1 = target,
+            None => active.push((key, target)),
         };
         for (r, o) in variants {
             if override_active(o, &inner.overridesset) {
@@ -935,26 +1216,11 @@ impl DataStore {
         winner
     }
 
-    fn expand_guarded(&self, value: Option<Value>, cachename: &str) -> Result<Parsed, DataError> {
-        {
-            let mut inner = self.inner.borrow_mut();
-            if inner.expanding.iter().any(|n| n == cachename) {
-                let mut chain = inner.expanding.clone();
-                chain.push(cachename.to_owned());
-                return Err(DataError::Expansion(crate::ExpansionError::new(
-                    Some(cachename),
-                    None,
-                    format!("variable {cachename} references itself (through {})", chain.join(" -> ")),
-                )));
-            }
-            inner.expanding.push(cachename.to_owned());
-        }
-        let result = self.expand_with_refs(value, Some(cachename));
-        self.inner.borrow_mut().expanding.pop();
-        result
-    }
-
-    pub(crate) fn expand_with_refs(&self, value: Option<Value>, varname: Option<&str>) -> Result<Parsed, DataError> {
+    pub(crate) fn expand_with_refs(
+        &self,
+        value: Option<Value>,
+        varname: Option<&str>,
+    ) -> Result<Parsed, DataError> {
         expand::expand_with_refs(self, value, varname)
     }
 
@@ -994,7 +1260,9 @@ impl DataStore {
                 continue;
             }
             let flag = |name: &str| -> Result<bool, DataError> {
-                Ok(self.get_var_flag(&key, name, true)?.is_some_and(|v| to_boolean(&v)))
+                Ok(self
+                    .get_var_flag(&key, name, true)?
+                    .is_some_and(|v| to_boolean(&v)))
             };
             if flag("export")? && !flag("unexport")? {
                 out.push(key);
@@ -1084,9 +1352,18 @@ mod tests {
 
     #[test]
     fn setvar_keyword_split_matches_bitbake_regex() {
-        assert_eq!(split_setvar_keyword("A:append"), Some(("A", ":append", None)));
-        assert_eq!(split_setvar_keyword("A:append:foo"), Some(("A", ":append", Some("foo"))));
-        assert_eq!(split_setvar_keyword("A:foo:remove"), Some(("A:foo", ":remove", None)));
+        assert_eq!(
+            split_setvar_keyword("A:append"),
+            Some(("A", ":append", None))
+        );
+        assert_eq!(
+            split_setvar_keyword("A:append:foo"),
+            Some(("A", ":append", Some("foo")))
+        );
+        assert_eq!(
+            split_setvar_keyword("A:foo:remove"),
+            Some(("A:foo", ":remove", None))
+        );
         assert_eq!(split_setvar_keyword("A:append:Foo"), None);
         assert_eq!(split_setvar_keyword("A:appendix"), None);
         assert_eq!(split_setvar_keyword("A"), None);
@@ -1094,6 +1371,9 @@ mod tests {
 
     #[test]
     fn whitespace_split_keeps_separators() {
-        assert_eq!(split_keep_whitespace("a b  c"), ["a", " ", "b", " ", "", " ", "c"]);
+        assert_eq!(
+            split_keep_whitespace("a b  c"),
+            ["a", " ", "b", " ", "", " ", "c"]
+        );
     }
 }

@@ -7,7 +7,9 @@ fn get(d: &DataStore, var: &str) -> Option<String> {
 }
 
 fn raw(d: &DataStore, var: &str) -> Option<String> {
-    d.get_var_raw(var).expect("read succeeds").map(|v| v.to_string())
+    d.get_var_raw(var)
+        .expect("read succeeds")
+        .map(|v| v.to_string())
 }
 
 fn parsing(d: &DataStore, var: &str, value: &str) {
@@ -60,7 +62,11 @@ fn remove_splits_on_single_whitespace_and_keeps_separators() {
     parsing(&d, "A", "a b c b");
     parsing(&d, "A:remove", "b");
     assert_eq!(get(&d, "A").as_deref(), Some("a  c "));
-    assert_eq!(raw(&d, "A").as_deref(), Some("a b c b"), "getVar(v, False) applies no remove");
+    assert_eq!(
+        raw(&d, "A").as_deref(),
+        Some("a b c b"),
+        "getVar(v, False) applies no remove"
+    );
 }
 
 #[test]
@@ -97,12 +103,20 @@ fn self_reference_is_an_expansion_error_naming_the_chain() {
     let d = DataStore::new();
     parsing(&d, "A", "x ${A}");
     let err = d.get_var("A").expect_err("self reference");
-    assert!(err.to_string().contains("variable A references itself"), "{err}");
+    assert!(
+        err.to_string().contains("variable A references itself"),
+        "{err}"
+    );
     parsing(&d, "B", "${C}");
     parsing(&d, "C", "${B}");
     let err = d.get_var("B").expect_err("indirect self reference");
-    let DataError::Expansion(e) = &err else { panic!("{err:?}") };
-    assert!(e.chain.contains(&"B".to_string()) && e.chain.contains(&"C".to_string()), "{err}");
+    let DataError::Expansion(e) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        e.chain.contains(&"B".to_string()) && e.chain.contains(&"C".to_string()),
+        "{err}"
+    );
 }
 
 #[test]
@@ -144,10 +158,15 @@ fn expand_keys_renames_and_loses_flags() {
     let d = DataStore::new();
     parsing(&d, "PN", "foo");
     parsing(&d, "pkg_postinst:${PN}", "echo");
-    d.set_var_flag("pkg_postinst:${PN}", "func", 1).expect("flag");
+    d.set_var_flag("pkg_postinst:${PN}", "func", 1)
+        .expect("flag");
     d.expand_keys().expect("expandKeys");
     assert_eq!(raw(&d, "pkg_postinst:foo").as_deref(), Some("echo"));
-    assert_eq!(d.get_var_flag("pkg_postinst:foo", "func", false).expect("flag"), None);
+    assert_eq!(
+        d.get_var_flag("pkg_postinst:foo", "func", false)
+            .expect("flag"),
+        None
+    );
     assert_eq!(raw(&d, "pkg_postinst:${PN}"), None);
 }
 
@@ -184,7 +203,10 @@ fn frozen_configuration_is_shared_across_threads() {
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("thread")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .collect()
     });
     assert_eq!(results, [Some("t 0".to_string()), Some("t 1".to_string())]);
     assert_eq!(get(&base, "A").as_deref(), Some("t"));
@@ -202,12 +224,22 @@ fn keys_include_variables_that_exist_only_as_active_overrides() {
 #[test]
 fn legacy_override_syntax_is_fatal_and_renamed_variables_are_errors() {
     let d = DataStore::new();
-    let err = d.set_var_parsing("A_append", " y", None, "set").expect_err("legacy");
+    let err = d
+        .set_var_parsing("A_append", " y", None, "set")
+        .expect_err("legacy");
     assert!(err.to_string().contains("old override syntax"), "{err}");
-    d.set_var("BB_ENV_WHITELIST", "x").expect("logged, not raised");
+    d.set_var("BB_ENV_WHITELIST", "x")
+        .expect("logged, not raised");
     let log = d.take_log();
-    assert!(log.iter().any(|r| r.message.contains("has been renamed to BB_ENV_PASSTHROUGH")), "{log:?}");
-    assert_eq!(d.get_var("_FAILPARSINGERRORHANDLED").expect("read"), Some(Value::Bool(true)));
+    assert!(
+        log.iter()
+            .any(|r| r.message.contains("has been renamed to BB_ENV_PASSTHROUGH")),
+        "{log:?}"
+    );
+    assert_eq!(
+        d.get_var("_FAILPARSINGERRORHANDLED").expect("read"),
+        Some(Value::Bool(true))
+    );
 }
 
 #[test]
@@ -230,5 +262,9 @@ fn inline_python_without_a_host_is_an_error() {
     let err = d.get_var("A").expect_err("no host");
     assert!(err.to_string().contains("needs a python host"), "{err}");
     parsing(&d, "B", "${@d.getVar('${X}')}");
-    assert_eq!(get(&d, "B").as_deref(), Some("${@d.getVar('${X}')}"), "code with unexpanded references waits");
+    assert_eq!(
+        get(&d, "B").as_deref(),
+        Some("${@d.getVar('${X}')}"),
+        "code with unexpanded references waits"
+    );
 }
