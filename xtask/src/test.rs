@@ -32,19 +32,13 @@ pub(crate) fn run() -> Result<(), String> {
     )?;
     let counts = cargo_tests()?;
     cargo_deny()?;
+    // One invocation, so that crates depending on each other are verified together.
+    let mut publish = cargo();
+    publish.args(["publish", "--dry-run", "--allow-dirty", "--quiet"]);
     for krate in PUBLISHED_CRATES {
-        run_step(
-            &format!("cargo publish --dry-run -p {krate}"),
-            cargo().args([
-                "publish",
-                "--dry-run",
-                "--allow-dirty",
-                "--quiet",
-                "-p",
-                krate,
-            ]),
-        )?;
+        publish.args(["-p", krate]);
     }
+    run_step(&format!("cargo publish --dry-run of {}", PUBLISHED_CRATES.join(", ")), &mut publish)?;
     let skip_note = if counts.skipped.is_empty() {
         String::new()
     } else {
