@@ -38,7 +38,10 @@ pub(crate) fn run() -> Result<(), String> {
     for krate in PUBLISHED_CRATES {
         publish.args(["-p", krate]);
     }
-    run_step(&format!("cargo publish --dry-run of {}", PUBLISHED_CRATES.join(", ")), &mut publish)?;
+    run_step(
+        &format!("cargo publish --dry-run of {}", PUBLISHED_CRATES.join(", ")),
+        &mut publish,
+    )?;
     let skip_note = if counts.skipped.is_empty() {
         String::new()
     } else {

@@ -23,6 +23,7 @@
 //! # Ok::<(), bb_data::DataError>(())
 //! ```
 
+mod eval;
 mod expand;
 mod history;
 mod store;
@@ -30,6 +31,7 @@ mod value;
 
 use std::fmt;
 
+pub use eval::{EvalError, Evaluator, PythonHost, add_task, bitbake_line, del_task, inherit_defer};
 pub use history::Event;
 pub use store::{DataStore, Frozen, Origin, to_boolean};
 pub use value::Value;

@@ -134,6 +134,8 @@ struct Shared {
 pub struct DataStore {
     inner: Rc<RefCell<Inner>>,
     shared: Rc<Shared>,
+    /// The history detail of the write in progress, when the caller gives one.
+    detail_override: Rc<RefCell<Option<String>>>,
 }
 
 impl fmt::Debug for DataStore {
@@ -190,6 +192,7 @@ impl DataStore {
                 python: RefCell::new(None),
                 log: RefCell::new(Vec::new()),
             }),
+            detail_override: Rc::default(),
         }
     }
 
@@ -276,6 +279,7 @@ impl DataStore {
         DataStore {
             inner: copy.inner,
             shared: self.shared.clone(),
+            detail_override: Rc::default(),
         }
     }
 
@@ -302,6 +306,24 @@ impl DataStore {
         self.set_var_full(var, value.into(), true, origin, op)
     }
 
+    /// `setVar` with everything BitBake's callers pass: `parsing`, the origin, the history
+    /// op name and the detail shown in the history (the text written; for `+=` only the
+    /// appended part).
+    pub fn set_var_logged(
+        &self,
+        var: &str,
+        value: Value,
+        parsing: bool,
+        origin: Option<&Origin>,
+        op: &str,
+        detail: &str,
+    ) -> Result<(), DataError> {
+        self.detail_override.replace(Some(detail.to_owned()));
+        let result = self.set_var_full(var, value, parsing, origin, op);
+        self.detail_override.replace(None);
+        result
+    }
+
     fn set_var_full(
         &self,
         var: &str,
@@ -326,7 +348,11 @@ impl DataStore {
         let shortvar = var.split(':').next().unwrap_or(var);
         self.check_renamed(shortvar, var, origin)?;
 
-        let detail = value.to_string();
+        let detail = self
+            .detail_override
+            .borrow()
+            .clone()
+            .unwrap_or_else(|| value.to_string());
         if let Some((base, keyword, override_)) = split_setvar_keyword(var) {
             let mut inner = self.inner.borrow_mut();
             Self::clear_expand_cache(&mut inner);
@@ -524,6 +550,22 @@ impl DataStore {
         self.set_var_flag_full(var, flag, value.into(), origin, op)
     }
 
+    /// `setVarFlag` with the history detail given explicitly.
+    pub fn set_var_flag_logged(
+        &self,
+        var: &str,
+        flag: &str,
+        value: Value,
+        origin: Option<&Origin>,
+        op: &str,
+        detail: &str,
+    ) -> Result<(), DataError> {
+        self.detail_override.replace(Some(detail.to_owned()));
+        let result = self.set_var_flag_full(var, flag, value, origin, op);
+        self.detail_override.replace(None);
+        result
+    }
+
     fn set_var_flag_full(
         &self,
         var: &str,
@@ -541,13 +583,12 @@ impl DataStore {
         self.check_renamed(var, var, origin)?;
         let mut inner = self.inner.borrow_mut();
         Self::clear_expand_cache(&mut inner);
-        inner.record(Event::new(
-            var,
-            op,
-            origin,
-            value.to_string(),
-            Some(flag.to_owned()),
-        ));
+        let detail = self
+            .detail_override
+            .borrow()
+            .clone()
+            .unwrap_or_else(|| value.to_string());
+        inner.record(Event::new(var, op, origin, detail, Some(flag.to_owned())));
         inner.local_mut(var).insert(flag.to_owned(), value.clone());
         if flag == DEFAULTVAL && var.contains(':') {
             Self::update_overrides(&mut inner, var);
@@ -577,9 +618,14 @@ impl DataStore {
 
     /// `d.delVar(var)`: the variable and its flags are gone (hiding any parent's).
     pub fn del_var(&self, var: &str) {
+        self.del_var_from(var, None);
+    }
+
+    /// `delVar` from a metadata file (`unset`), recorded with its origin.
+    pub fn del_var_from(&self, var: &str, origin: Option<&Origin>) {
         let mut inner = self.inner.borrow_mut();
         Self::clear_expand_cache(&mut inner);
-        inner.record(Event::new(var, "del", None, String::new(), None));
+        inner.record(Event::new(var, "del", origin, String::new(), None));
         inner.local.insert(var.to_owned(), VarData::new());
         if inner.overridedata.contains_key(var) {
             Arc::make_mut(&mut inner.overridedata).remove(var);

@@ -1,0 +1,1013 @@
+//! Evaluating metadata files into a datastore: BitBake's `bb.parse.handle` for recipes,
+//! classes, includes and configuration files, and each statement's `eval`.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use bb_syntax::ast::{self, IncludeKind, Statement};
+use bb_syntax::{FileKind, LineIndex, Parse, Severity, SyntaxNode};
+
+use crate::{DataError, DataStore, InlinePython, LogLevel, Origin, Value};
+
+/// Python beyond `${@…}`: what the evaluator asks of a python host.
+pub trait PythonHost: InlinePython {
+    /// Compiles `text` (a `def`, or an anonymous function wrapped as `def NAME(d):`) and
+    /// executes it into the global python context; `line` is the 0-based line of the
+    /// text's first line in `file`, for tracebacks.
+    fn insert_method(
+        &self,
+        d: &DataStore,
+        module: &str,
+        text: &str,
+        file: &str,
+        line: u32,
+    ) -> Result<(), EvalError>;
+
+    /// `addpylib DIR NAMESPACE`: adds `dir` to the module path and imports `namespace`
+    /// into the global context.
+    fn add_pylib(&self, d: &DataStore, dir: &str, namespace: &str) -> Result<(), EvalError>;
+}
+
+/// Why evaluating metadata failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EvalError {
+    /// BitBake's `ParseError`: a syntax error, a missing required file or class.
+    Parse {
+        /// The file.
+        file: String,
+        /// BitBake's line number (0 when it gives none).
+        line: u32,
+        /// What is wrong.
+        message: String,
+    },
+    /// A datastore error (expansion failure, `bb.fatal`).
+    Data(DataError),
+    /// `bb.parse.SkipRecipe` with its reason.
+    Skip(String),
+}
+
+impl fmt::Display for EvalError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EvalError::Parse {
+                file,
+                line,
+                message,
+            } => write!(f, "ParseError at {file}:{line}: {message}"),
+            EvalError::Data(err) => err.fmt(f),
+            EvalError::Skip(reason) => write!(f, "skipped: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for EvalError {}
+
+impl From<DataError> for EvalError {
+    fn from(err: DataError) -> Self {
+        match err {
+            DataError::SkipRecipe(reason) => EvalError::Skip(reason),
+            other => EvalError::Data(other),
+        }
+    }
+}
+
+/// Parses and evaluates metadata files, caching the syntax trees of classes and includes
+/// (which BitBake also parses once).
+pub struct Evaluator {
+    python: Option<Rc<dyn PythonHost>>,
+    trees: RefCell<HashMap<PathBuf, Rc<(Parse, LineIndex)>>>,
+}
+
+impl fmt::Debug for Evaluator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Evaluator")
+            .field("has_python", &self.python.is_some())
+            .field("cached_trees", &self.trees.borrow().len())
+            .finish()
+    }
+}
+
+/// What kind of inclusion `include_file` performs: BitBake's `error_out` verb.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Required {
+    No,
+    Yes(&'static str),
+}
+
+impl Evaluator {
+    /// An evaluator; without a python host, python in metadata is an error where used.
+    pub fn new(python: Option<Rc<dyn PythonHost>>) -> Evaluator {
+        Evaluator {
+            python,
+            trees: RefCell::default(),
+        }
+    }
+
+    /// Installs the python host into `d` (copies share it).
+    pub fn attach(&self, d: &DataStore) {
+        if let Some(python) = &self.python {
+            let inline: Rc<dyn InlinePython> = python.clone();
+            d.set_python(inline);
+        }
+    }
+
+    /// `bb.parse.handle(fn, d, include)` for a file that needs no finalisation (a
+    /// configuration file, class, include or bbappend, or a recipe whose finalisation the
+    /// caller runs). `path` may be relative: it is then looked up on BBPATH.
+    pub fn handle(&self, d: &DataStore, path: &str, include: bool) -> Result<(), EvalError> {
+        let kind = FileKind::from_path(Path::new(path)).unwrap_or(FileKind::Recipe);
+        if kind == FileKind::Conf {
+            self.handle_conf(d, path, include)
+        } else {
+            self.handle_recipe_like(d, path, include, kind)
+        }
+    }
+
+    fn handle_conf(&self, d: &DataStore, path: &str, include: bool) -> Result<(), EvalError> {
+        let oldfile = if include {
+            d.get_var_raw("FILE")?
+        } else {
+            None
+        };
+        let abs = resolve_file(d, path)?;
+        let tree = self.tree(&abs, FileKind::Conf)?;
+        d.set_var("FILE", abs.display().to_string())?;
+        self.eval_statements(d, &tree, &abs, "", true)?;
+        if let Some(oldfile) = oldfile
+            && oldfile.is_truthy()
+        {
+            d.set_var("FILE", oldfile)?;
+        }
+        Ok(())
+    }
+
+    fn handle_recipe_like(
+        &self,
+        d: &DataStore,
+        path: &str,
+        include: bool,
+        kind: FileKind,
+    ) -> Result<(), EvalError> {
+        let file_name = Path::new(path)
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let class_name = if kind == FileKind::Class {
+            let root = file_name
+                .strip_suffix(".bbclass")
+                .unwrap_or(&file_name)
+                .to_owned();
+            let mut cache = list(d.get_var_raw("__inherit_cache")?);
+            if !cache.iter().any(|v| v.as_str() == Some(path)) {
+                cache.push(Value::Str(path.to_owned()));
+                d.set_var("__inherit_cache", Value::List(cache))?;
+            }
+            root
+        } else {
+            String::new()
+        };
+        let oldfile = if include {
+            d.get_var_raw("FILE")?
+        } else {
+            None
+        };
+        let abs = resolve_file(d, path)?;
+        let abs_text = abs.display().to_string();
+        let tree = self.tree(&abs, kind)?;
+        let same_file = oldfile.as_ref().and_then(Value::as_str) == Some(abs_text.as_str());
+        if kind != FileKind::Class && !same_file {
+            d.set_var("FILE", abs_text.clone())?;
+        }
+        match self.eval_statements(d, &tree, &abs, &class_name, false) {
+            Ok(()) => {}
+            Err(EvalError::Skip(_)) if !include => {
+                d.set_var("__SKIPPED", true)?;
+                return Ok(());
+            }
+            Err(err) => return Err(err),
+        }
+        if kind != FileKind::Class
+            && !same_file
+            && let Some(oldfile) = oldfile
+            && oldfile.is_truthy()
+        {
+            d.set_var("FILE", oldfile)?;
+        }
+        Ok(())
+    }
+
+    /// The syntax tree of a file, parsed once; a syntax error is BitBake's ParseError.
+    fn tree(&self, path: &Path, kind: FileKind) -> Result<Rc<(Parse, LineIndex)>, EvalError> {
+        if let Some(tree) = self.trees.borrow().get(path) {
+            return Ok(tree.clone());
+        }
+        let bytes = std::fs::read(path).map_err(|err| EvalError::Parse {
+            file: path.display().to_string(),
+            line: 0,
+            message: format!("cannot read: {err}"),
+        })?;
+        let parse = bb_syntax::parse_bytes(&bytes, kind);
+        let index = LineIndex::new(&parse.syntax().to_string());
+        if let Some(error) = parse
+            .errors()
+            .iter()
+            .find(|e| e.severity() == Severity::Error)
+        {
+            let at = index.line_col(error.range().start());
+            return Err(EvalError::Parse {
+                file: path.display().to_string(),
+                line: at.line,
+                message: format!("{} (column {})", error.message(), at.col),
+            });
+        }
+        let tree = Rc::new((parse, index));
+        // Like BitBake, classes and includes are parsed once; recipes every time.
+        if matches!(kind, FileKind::Class | FileKind::Include) {
+            self.trees
+                .borrow_mut()
+                .insert(path.to_owned(), tree.clone());
+        }
+        Ok(tree)
+    }
+
+    fn eval_statements(
+        &self,
+        d: &DataStore,
+        tree: &(Parse, LineIndex),
+        path: &Path,
+        class_name: &str,
+        conf: bool,
+    ) -> Result<(), EvalError> {
+        let (parse, index) = tree;
+        let file = path.display().to_string();
+        let module = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        for statement in parse.tree().statements() {
+            let line = bitbake_line(&statement, index);
+            let origin = Origin {
+                file: file.clone(),
+                line,
+            };
+            self.eval_statement(d, &statement, &origin, &module, class_name, conf)?;
+        }
+        Ok(())
+    }
+
+    fn eval_statement(
+        &self,
+        d: &DataStore,
+        statement: &Statement,
+        origin: &Origin,
+        module: &str,
+        class_name: &str,
+        conf: bool,
+    ) -> Result<(), EvalError> {
+        match statement {
+            Statement::Assignment(a) => self.assignment(d, a, origin),
+            Statement::Export(e) => {
+                let name = e.name().map(|n| n.text()).unwrap_or_default();
+                d.set_var_flag_from(&name, "export", 1, None, "exported")?;
+                Ok(())
+            }
+            Statement::Unset(u) => {
+                let name = u.name().map(|n| n.text()).unwrap_or_default();
+                match u.flag() {
+                    Some(flag) => d.del_var_flag(&name, &flag.name()),
+                    None => d.del_var_from(&name, Some(origin)),
+                }
+                Ok(())
+            }
+            Statement::Include(i) => {
+                let what = i.args().map(|a| a.text()).unwrap_or_default();
+                let what = d.expand(&what)?;
+                match i.kind() {
+                    IncludeKind::Include => {
+                        self.include(d, &origin.file, &what, origin.line, Required::No)
+                    }
+                    IncludeKind::Require => self.include(
+                        d,
+                        &origin.file,
+                        &what,
+                        origin.line,
+                        Required::Yes("include required"),
+                    ),
+                    IncludeKind::IncludeAll => {
+                        let bbpath = d.get_var_str("BBPATH")?.unwrap_or_default();
+                        for dir in bbpath.split(':') {
+                            let candidate = Path::new(dir).join(&what).display().to_string();
+                            self.include(d, &origin.file, &candidate, origin.line, Required::No)?;
+                        }
+                        Ok(())
+                    }
+                }
+            }
+            Statement::Inherit(i) => {
+                let classes = i.args().map(|a| a.text()).unwrap_or_default();
+                if i.is_deferred() {
+                    inherit_defer(d, &classes, &origin.file, origin.line)
+                } else {
+                    self.inherit(d, &classes, &origin.file, origin.line, false)
+                }
+            }
+            Statement::AddTask(t) => {
+                for task in t.tasks().split_whitespace() {
+                    add_task(d, task, &t.before(), &t.after())?;
+                }
+                Ok(())
+            }
+            Statement::DelTask(t) => {
+                for task in d.expand(&t.tasks())?.split_whitespace() {
+                    del_task(d, task)?;
+                }
+                Ok(())
+            }
+            Statement::AddHandler(h) => {
+                let mut handlers = list(d.get_var_raw("__BBHANDLERS")?);
+                for name in h
+                    .args()
+                    .map(|a| a.text())
+                    .unwrap_or_default()
+                    .split_whitespace()
+                {
+                    handlers.push(Value::Str(name.to_owned()));
+                    d.set_var_flag(name, "handler", 1)?;
+                }
+                d.set_var("__BBHANDLERS", Value::List(handlers))?;
+                Ok(())
+            }
+            Statement::ExportFunctions(e) => {
+                let names = e.args().map(|a| a.text()).unwrap_or_default();
+                export_functions(d, &names, class_name)
+            }
+            Statement::AddPylib(p) => {
+                let [dir, namespace] = p.parts().unwrap_or_default();
+                let dir = d.expand(&dir)?;
+                self.python_host()?.add_pylib(d, &dir, &namespace)
+            }
+            Statement::AddFragments(f) => {
+                let parts = f.parts().unwrap_or_default();
+                self.add_fragments(d, &parts, origin)
+            }
+            Statement::Function(f) => self.function(d, f, origin, module),
+            Statement::PythonDef(def) => {
+                let name = def.name().unwrap_or_default();
+                let text = def.text();
+                let lines = text.split('\n').count() as u32;
+                let first = origin.line.saturating_sub(lines + 1);
+                self.python_host()?
+                    .insert_method(d, module, &text, &origin.file, first)?;
+                d.set_var_flag(&name, "func", 1)?;
+                d.set_var_flag(&name, "python", 1)?;
+                d.set_var_logged(
+                    &name,
+                    Value::Str(text.clone()),
+                    true,
+                    Some(origin),
+                    "set",
+                    &text,
+                )?;
+                d.set_var_flag(&name, "filename", origin.file.clone())?;
+                d.set_var_flag(&name, "lineno", first.to_string())?;
+                Ok(())
+            }
+            Statement::Error(_) => {
+                let kind = if conf { "configuration" } else { "metadata" };
+                Err(EvalError::Parse {
+                    file: origin.file.clone(),
+                    line: origin.line,
+                    message: format!("unparsed line in {kind} file"),
+                })
+            }
+        }
+    }
+
+    fn python_host(&self) -> Result<&Rc<dyn PythonHost>, EvalError> {
+        self.python.as_ref().ok_or_else(|| {
+            EvalError::Data(DataError::Fatal(
+                "this metadata needs python, and no python host is configured".into(),
+            ))
+        })
+    }
+
+    /// `DataNode.eval`: the eight operators, with and without a flag.
+    fn assignment(
+        &self,
+        d: &DataStore,
+        a: &ast::Assignment,
+        origin: &Origin,
+    ) -> Result<(), EvalError> {
+        let key = a.name().map(|n| n.text()).unwrap_or_default();
+        let value = a.value().map(|v| v.text()).unwrap_or_default();
+        let flag = a.flag().map(|f| f.name());
+        let op = a.op().unwrap_or(ast::AssignOp::Set);
+        if a.is_exported() {
+            d.set_var_flag_logged(
+                &key,
+                "export",
+                Value::Int(1),
+                Some(origin),
+                "exported",
+                &value,
+            )?;
+        }
+        let current = || -> Result<String, EvalError> {
+            let old = match &flag {
+                Some(flag) => d.get_var_flag_no_default(&key, flag)?,
+                None => d.get_var_base(&key)?,
+            };
+            Ok(old.map(|v| v.to_string()).unwrap_or_default())
+        };
+        let (history_op, new) = match op {
+            ast::AssignOp::Default => {
+                let old = match &flag {
+                    Some(flag) => d.get_var_flag_no_default(&key, flag)?,
+                    None => d.get_var_base(&key)?,
+                };
+                ("set?", old.unwrap_or_else(|| Value::Str(value.clone())))
+            }
+            ast::AssignOp::Immediate => {
+                let copy = d.create_copy();
+                (
+                    "immediate",
+                    Value::Str(copy.expand_named(&value, &format!("{key}[:=]"))?),
+                )
+            }
+            ast::AssignOp::Append => ("append", Value::Str(format!("{} {value}", current()?))),
+            ast::AssignOp::Prepend => ("prepend", Value::Str(format!("{value} {}", current()?))),
+            ast::AssignOp::AppendNoSpace => {
+                ("postdot", Value::Str(format!("{}{value}", current()?)))
+            }
+            ast::AssignOp::PrependNoSpace => {
+                ("predot", Value::Str(format!("{value}{}", current()?)))
+            }
+            ast::AssignOp::Set | ast::AssignOp::WeakDefault => ("set", Value::Str(value.clone())),
+        };
+        if [":append", ":remove", ":prepend"]
+            .iter()
+            .any(|k| key.contains(k))
+            && matches!(
+                op,
+                ast::AssignOp::Append
+                    | ast::AssignOp::Prepend
+                    | ast::AssignOp::AppendNoSpace
+                    | ast::AssignOp::PrependNoSpace
+            )
+        {
+            d.log(
+                LogLevel::Warning,
+                format!(
+                    "{key} {} is not a recommended operator combination, please replace it.",
+                    op.as_str()
+                ),
+            );
+        }
+        let weak = op == ast::AssignOp::WeakDefault;
+        let target_flag = match (&flag, weak) {
+            (Some(flag), true) => Some(format!("_defaultval_flag_{flag}")),
+            (Some(flag), false) => Some(flag.clone()),
+            (None, true) => Some("_defaultval".to_owned()),
+            (None, false) => None,
+        };
+        match target_flag {
+            Some(flag) => {
+                d.set_var_flag_logged(&key, &flag, new, Some(origin), history_op, &value)?
+            }
+            None => d.set_var_logged(&key, new, true, Some(origin), history_op, &value)?,
+        }
+        Ok(())
+    }
+
+    /// `MethodNode.eval`: shell and python functions, anonymous python.
+    fn function(
+        &self,
+        d: &DataStore,
+        f: &ast::Function,
+        origin: &Origin,
+        _module: &str,
+    ) -> Result<(), EvalError> {
+        let mut text = f.body_text();
+        let body_lines = text.matches('\n').count() as u32 + 1;
+        let header_line = origin.line.saturating_sub(body_lines);
+        let mut python = f.is_python();
+        let name = match f.name() {
+            Some(name) if name != "__anonymous" => name,
+            _ => {
+                let mangled: String = origin
+                    .file
+                    .chars()
+                    .map(|c| if "/.+-@%&~".contains(c) { '_' } else { c })
+                    .collect();
+                let name = format!("__anon_{}_{mangled}", origin.line);
+                python = true;
+                text = format!("def {name}(d):\n{text}");
+                self.python_host()?.insert_method(
+                    d,
+                    &name,
+                    &text,
+                    &origin.file,
+                    header_line.saturating_sub(1),
+                )?;
+                let mut anon = list(d.get_var_raw("__BBANONFUNCS")?);
+                anon.push(Value::Str(name.clone()));
+                d.set_var("__BBANONFUNCS", Value::List(anon))?;
+                name
+            }
+        };
+        if d.get_var_raw(&name)?.is_some_and(|v| v.is_truthy()) {
+            d.del_var_flag(&name, "python");
+            d.del_var_flag(&name, "fakeroot");
+        }
+        if python {
+            d.set_var_flag(&name, "python", "1")?;
+        }
+        if f.is_fakeroot() {
+            d.set_var_flag(&name, "fakeroot", "1")?;
+        }
+        d.set_var_flag(&name, "func", 1)?;
+        d.set_var_logged(
+            &name,
+            Value::Str(text.clone()),
+            true,
+            Some(origin),
+            "set",
+            &text,
+        )?;
+        d.set_var_flag(&name, "filename", origin.file.clone())?;
+        d.set_var_flag(&name, "lineno", header_line.to_string())?;
+        Ok(())
+    }
+
+    /// `ConfHandler.include`: each word of `what`, relative to the including file's
+    /// directory, then BBPATH.
+    fn include(
+        &self,
+        d: &DataStore,
+        parent: &str,
+        what: &str,
+        line: u32,
+        required: Required,
+    ) -> Result<(), EvalError> {
+        let what = d.expand(what)?;
+        let parent = d.expand(parent)?;
+        for file in what.split_whitespace() {
+            self.include_single(d, &parent, file, line, required)?;
+        }
+        Ok(())
+    }
+
+    fn include_single(
+        &self,
+        d: &DataStore,
+        parent: &str,
+        file: &str,
+        line: u32,
+        required: Required,
+    ) -> Result<(), EvalError> {
+        if parent == file {
+            return Ok(());
+        }
+        let mut target = PathBuf::from(file);
+        if !target.is_absolute() {
+            let dir = Path::new(parent)
+                .parent()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            let bbpath = format!("{dir}:{}", d.get_var_str("BBPATH")?.unwrap_or_default());
+            let (found, attempts) = which(&bbpath, file);
+            if let Some(found) = &found
+                && check_dependency(d, found)?
+            {
+                let current = d.get_var_str("FILE")?.unwrap_or_default();
+                d.log(
+                    LogLevel::Warning,
+                    format!("Duplicate inclusion for {} in {current}", found.display()),
+                );
+            }
+            for attempt in &attempts {
+                mark_dependency(d, attempt)?;
+            }
+            if let Some(found) = found {
+                target = found;
+            }
+        } else if check_dependency(d, &target)? {
+            let current = d.get_var_str("FILE")?.unwrap_or_default();
+            d.log(
+                LogLevel::Warning,
+                format!("Duplicate inclusion for {} in {current}", target.display()),
+            );
+        }
+        if !target.is_file() {
+            return match required {
+                Required::Yes(verb) => Err(EvalError::Parse {
+                    file: parent.to_owned(),
+                    line,
+                    message: format!("Could not {verb} file {file}"),
+                }),
+                Required::No => Ok(()),
+            };
+        }
+        self.handle(d, &target.display().to_string(), true)
+    }
+
+    /// `BBHandler.inherit`: each class once per datastore; names in BB_DEFER_BBCLASSES
+    /// are deferred unless this is the deferred pass.
+    pub fn inherit(
+        &self,
+        d: &DataStore,
+        classes: &str,
+        file: &str,
+        line: u32,
+        deferred: bool,
+    ) -> Result<(), EvalError> {
+        let classes = d.expand(classes)?;
+        for class in classes.split_whitespace() {
+            let defer: Vec<String> = d
+                .get_var_str("BB_DEFER_BBCLASSES")?
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect();
+            if !deferred && defer.iter().any(|c| c == class) {
+                inherit_defer(d, class, file, line)?;
+                continue;
+            }
+            let classtype = d
+                .get_var_raw("__bbclasstype")?
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            let mut path = PathBuf::from(class);
+            for dir in [format!("classes-{classtype}"), "classes".to_owned()] {
+                path = PathBuf::from(class);
+                if !path.is_absolute() && !class.ends_with(".bbclass") {
+                    path = Path::new(&dir).join(format!("{class}.bbclass"));
+                }
+                if !path.is_absolute() {
+                    let bbpath = d.get_var_str("BBPATH")?.unwrap_or_default();
+                    let (found, attempts) = which(&bbpath, &path.display().to_string());
+                    for attempt in attempts.iter().filter(|a| Some(*a) != found.as_ref()) {
+                        mark_dependency(d, attempt)?;
+                    }
+                    if let Some(found) = found {
+                        path = found;
+                    }
+                }
+                if path.exists() {
+                    break;
+                }
+            }
+            if !path.exists() {
+                return Err(EvalError::Parse {
+                    file: file.to_owned(),
+                    line,
+                    message: format!("Could not inherit file {}", path.display()),
+                });
+            }
+            let path_text = path.display().to_string();
+            let cache = list(d.get_var_raw("__inherit_cache")?);
+            if !cache.iter().any(|v| v.as_str() == Some(path_text.as_str())) {
+                let mut cache = cache;
+                cache.push(Value::Str(path_text.clone()));
+                d.set_var("__inherit_cache", Value::List(cache))?;
+                self.handle(d, &path_text, true)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `AddFragmentsNode.eval`: configuration fragments enabled by a variable.
+    fn add_fragments(
+        &self,
+        d: &DataStore,
+        parts: &[String; 4],
+        origin: &Origin,
+    ) -> Result<(), EvalError> {
+        let [prefix, variable, flagged_list, builtins_var] = parts;
+        if d.get_var_str("_BB_SKIP_FRAGMENTS")?.as_deref() == Some("1") {
+            return Ok(());
+        }
+        let fragments = d.get_var_str(variable)?.unwrap_or_default();
+        let layers = d.get_var_str("BBLAYERS")?.unwrap_or_default();
+        let flagged: Vec<String> = d
+            .get_var_str(flagged_list)?
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        let builtins: Vec<(String, String)> = d
+            .get_var_str(builtins_var)?
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|f| f.split_once(':').map(|(a, b)| (a.to_owned(), b.to_owned())))
+            .collect();
+        if fragments.is_empty() {
+            return Ok(());
+        }
+        for fragment in fragments.split_whitespace() {
+            let Some((layer_or_prefix, name)) = fragment.split_once('/') else {
+                return Err(EvalError::Data(DataError::Fatal(format!(
+                    "Invalid fragment name {fragment}: expected LAYER/NAME"
+                ))));
+            };
+            if let Some((_, target)) = builtins.iter().find(|(p, _)| p == layer_or_prefix) {
+                if d.get_var_base(target)?.is_some() {
+                    return Err(EvalError::Data(DataError::Fatal(format!(
+                        "A builtin fragment '{fragment}' is used while {target} has already got an assignment."
+                    ))));
+                }
+                d.set_var_logged(
+                    target,
+                    Value::Str(name.to_owned()),
+                    true,
+                    Some(origin),
+                    "set",
+                    name,
+                )?;
+                continue;
+            }
+            let relative = d.expand(&format!("{prefix}/{name}.conf"))?;
+            let mut found = None;
+            for layer in layers.split_whitespace() {
+                let candidate = Path::new(layer).join(&relative);
+                if candidate.exists()
+                    && file_layer(d, &candidate)?.as_deref() == Some(layer_or_prefix)
+                {
+                    found = Some(candidate);
+                    break;
+                }
+            }
+            let Some(path) = found else {
+                return Err(EvalError::Data(DataError::Fatal(format!(
+                    "Could not find fragment {fragment} in enabled layers:\n\t{}",
+                    layers.split_whitespace().collect::<Vec<_>>().join("\n\t")
+                ))));
+            };
+            self.include(
+                d,
+                &origin.file,
+                &path.display().to_string(),
+                origin.line,
+                Required::Yes("include fragment"),
+            )?;
+            for var in &flagged {
+                let value = d.get_var(var)?.unwrap_or(Value::None);
+                d.set_var_flag(var, fragment, value)?;
+                d.set_var(var, Value::None)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// BitBake's line number of a statement: its first line plus one per line continuation;
+/// for a function the line of its `}`, for a `def` the line after its body.
+pub fn bitbake_line(statement: &Statement, index: &LineIndex) -> u32 {
+    let node: &SyntaxNode = statement.syntax();
+    match statement {
+        Statement::Function(_) => index.line_col(node.text_range().end()).line,
+        Statement::PythonDef(_) => index.line_col(node.text_range().end()).line + 1,
+        _ => {
+            let backslashes: usize = node
+                .descendants_with_tokens()
+                .filter_map(|e| e.into_token())
+                .filter(|t| t.kind() == bb_syntax::SyntaxKind::CONTINUATION)
+                .map(|t| t.text().matches('\\').count())
+                .sum();
+            index.line_col(node.text_range().start()).line + backslashes as u32
+        }
+    }
+}
+
+/// The items of a list value (empty for anything else).
+fn list(value: Option<Value>) -> Vec<Value> {
+    match value {
+        Some(Value::List(items)) => items,
+        _ => Vec::new(),
+    }
+}
+
+/// `bb.utils.which(path, item)`: the first existing candidate, and every candidate tried.
+fn which(path: &str, item: &str) -> (Option<PathBuf>, Vec<PathBuf>) {
+    let mut attempts = Vec::new();
+    for dir in path.split(':') {
+        let candidate = Path::new(dir).join(item);
+        attempts.push(candidate.clone());
+        if candidate.exists() {
+            let absolute = if candidate.is_absolute() {
+                candidate
+            } else {
+                std::env::current_dir()
+                    .map(|cwd| cwd.join(&candidate))
+                    .unwrap_or(candidate)
+            };
+            return (Some(absolute), attempts);
+        }
+    }
+    (None, attempts)
+}
+
+/// `bb.parse.resolve_file`: relative paths on BBPATH; missing files are errors.
+fn resolve_file(d: &DataStore, path: &str) -> Result<PathBuf, EvalError> {
+    let not_found = |message: String| EvalError::Parse {
+        file: path.to_owned(),
+        line: 0,
+        message,
+    };
+    let resolved = if Path::new(path).is_absolute() {
+        mark_dependency(d, Path::new(path))?;
+        PathBuf::from(path)
+    } else {
+        let bbpath = d.get_var_str("BBPATH")?.unwrap_or_default();
+        let (found, attempts) = which(&bbpath, path);
+        for attempt in &attempts {
+            mark_dependency(d, attempt)?;
+        }
+        found.ok_or_else(|| not_found(format!("file {path} not found in {bbpath}")))?
+    };
+    if !resolved.is_file() {
+        return Err(not_found(format!("file {} not found", resolved.display())));
+    }
+    Ok(resolved)
+}
+
+fn mtime(path: &Path) -> i64 {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+/// `bb.parse.mark_dependency`: remember a file (found or only tried) and its mtime.
+fn mark_dependency(d: &DataStore, path: &Path) -> Result<(), DataError> {
+    let entry = Value::List(vec![
+        Value::Str(path.display().to_string()),
+        Value::Int(mtime(path)),
+    ]);
+    let mut deps = list(d.get_var_raw("__depends")?);
+    if !deps.contains(&entry) {
+        deps.push(entry);
+        d.set_var("__depends", Value::List(deps))?;
+    }
+    Ok(())
+}
+
+fn check_dependency(d: &DataStore, path: &Path) -> Result<bool, DataError> {
+    let entry = Value::List(vec![
+        Value::Str(path.display().to_string()),
+        Value::Int(mtime(path)),
+    ]);
+    Ok(list(d.get_var_raw("__depends")?).contains(&entry))
+}
+
+/// The collection name of the layer a file belongs to (`bb.utils.get_file_layer`).
+fn file_layer(d: &DataStore, path: &Path) -> Result<Option<String>, DataError> {
+    let collections = d.get_var_str("BBFILE_COLLECTIONS")?.unwrap_or_default();
+    let path = path.display().to_string();
+    let mut best: Option<(usize, String)> = None;
+    for collection in collections.split_whitespace() {
+        let pattern = d
+            .get_var_str(&format!("BBFILE_PATTERN_{collection}"))?
+            .unwrap_or_default();
+        let layer_dir = pattern.trim_start_matches('^');
+        if !layer_dir.is_empty()
+            && path.starts_with(layer_dir)
+            && best.as_ref().is_none_or(|(len, _)| layer_dir.len() > *len)
+        {
+            best = Some((layer_dir.len(), collection.to_owned()));
+        }
+    }
+    Ok(best.map(|(_, c)| c))
+}
+
+/// `inherit_defer`: queued in `__BBDEFINHERITS` until finalisation.
+pub fn inherit_defer(
+    d: &DataStore,
+    expression: &str,
+    file: &str,
+    line: u32,
+) -> Result<(), EvalError> {
+    let mut deferred = list(d.get_var_raw("__BBDEFINHERITS")?);
+    deferred.push(Value::List(vec![
+        Value::Str(expression.to_owned()),
+        Value::Str(file.to_owned()),
+        Value::Int(i64::from(line)),
+    ]));
+    d.set_var("__BBDEFINHERITS", Value::List(deferred))?;
+    Ok(())
+}
+
+fn task_name(task: &str) -> String {
+    if task.starts_with("do_") {
+        task.to_owned()
+    } else {
+        format!("do_{task}")
+    }
+}
+
+/// `bb.build.addtask`.
+pub fn add_task(d: &DataStore, task: &str, before: &str, after: &str) -> Result<(), DataError> {
+    let task = task_name(task);
+    d.set_var_flag(&task, "task", 1)?;
+    let mut tasks = list(d.get_var_raw("__BBTASKS")?);
+    if !tasks.iter().any(|t| t.as_str() == Some(task.as_str())) {
+        tasks.push(Value::Str(task.clone()));
+    }
+    d.set_var("__BBTASKS", Value::List(tasks))?;
+    let mut deps = list(d.get_var_flag(&task, "deps", false)?);
+    for entry in after.split_whitespace() {
+        let entry = Value::Str(task_name(entry));
+        if !deps.contains(&entry) {
+            deps.push(entry);
+        }
+    }
+    d.set_var_flag(&task, "deps", Value::List(deps))?;
+    for entry in before.split_whitespace() {
+        let entry = task_name(entry);
+        let existing = list(d.get_var_flag(&entry, "deps", false)?);
+        if !existing.iter().any(|t| t.as_str() == Some(task.as_str())) {
+            let mut deps = vec![Value::Str(task.clone())];
+            deps.extend(existing);
+            d.set_var_flag(&entry, "deps", Value::List(deps))?;
+        }
+    }
+    Ok(())
+}
+
+/// `bb.build.deltask`: the task and every reference to it go, without re-linking.
+pub fn del_task(d: &DataStore, task: &str) -> Result<(), DataError> {
+    let task = task_name(task);
+    let mut tasks = list(d.get_var_raw("__BBTASKS")?);
+    if let Some(at) = tasks.iter().position(|t| t.as_str() == Some(task.as_str())) {
+        tasks.remove(at);
+        d.del_var_flag(&task, "task");
+        d.set_var("__BBTASKS", Value::List(tasks))?;
+    }
+    d.del_var_flag(&task, "deps");
+    for other in list(d.get_var_raw("__BBTASKS")?) {
+        let Some(other) = other.as_str() else {
+            continue;
+        };
+        let mut deps = list(d.get_var_flag(other, "deps", false)?);
+        if let Some(at) = deps.iter().position(|t| t.as_str() == Some(task.as_str())) {
+            deps.remove(at);
+            d.set_var_flag(other, "deps", Value::List(deps))?;
+        }
+    }
+    Ok(())
+}
+
+/// `ExportFuncsNode.eval`: `f` becomes a stub calling `CLASS_f`, unless the metadata
+/// defines `f` itself.
+fn export_functions(d: &DataStore, names: &str, class_name: &str) -> Result<(), EvalError> {
+    const SENTINEL: &str = "    # Export function set\n";
+    for func in names.split_whitespace() {
+        let called = format!("{class_name}_{func}");
+        let base = d.get_var_raw(func)?;
+        if let Some(base) = &base
+            && base.is_truthy()
+            && !base.to_string().contains(SENTINEL)
+        {
+            continue;
+        }
+        if base.as_ref().is_some_and(Value::is_truthy) {
+            d.set_var_flag(func, "python", Value::None)?;
+            d.set_var_flag(func, "func", Value::None)?;
+        }
+        for flag in ["func", "python"] {
+            if let Some(value) = d.get_var_flag(&called, flag, false)?
+                && value.is_truthy()
+            {
+                d.set_var_flag(func, flag, value)?;
+            }
+        }
+        for flag in ["dirs", "cleandirs", "fakeroot"] {
+            if let Some(value) = d.get_var_flag(func, flag, false)?
+                && value.is_truthy()
+            {
+                d.set_var_flag(&called, flag, value)?;
+            }
+        }
+        d.set_var_flag(func, "filename", "autogenerated")?;
+        d.set_var_flag(func, "lineno", 1)?;
+        let python = d
+            .get_var_flag(&called, "python", false)?
+            .is_some_and(|v| v.is_truthy());
+        let body = if python {
+            format!("{SENTINEL}    bb.build.exec_func('{called}', d)\n")
+        } else {
+            if class_name.contains('-') {
+                return Err(EvalError::Data(DataError::Fatal(format!(
+                    "The classname {class_name} contains a dash character and is calling an sh function {called} using EXPORT_FUNCTIONS. Since a dash is illegal in sh function names, this cannot work, please rename the class or don't use EXPORT_FUNCTIONS."
+                ))));
+            }
+            format!("{SENTINEL}    {called}\n")
+        };
+        d.set_var_parsing(func, body, None, "set")?;
+    }
+    Ok(())
+}
