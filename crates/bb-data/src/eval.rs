@@ -29,6 +29,18 @@ pub trait PythonHost: InlinePython {
     /// `addpylib DIR NAMESPACE`: adds `dir` to the module path and imports `namespace`
     /// into the global context.
     fn add_pylib(&self, d: &DataStore, dir: &str, namespace: &str) -> Result<(), EvalError>;
+
+    /// Executes python statements with `d` bound (anonymous functions run this way).
+    fn exec(&self, d: &DataStore, code: &str) -> Result<(), EvalError>;
+
+    /// Calls the handlers whose mask admits `event`, each with an event object whose
+    /// `data` is `d`.
+    fn fire_event(
+        &self,
+        d: &DataStore,
+        event: &crate::CookerEvent,
+        handlers: &[crate::Handler],
+    ) -> Result<(), EvalError>;
 }
 
 /// Why evaluating metadata failed.
@@ -347,7 +359,7 @@ impl Evaluator {
             Statement::AddPylib(p) => {
                 let [dir, namespace] = p.parts().unwrap_or_default();
                 let dir = d.expand(&dir)?;
-                self.python_host()?.add_pylib(d, &dir, &namespace)
+                self.python()?.add_pylib(d, &dir, &namespace)
             }
             Statement::AddFragments(f) => {
                 let parts = f.parts().unwrap_or_default();
@@ -359,7 +371,7 @@ impl Evaluator {
                 let text = def.text();
                 let lines = text.split('\n').count() as u32;
                 let first = origin.line.saturating_sub(lines + 1);
-                self.python_host()?
+                self.python()?
                     .insert_method(d, module, &text, &origin.file, first)?;
                 d.set_var_flag(&name, "func", 1)?;
                 d.set_var_flag(&name, "python", 1)?;
@@ -386,7 +398,7 @@ impl Evaluator {
         }
     }
 
-    fn python_host(&self) -> Result<&Rc<dyn PythonHost>, EvalError> {
+    pub(crate) fn python(&self) -> Result<&Rc<dyn PythonHost>, EvalError> {
         self.python.as_ref().ok_or_else(|| {
             EvalError::Data(DataError::Fatal(
                 "this metadata needs python, and no python host is configured".into(),
@@ -505,7 +517,7 @@ impl Evaluator {
                 let name = format!("__anon_{}_{mangled}", origin.line);
                 python = true;
                 text = format!("def {name}(d):\n{text}");
-                self.python_host()?.insert_method(
+                self.python()?.insert_method(
                     d,
                     &name,
                     &text,
@@ -1010,4 +1022,69 @@ fn export_functions(d: &DataStore, names: &str, class_name: &str) -> Result<(), 
         d.set_var_parsing(func, body, None, "set")?;
     }
     Ok(())
+}
+
+/// `bb.build.add_tasks`: the per-task table (`_task_deps`) of dependency flags and parents.
+pub(crate) fn add_task_deps(d: &DataStore, tasks: &[String]) -> Result<(), DataError> {
+    use std::collections::BTreeMap;
+    const FLAGS: [&str; 11] = [
+        "mcdepends",
+        "depends",
+        "rdepends",
+        "deptask",
+        "rdeptask",
+        "recrdeptask",
+        "recideptask",
+        "nostamp",
+        "fakeroot",
+        "noexec",
+        "umask",
+    ];
+    let mut table = match d.get_var_raw("_task_deps")? {
+        Some(Value::Map(map)) => map,
+        _ => BTreeMap::new(),
+    };
+    table
+        .entry("tasks".into())
+        .or_insert_with(|| Value::List(Vec::new()));
+    table
+        .entry("parents".into())
+        .or_insert_with(|| Value::Map(BTreeMap::new()));
+    for task in tasks {
+        let task = d.expand(task)?;
+        d.set_var_flag(&task, "task", 1)?;
+        if let Some(Value::List(list)) = table.get_mut("tasks")
+            && !list.iter().any(|t| t.as_str() == Some(task.as_str()))
+        {
+            list.push(Value::Str(task.clone()));
+        }
+        let flags = d.get_var_flags(&task);
+        for name in FLAGS {
+            let entry = table
+                .entry(name.into())
+                .or_insert_with(|| Value::Map(BTreeMap::new()));
+            if let Some(value) = flags.get(name) {
+                let expanded = d.expand_named(&value.to_string(), &format!("{task}[{name}]"))?;
+                if matches!(name, "noexec" | "fakeroot" | "nostamp") && expanded != "1" {
+                    d.log(
+                        LogLevel::Warning,
+                        format!("In a future version of BitBake, setting the '{name}' flag to something other than '1' will result in the flag not being set. See YP bug #13808."),
+                    );
+                }
+                if let Value::Map(map) = entry {
+                    map.insert(task.clone(), Value::Str(expanded));
+                }
+            }
+        }
+        let mut parents = Vec::new();
+        if let Some(Value::List(deps)) = flags.get("deps") {
+            for dep in deps {
+                parents.push(Value::Str(d.expand(&dep.to_string())?));
+            }
+        }
+        if let Some(Value::Map(map)) = table.get_mut("parents") {
+            map.insert(task.clone(), Value::List(parents));
+        }
+    }
+    d.set_var("_task_deps", Value::Map(table))
 }

@@ -23,6 +23,7 @@
 //! # Ok::<(), bb_data::DataError>(())
 //! ```
 
+mod cooker;
 mod eval;
 mod expand;
 mod history;
@@ -31,6 +32,7 @@ mod value;
 
 use std::fmt;
 
+pub use cooker::{Cooker, CookerConfig, CookerEvent, Handler, ParsedRecipe};
 pub use eval::{EvalError, Evaluator, PythonHost, add_task, bitbake_line, del_task, inherit_defer};
 pub use history::Event;
 pub use store::{DataStore, Frozen, Origin, to_boolean};

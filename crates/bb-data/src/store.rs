@@ -41,6 +41,11 @@ const RENAMED_VARIABLES: &[(&str, &str)] = &[
     ),
 ];
 
+/// BitBake's built-in renames: old name → new name (or why it is gone).
+pub(crate) fn renamed_variables() -> impl Iterator<Item = (&'static str, &'static str)> {
+    RENAMED_VARIABLES.iter().copied()
+}
+
 /// A frozen layer of variables shared by every copy made from it. `Send + Sync`, so one
 /// base configuration can serve recipe stores on every thread.
 #[derive(Debug, Default)]
@@ -932,6 +937,36 @@ impl DataStore {
             }
         }
         Ok(keys.into_iter().collect())
+    }
+
+    /// Whether override variants of `var` exist (`d.hasOverrides`).
+    pub fn has_overrides(&self, var: &str) -> bool {
+        self.inner.borrow().overridedata.contains_key(var)
+    }
+
+    /// Keys set in this store itself, not inherited from a parent (`d.localkeys()`).
+    pub fn local_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.inner.borrow().local.keys().cloned().collect();
+        keys.sort();
+        keys
+    }
+
+    /// `d.expandVarref(variable)`: in every local variable, `${variable}` is replaced by
+    /// the variable's unexpanded value (used for `LAYERDIR`).
+    pub fn expand_var_ref(&self, variable: &str) -> Result<(), DataError> {
+        let reference = format!("${{{variable}}}");
+        let value = self
+            .get_var_raw(variable)?
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        for key in self.local_keys() {
+            if let Some(Value::Str(referrer)) = self.get_var_raw(&key)?
+                && referrer.contains(&reference)
+            {
+                self.set_var(&key, referrer.replace(&reference, &value))?;
+            }
+        }
+        Ok(())
     }
 
     /// The active overrides (`OVERRIDES` split on `:`, after the fixpoint).

@@ -1,0 +1,727 @@
+//! BitBake's parse order (`cookerdata.py`, `parse/ast.py` finalisation): the base
+//! configuration from a build directory, then recipes with their bbappends, deferred
+//! inherits, handlers, anonymous python, tasks and BBCLASSEXTEND variants.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::eval::{EvalError, Evaluator, add_task_deps};
+use crate::{DataError, DataStore, LogLevel, Value};
+
+/// Events the cooker fires at python handlers, with what BitBake gives them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CookerEvent {
+    /// The base configuration is parsed.
+    ConfigParsed,
+    /// Before deferred inherits run; the classes waiting.
+    RecipePreDeferredInherits {
+        /// The recipe file.
+        file: String,
+        /// The deferred class expressions.
+        inherits: Vec<String>,
+    },
+    /// Before key expansion and anonymous python.
+    RecipePreFinalise {
+        /// The recipe file.
+        file: String,
+    },
+    /// After key expansion.
+    RecipePostKeyExpansion {
+        /// The recipe file.
+        file: String,
+    },
+    /// Before the tasks are added.
+    RecipeTaskPreProcess {
+        /// The recipe file.
+        file: String,
+        /// The tasks.
+        tasks: Vec<String>,
+    },
+}
+
+/// An event handler registered with `addhandler`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handler {
+    /// The function's name.
+    pub name: String,
+    /// Its body.
+    pub code: String,
+    /// Event class names it wants (`[eventmask]`); empty means all.
+    pub mask: Vec<String>,
+    /// Where it is defined.
+    pub file: String,
+    /// Its first line.
+    pub line: u32,
+}
+
+/// What a parse needs from the outside world.
+#[derive(Debug, Clone, Default)]
+pub struct CookerConfig {
+    /// The directory BitBake would run in (bblayers.conf is searched from here up).
+    pub cwd: PathBuf,
+    /// The process environment; only BitBake's approved variables are used.
+    pub env: Vec<(String, String)>,
+    /// Record variable history (for `env` and `getvar`).
+    pub tracking: bool,
+}
+
+/// One parsed recipe: the datastore of each variant (`""` is the recipe itself).
+#[derive(Debug, Clone)]
+pub struct ParsedRecipe {
+    /// Variant name (`""`, `native`, `nativesdk`, `multilib:lib32`, …) → finalised store.
+    pub variants: BTreeMap<String, DataStore>,
+}
+
+impl ParsedRecipe {
+    /// The reason a variant was skipped (`SkipRecipe`), if it was.
+    pub fn skipped(&self, variant: &str) -> Result<Option<String>, DataError> {
+        let Some(d) = self.variants.get(variant) else {
+            return Ok(None);
+        };
+        Ok(d.get_var_raw("__SKIPPED")?
+            .filter(Value::is_truthy)
+            .map(|v| v.to_string()))
+    }
+}
+
+/// Variables BitBake takes from the environment by default.
+const PRESERVED_EXPORTED: &[&str] = &[
+    "BB_TASKHASH",
+    "HOME",
+    "LOGNAME",
+    "PATH",
+    "PWD",
+    "SHELL",
+    "USER",
+    "LC_ALL",
+    "BBSERVER",
+];
+
+/// `bb.utils.approved_variables()` for an environment.
+fn approved_variables(env: &[(String, String)]) -> Vec<String> {
+    let get = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    if get("BB_PRESERVE_ENV").is_some() {
+        return env.iter().map(|(k, _)| k.clone()).collect();
+    }
+    let mut approved: Vec<String> = match get("BB_ENV_PASSTHROUGH") {
+        Some(list) => {
+            let mut v: Vec<String> = list.split_whitespace().map(str::to_owned).collect();
+            v.push("BB_ENV_PASSTHROUGH".into());
+            v
+        }
+        None => ["BBPATH", "BB_PRESERVE_ENV", "BB_ENV_PASSTHROUGH_ADDITIONS"]
+            .iter()
+            .chain(PRESERVED_EXPORTED)
+            .map(|s| s.to_string())
+            .collect(),
+    };
+    if let Some(more) = get("BB_ENV_PASSTHROUGH_ADDITIONS") {
+        approved.extend(more.split_whitespace().map(str::to_owned));
+        if !approved.iter().any(|a| a == "BB_ENV_PASSTHROUGH_ADDITIONS") {
+            approved.push("BB_ENV_PASSTHROUGH_ADDITIONS".into());
+        }
+    }
+    approved
+}
+
+/// Parses configuration and recipes in BitBake's order.
+#[derive(Debug)]
+pub struct Cooker<'e> {
+    evaluator: &'e Evaluator,
+    config: CookerConfig,
+    handlers: Vec<Handler>,
+}
+
+impl<'e> Cooker<'e> {
+    /// A cooker using `evaluator` for files and python.
+    pub fn new(evaluator: &'e Evaluator, config: CookerConfig) -> Cooker<'e> {
+        Cooker {
+            evaluator,
+            config,
+            handlers: Vec::new(),
+        }
+    }
+
+    fn fatal(message: impl Into<String>) -> EvalError {
+        EvalError::Data(DataError::Fatal(message.into()))
+    }
+
+    /// `CookerDataBuilder.__init__` + `parseBaseConfiguration`: the store every recipe
+    /// starts from.
+    pub fn parse_base_configuration(&mut self) -> Result<DataStore, EvalError> {
+        let base = DataStore::new();
+        self.evaluator.attach(&base);
+        if self.config.tracking {
+            base.enable_tracking();
+        }
+        let approved = approved_variables(&self.config.env);
+        let mut origenv = BTreeMap::new();
+        for (key, value) in &self.config.env {
+            origenv.insert(key.clone(), Value::Str(value.clone()));
+            if approved.contains(key) {
+                base.set_var_logged(
+                    key,
+                    Value::Str(value.clone()),
+                    false,
+                    None,
+                    "from env",
+                    value,
+                )?;
+                if PRESERVED_EXPORTED.contains(&key.as_str()) {
+                    base.set_var_flag(key, "export", true)?;
+                }
+            }
+        }
+        base.set_var("BB_ORIGENV", Value::Map(origenv))?;
+        base.set_var("__bbclasstype", "global")?;
+
+        let data = self.parse_configuration_files(&base)?;
+        self.register_handlers(&data)?;
+        self.fire(&data, &CookerEvent::ConfigParsed)?;
+        self.check_renamed_variables(&data)?;
+        data.rename_var("__depends", "__base_depends")?;
+        data.set_var("__bbclasstype", "recipe")?;
+        Ok(data.create_copy())
+    }
+
+    fn parse_configuration_files(&self, base: &DataStore) -> Result<DataStore, EvalError> {
+        let mut data = base.create_copy();
+        data.set_var("BB_CURRENT_MC", "")?;
+        let layerconf = self.find_config_file("bblayers.conf", &data)?;
+        if let Some(layerconf) = &layerconf {
+            let topdir = layerconf
+                .parent()
+                .and_then(Path::parent)
+                .unwrap_or(Path::new("/"));
+            data.set_var("TOPDIR", topdir.display().to_string())?;
+            self.evaluator
+                .handle(&data, &layerconf.display().to_string(), true)?;
+            if !data.get_var("BB_CACHEDIR")?.is_some_and(|v| v.is_truthy()) {
+                data.set_var("BB_CACHEDIR", "${TOPDIR}/cache")?;
+            }
+            let layers: Vec<String> = data
+                .get_var_str("BBLAYERS")?
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect();
+            if layers.is_empty() {
+                return Err(Self::fatal(
+                    "The bblayers.conf file doesn't contain any BBLAYERS definition",
+                ));
+            }
+            data = data.create_copy();
+            let broken: Vec<&String> = layers.iter().filter(|l| !Path::new(l).is_dir()).collect();
+            if !broken.is_empty() {
+                return Err(Self::fatal(format!(
+                    "The following layer directories do not exist:\n   {}\nPlease check BBLAYERS in {}",
+                    broken
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join("\n   "),
+                    layerconf.display()
+                )));
+            }
+            let mut layerseries: Option<Vec<String>> = None;
+            let mut compat_entries: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for layer in &layers {
+                let layer = layer.trim_end_matches('/');
+                data.set_var("LAYERDIR", layer)?;
+                data.set_var("LAYERDIR_RE", regex_escape(layer))?;
+                let conf = Path::new(layer).join("conf/layer.conf");
+                self.evaluator
+                    .handle(&data, &conf.display().to_string(), true)?;
+                data.expand_var_ref("LAYERDIR")?;
+                data.expand_var_ref("LAYERDIR_RE")?;
+                let collections = data.get_var_str("BBFILE_COLLECTIONS")?.unwrap_or_default();
+                for c in collections.split_whitespace() {
+                    let var = format!("LAYERSERIES_COMPAT_{c}");
+                    if let Some(entry) = data.get_var_str(&var)?.filter(|s| !s.is_empty()) {
+                        let mut set: Vec<String> =
+                            entry.split_whitespace().map(str::to_owned).collect();
+                        set.sort();
+                        set.dedup();
+                        compat_entries.insert(c.to_owned(), set);
+                        data.del_var(&var);
+                    }
+                }
+                if layerseries.as_ref().is_none_or(|s| s.is_empty()) {
+                    let series: Vec<String> = data
+                        .get_var_str("LAYERSERIES_CORENAMES")?
+                        .unwrap_or_default()
+                        .split_whitespace()
+                        .map(str::to_owned)
+                        .collect();
+                    if !series.is_empty() {
+                        data.del_var("LAYERSERIES_CORENAMES");
+                    }
+                    layerseries = Some(series);
+                }
+            }
+            data.del_var("LAYERDIR_RE");
+            data.del_var("LAYERDIR");
+            for (c, entries) in &compat_entries {
+                data.set_var(&format!("LAYERSERIES_COMPAT_{c}"), entries.join(" "))?;
+            }
+            let collections: Vec<String> = data
+                .get_var_str("BBFILE_COLLECTIONS")?
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect();
+            let dynamic = data.get_var_str("BBFILES_DYNAMIC")?.unwrap_or_default();
+            let mut invalid = Vec::new();
+            for entry in dynamic.split_whitespace() {
+                let Some((layer, pattern)) = entry.split_once(':') else {
+                    invalid.push(entry.to_owned());
+                    continue;
+                };
+                let (invert, layer) = match layer.strip_prefix('!') {
+                    Some(rest) => (true, rest),
+                    None => (false, layer),
+                };
+                if collections.iter().any(|c| c == layer) != invert {
+                    data.append_var("BBFILES", &format!(" {pattern}"))?;
+                }
+            }
+            if !invalid.is_empty() {
+                return Err(Self::fatal(format!(
+                    "BBFILES_DYNAMIC entries must be of the form {{!}}<collection name>:<filename pattern>, not:\n    {}",
+                    invalid.join("\n    ")
+                )));
+            }
+            let series = layerseries.unwrap_or_default();
+            for (i, c) in collections.iter().enumerate() {
+                if collections[i + 1..].contains(c) {
+                    return Err(Self::fatal(format!(
+                        "Found duplicated BBFILE_COLLECTIONS '{c}', check bblayers.conf or layer.conf to fix it."
+                    )));
+                }
+                let compat = compat_entries.get(c).cloned().unwrap_or_default();
+                if !compat.is_empty() && series.is_empty() {
+                    return Err(Self::fatal(format!(
+                        "No core layer found to work with layer '{c}'. Missing entry in bblayers.conf?"
+                    )));
+                }
+                if !compat.is_empty() && !compat.iter().any(|s| series.contains(s)) {
+                    return Err(Self::fatal(format!(
+                        "Layer {c} is not compatible with the core layer which only supports these series: {} (layer is compatible with {})",
+                        series.join(" "),
+                        compat.join(" ")
+                    )));
+                } else if compat.is_empty() && data.get_var("BB_WORKERCONTEXT")?.is_none() {
+                    data.log(
+                        LogLevel::Warning,
+                        format!("Layer {c} should set LAYERSERIES_COMPAT_{c} in its conf/layer.conf file to list the core layer names it is compatible with."),
+                    );
+                }
+            }
+            let mut sorted = series.clone();
+            sorted.sort();
+            sorted.dedup();
+            data.set_var("LAYERSERIES_CORENAMES", sorted.join(" "))?;
+        }
+        if !data.get_var("BBPATH")?.is_some_and(|v| v.is_truthy()) {
+            let mut message = "The BBPATH variable is not set".to_owned();
+            if layerconf.is_none() {
+                message.push_str(&format!(
+                    " and bitbake did not find a conf/bblayers.conf file in the expected location (searched from {} upwards).\nMaybe you accidentally invoked bitbake from the wrong directory?",
+                    self.config.cwd.display()
+                ));
+            }
+            return Err(Self::fatal(message));
+        }
+        if !data.get_var("TOPDIR")?.is_some_and(|v| v.is_truthy()) {
+            data.set_var("TOPDIR", self.config.cwd.display().to_string())?;
+        }
+        if !data.get_var("BB_CACHEDIR")?.is_some_and(|v| v.is_truthy()) {
+            data.set_var("BB_CACHEDIR", "${TOPDIR}/cache")?;
+        }
+        let bbpath = data.get_var_str("BBPATH")?.unwrap_or_default();
+        if !bbpath
+            .split(':')
+            .any(|dir| Path::new(dir).join("conf/bitbake.conf").is_file())
+        {
+            return Err(EvalError::Parse {
+                file: "conf/bitbake.conf".into(),
+                line: 0,
+                message: format!("conf/bitbake.conf was not found in any BBPATH entry ({bbpath})"),
+            });
+        }
+        self.evaluator.handle(&data, "conf/bitbake.conf", true)?;
+        let mut classes = vec!["base".to_owned()];
+        classes.extend(
+            data.get_var_str("INHERIT")?
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_owned),
+        );
+        for class in classes {
+            self.evaluator
+                .inherit(&data, &class, "configuration INHERITs", 0, false)?;
+        }
+        data.set_var("BBINCLUDED", file_depends(&data)?)?;
+        Ok(data)
+    }
+
+    /// `findConfigFile`: BBPATH entries, then the working directory and its parents.
+    fn find_config_file(&self, name: &str, data: &DataStore) -> Result<Option<PathBuf>, EvalError> {
+        let mut search = Vec::new();
+        if let Some(bbpath) = data.get_var_str("BBPATH")?.filter(|s| !s.is_empty()) {
+            search.extend(
+                bbpath
+                    .split(':')
+                    .map(|dir| Path::new(dir).join("conf").join(name)),
+            );
+        }
+        let mut dir = Some(self.config.cwd.as_path());
+        while let Some(current) = dir {
+            if current == Path::new("/") {
+                break;
+            }
+            search.push(current.join("conf").join(name));
+            dir = current.parent();
+        }
+        Ok(search.into_iter().find(|p| p.exists()))
+    }
+
+    /// Registers the handlers named in `__BBHANDLERS` (BitBake does so at the end of the
+    /// configuration and in each recipe's finalisation).
+    fn register_handlers(&mut self, d: &DataStore) -> Result<(), EvalError> {
+        for name in string_list(d.get_var_raw("__BBHANDLERS")?) {
+            let file = d
+                .get_var_flag(&name, "filename", false)?
+                .filter(Value::is_truthy);
+            let Some(file) = file else {
+                return Err(Self::fatal(format!(
+                    "Undefined event handler function '{name}'"
+                )));
+            };
+            let line = d
+                .get_var_flag(&name, "lineno", false)?
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            let code = d
+                .get_var_raw(&name)?
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            let mask = d
+                .get_var_flag(&name, "eventmask", true)?
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            self.handlers.retain(|h| h.name != name);
+            self.handlers.push(Handler {
+                name,
+                code,
+                mask: mask.split_whitespace().map(str::to_owned).collect(),
+                file: file.to_string(),
+                line: line.parse().unwrap_or(0),
+            });
+        }
+        Ok(())
+    }
+
+    fn fire(&self, d: &DataStore, event: &CookerEvent) -> Result<(), EvalError> {
+        if self.handlers.is_empty() {
+            return Ok(());
+        }
+        self.evaluator
+            .python()?
+            .fire_event(d, event, &self.handlers)
+    }
+
+    /// The renamed-variable check of `parseBaseConfiguration`.
+    fn check_renamed_variables(&self, d: &DataStore) -> Result<(), EvalError> {
+        let mut renamed: BTreeMap<String, String> = d
+            .get_var_flags("BB_RENAMED_VARIABLES")
+            .into_iter()
+            .map(|(k, v)| (k, v.to_string()))
+            .collect();
+        for (old, new) in crate::store::renamed_variables() {
+            renamed.insert(old.to_owned(), new.to_owned());
+        }
+        let mut issues = Vec::new();
+        for (old, new) in &renamed {
+            if d.get_var(old)?.is_some() || d.has_overrides(old) {
+                let what = if new.contains(' ') {
+                    format!("Variable {old} {new}")
+                } else {
+                    format!("Variable {old} has been renamed to {new}")
+                };
+                issues.push(what);
+            }
+        }
+        if issues.is_empty() {
+            Ok(())
+        } else {
+            Err(Self::fatal(issues.join("\n")))
+        }
+    }
+
+    /// `parseRecipeVariants`: the recipe with its appends, finalised, and its variants.
+    pub fn parse_recipe(
+        &mut self,
+        config: &DataStore,
+        recipe: &Path,
+        appends: &[PathBuf],
+        layername: &str,
+    ) -> Result<ParsedRecipe, EvalError> {
+        let d = config.create_copy();
+        let recipe_text = recipe.display().to_string();
+        d.set_var("__BBMULTICONFIG", "")?;
+        d.set_var("FILE_LAYERNAME", layername)?;
+        d.set_var("__BB_RECIPE_FILE", recipe_text.clone())?;
+        if !appends.is_empty() {
+            let list: Vec<String> = appends.iter().map(|a| a.display().to_string()).collect();
+            d.set_var("__BBAPPEND", list.join(" "))?;
+        }
+        self.evaluator.handle(&d, &recipe_text, false)?;
+        if d.get_var_raw("__SKIPPED")?.is_some_and(|v| v.is_truthy()) {
+            let mut variants = BTreeMap::new();
+            variants.insert(String::new(), d);
+            return Ok(ParsedRecipe { variants });
+        }
+        self.multi_finalize(&recipe_text, d)
+    }
+
+    fn multi_finalize(&mut self, file: &str, d: DataStore) -> Result<ParsedRecipe, EvalError> {
+        for append in d
+            .get_var_str("__BBAPPEND")?
+            .unwrap_or_default()
+            .split_whitespace()
+        {
+            self.evaluator.handle(&d, append, true)?;
+        }
+        let safe = d;
+        let main = safe.create_copy();
+        self.finalize_skipping(file, &main)?;
+
+        let extended = main.get_var_str("BBCLASSEXTEND")?.unwrap_or_default();
+        let mut variants = BTreeMap::new();
+        if !extended.is_empty() {
+            let pn = main.get_var_str("PN")?.unwrap_or_default();
+            safe.set_var("BBCLASSEXTEND", extended.clone())?;
+            for ext in extended.split_whitespace() {
+                let variant = safe.create_copy();
+                let parts: Vec<&str> = ext.splitn(3, ':').collect();
+                let class = parts[0];
+                if parts.len() > 1 {
+                    variant.set_var("BBEXTENDCURR", class)?;
+                    variant.set_var("BBEXTENDVARIANT", parts[1])?;
+                } else {
+                    variant.set_var("PN", format!("{pn}-{ext}"))?;
+                }
+                crate::eval::inherit_defer(&variant, class, file, 0)?;
+                self.finalize_skipping(file, &variant)?;
+                variants.insert(ext.to_owned(), variant);
+            }
+        }
+        variants.insert(String::new(), main);
+        Ok(ParsedRecipe { variants })
+    }
+
+    fn finalize_skipping(&mut self, file: &str, d: &DataStore) -> Result<(), EvalError> {
+        match self.finalize(file, d) {
+            Ok(()) => Ok(()),
+            Err(EvalError::Skip(reason)) => {
+                d.set_var("__SKIPPED", reason)?;
+                Ok(())
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// `ast.finalize`.
+    fn finalize(&mut self, file: &str, d: &DataStore) -> Result<(), EvalError> {
+        let saved_handlers = self.handlers.clone();
+        let result = self.finalize_steps(file, d);
+        self.handlers = saved_handlers;
+        result
+    }
+
+    fn finalize_steps(&mut self, file: &str, d: &DataStore) -> Result<(), EvalError> {
+        if d.get_var_raw("_FAILPARSINGERRORHANDLED")? == Some(Value::Bool(true)) {
+            let messages: Vec<String> = d
+                .take_log()
+                .into_iter()
+                .filter(|r| r.level == LogLevel::Error)
+                .map(|r| r.message)
+                .collect();
+            return Err(Self::fatal(messages.join("\n")));
+        }
+        let pending: Vec<String> = deferred(d)?.into_iter().map(|(e, _, _)| e).collect();
+        self.fire(
+            d,
+            &CookerEvent::RecipePreDeferredInherits {
+                file: file.to_owned(),
+                inherits: pending,
+            },
+        )?;
+        loop {
+            let mut inherits = deferred(d)?;
+            if inherits.is_empty() {
+                break;
+            }
+            let (expression, from, line) = inherits.remove(0);
+            let rest: Vec<Value> = inherits
+                .into_iter()
+                .map(|(e, f, l)| {
+                    Value::List(vec![Value::Str(e), Value::Str(f), Value::Int(i64::from(l))])
+                })
+                .collect();
+            d.set_var("__BBDEFINHERITS", Value::List(rest))?;
+            self.evaluator.inherit(d, &expression, &from, line, true)?;
+        }
+        self.register_handlers(d)?;
+        self.fire(
+            d,
+            &CookerEvent::RecipePreFinalise {
+                file: file.to_owned(),
+            },
+        )?;
+        d.expand_keys()?;
+        self.fire(
+            d,
+            &CookerEvent::RecipePostKeyExpansion {
+                file: file.to_owned(),
+            },
+        )?;
+        let anonymous = string_list(d.get_var_raw("__BBANONFUNCS")?);
+        if !anonymous.is_empty() {
+            let code: Vec<String> = anonymous.iter().map(|f| format!("{f}(d)")).collect();
+            self.evaluator.python()?.exec(d, &code.join("\n"))?;
+        }
+        let tasks = string_list(d.get_var_raw("__BBTASKS")?);
+        self.fire(
+            d,
+            &CookerEvent::RecipeTaskPreProcess {
+                file: file.to_owned(),
+                tasks: tasks.clone(),
+            },
+        )?;
+        virtual_recipe_providers(d, &tasks)?;
+        add_task_deps(d, &tasks)?;
+        d.set_var("BBINCLUDED", file_depends(d)?)?;
+        Ok(())
+    }
+}
+
+/// `handleVirtRecipeProviders`: DEPENDS and `[depends]` entries naming a recipe-level
+/// virtual provider become its PREFERRED_PROVIDER. DEPENDS is always rewritten.
+fn virtual_recipe_providers(d: &DataStore, tasks: &[String]) -> Result<(), EvalError> {
+    let depends = d.get_var_str("DEPENDS")?.unwrap_or_default();
+    let virtual_providers: Vec<String> = d
+        .get_var_str("BB_RECIPE_VIRTUAL_PROVIDERS")?
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    let mut new = Vec::new();
+    for dep in depends.split_whitespace() {
+        if virtual_providers.iter().any(|v| v == dep) {
+            let provider = d
+                .get_var_str(&format!("PREFERRED_PROVIDER_{dep}"))?
+                .filter(|s| !s.is_empty());
+            let Some(provider) = provider else {
+                return Err(Cooker::fatal(format!(
+                    "Error, recipe virtual provider PREFERRED_PROVIDER_{dep} not set"
+                )));
+            };
+            new.push(provider);
+        } else {
+            new.push(dep.to_owned());
+        }
+    }
+    d.set_var("DEPENDS", new.join(" "))?;
+    for task in tasks {
+        let entries = d
+            .get_var_flag(task, "depends", true)?
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        let mut remapped = Vec::new();
+        for entry in entries.split_whitespace() {
+            let parts: Vec<&str> = entry.split(':').collect();
+            let [recipe, target] = parts.as_slice() else {
+                return Err(Cooker::fatal(format!(
+                    "Error, incorrect format for task dependency (task '{task}'): {entry}"
+                )));
+            };
+            let recipe = if virtual_providers.iter().any(|v| v == recipe) {
+                d.get_var_str(&format!("PREFERRED_PROVIDER_{recipe}"))?
+                    .unwrap_or_default()
+            } else {
+                (*recipe).to_owned()
+            };
+            remapped.push(format!("{recipe}:{target}"));
+        }
+        d.set_var_flag(task, "depends", remapped.join(" "))?;
+    }
+    Ok(())
+}
+
+fn deferred(d: &DataStore) -> Result<Vec<(String, String, u32)>, DataError> {
+    let Some(Value::List(items)) = d.get_var_raw("__BBDEFINHERITS")? else {
+        return Ok(Vec::new());
+    };
+    Ok(items
+        .into_iter()
+        .filter_map(|item| match item {
+            Value::List(parts) if parts.len() == 3 => Some((
+                parts[0].to_string(),
+                parts[1].to_string(),
+                match &parts[2] {
+                    Value::Int(i) => *i as u32,
+                    other => other.to_string().parse().unwrap_or(0),
+                },
+            )),
+            _ => None,
+        })
+        .collect())
+}
+
+fn string_list(value: Option<Value>) -> Vec<String> {
+    match value {
+        Some(Value::List(items)) => items.into_iter().map(|v| v.to_string()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `bb.parse.get_file_depends`: every file read or tried, absolute, space-separated.
+fn file_depends(d: &DataStore) -> Result<String, DataError> {
+    let mut files = Vec::new();
+    for var in ["__base_depends", "__depends"] {
+        if let Some(Value::List(entries)) = d.get_var_raw(var)? {
+            for entry in entries {
+                if let Value::List(pair) = entry
+                    && let Some(path) = pair.first()
+                {
+                    let path = PathBuf::from(path.to_string());
+                    let absolute = if path.is_absolute() {
+                        path
+                    } else {
+                        std::env::current_dir()
+                            .map(|c| c.join(&path))
+                            .unwrap_or(path)
+                    };
+                    files.push(absolute.display().to_string());
+                }
+            }
+        }
+    }
+    Ok(files.join(" "))
+}
+
+/// Python's `re.escape`: every character other than ASCII letters, digits and `_` escaped.
+fn regex_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 2);
+    for c in s.chars() {
+        if !(c.is_ascii_alphanumeric() || c == '_')
+            && (c.is_ascii() && "()[]{}?*+-|^$\\.&~# \t\n\r\u{b}\u{c}".contains(c))
+        {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
