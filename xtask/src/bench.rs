@@ -18,7 +18,14 @@ fn parse() -> Result<(), String> {
     }
     run_step(
         "cargo bench -p bb-syntax --bench parse",
-        cargo().args(["bench", "-p", "bb-syntax", "--bench", "parse"]),
+        cargo().args([
+            "bench",
+            "--ignore-rust-version",
+            "-p",
+            "bb-syntax",
+            "--bench",
+            "parse",
+        ]),
     )?;
     let dir = root().join("target/criterion/syntax/parse_corpus/new");
     let estimates = read_json(&dir.join("estimates.json"))?;

@@ -59,6 +59,16 @@ pub enum EvalError {
     Data(DataError),
     /// `bb.parse.SkipRecipe` with its reason.
     Skip(String),
+    /// A python exception in metadata, with the traceback's frames (file, line, function)
+    /// pointing into the metadata files.
+    Python {
+        /// The exception's type name.
+        type_name: String,
+        /// `str(exception)`.
+        message: String,
+        /// Innermost last.
+        frames: Vec<(String, u32, String)>,
+    },
 }
 
 impl fmt::Display for EvalError {
@@ -71,6 +81,27 @@ impl fmt::Display for EvalError {
             } => write!(f, "ParseError at {file}:{line}: {message}"),
             EvalError::Data(err) => err.fmt(f),
             EvalError::Skip(reason) => write!(f, "skipped: {reason}"),
+            EvalError::Python {
+                type_name,
+                message,
+                frames,
+            } => {
+                let place = frames
+                    .iter()
+                    .rev()
+                    .find(|(file, _, _)| !file.starts_with('<'));
+                match place {
+                    Some((file, line, _)) => {
+                        writeln!(f, "Error executing python code from {file}:{line}:")?
+                    }
+                    None => writeln!(f, "Error executing python code:")?,
+                }
+                writeln!(f, "Traceback (most recent call last):")?;
+                for (file, line, function) in frames {
+                    writeln!(f, "  File \"{file}\", line {line}, in {function}")?;
+                }
+                write!(f, "{type_name}: {message}")
+            }
         }
     }
 }
@@ -145,7 +176,7 @@ impl Evaluator {
             None
         };
         let abs = resolve_file(d, path)?;
-        let tree = self.tree(&abs, FileKind::Conf)?;
+        let tree = self.tree(d, &abs, FileKind::Conf)?;
         d.set_var("FILE", abs.display().to_string())?;
         self.eval_statements(d, &tree, &abs, "", true)?;
         if let Some(oldfile) = oldfile
@@ -188,7 +219,7 @@ impl Evaluator {
         };
         let abs = resolve_file(d, path)?;
         let abs_text = abs.display().to_string();
-        let tree = self.tree(&abs, kind)?;
+        let tree = self.tree(d, &abs, kind)?;
         let same_file = oldfile.as_ref().and_then(Value::as_str) == Some(abs_text.as_str());
         if kind != FileKind::Class && !same_file {
             d.set_var("FILE", abs_text.clone())?;
@@ -211,8 +242,14 @@ impl Evaluator {
         Ok(())
     }
 
-    /// The syntax tree of a file, parsed once; a syntax error is BitBake's ParseError.
-    fn tree(&self, path: &Path, kind: FileKind) -> Result<Rc<(Parse, LineIndex)>, EvalError> {
+    /// The syntax tree of a file, parsed once; a syntax error is BitBake's ParseError,
+    /// and the parser's warnings are logged to `d` as BitBake words them.
+    fn tree(
+        &self,
+        d: &DataStore,
+        path: &Path,
+        kind: FileKind,
+    ) -> Result<Rc<(Parse, LineIndex)>, EvalError> {
         if let Some(tree) = self.trees.borrow().get(path) {
             return Ok(tree.clone());
         }
@@ -234,6 +271,25 @@ impl Evaluator {
                 line: at.line,
                 message: format!("{} (column {})", error.message(), at.col),
             });
+        }
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        for warning in parse
+            .errors()
+            .iter()
+            .filter(|e| e.severity() == Severity::Warning)
+        {
+            let line = index.line_col(warning.range().end()).line;
+            let message = if warning.message().starts_with("python should use 4 spaces") {
+                format!(
+                    "python should use 4 spaces indentation, but found tabs in {file_name}, line {line}"
+                )
+            } else {
+                format!("{}:{line} has a {}", path.display(), warning.message())
+            };
+            d.log(LogLevel::Warning, message);
         }
         let tree = Rc::new((parse, index));
         // Like BitBake, classes and includes are parsed once; recipes every time.

@@ -809,6 +809,55 @@ impl DataStore {
         Ok(self.get_var_flag_full(var, CONTENT, Read::plain(true))?.0)
     }
 
+    /// `d.getVar(var, expand, noweakdefault, parsing)` with every option.
+    pub fn get_var_with(
+        &self,
+        var: &str,
+        expand: bool,
+        noweakdefault: bool,
+        parsing: bool,
+    ) -> Result<Option<Value>, DataError> {
+        Ok(self
+            .get_var_flag_full(
+                var,
+                CONTENT,
+                Read {
+                    expand,
+                    noweakdefault,
+                    parsing,
+                    retparser: false,
+                },
+            )?
+            .0)
+    }
+
+    /// `d.getVarFlag(var, flag, expand, noweakdefault)` with every option.
+    pub fn get_var_flag_with(
+        &self,
+        var: &str,
+        flag: &str,
+        expand: bool,
+        noweakdefault: bool,
+    ) -> Result<Option<Value>, DataError> {
+        Ok(self
+            .get_var_flag_full(
+                var,
+                flag,
+                Read {
+                    expand,
+                    noweakdefault,
+                    parsing: false,
+                    retparser: false,
+                },
+            )?
+            .0)
+    }
+
+    /// Identifies the store (not the contents): two handles to one store share it.
+    pub fn id(&self) -> usize {
+        Rc::as_ptr(&self.inner) as *const () as usize
+    }
+
     /// `d.getVar(var)` as a string (`None` when unset).
     pub fn get_var_str(&self, var: &str) -> Result<Option<String>, DataError> {
         Ok(self.get_var(var)?.map(|v| v.to_string()))
@@ -864,6 +913,26 @@ impl DataStore {
                 },
             )?
             .0)
+    }
+
+    /// `d.getVarFlags(var, internalflags=True)`: every flag, internal ones included.
+    pub fn get_var_flags_internal(&self, var: &str) -> BTreeMap<String, Value> {
+        self.inner.borrow().find(var).cloned().unwrap_or_default()
+    }
+
+    /// `d.delVarFlags(var)`: all flags go, the value stays.
+    pub fn del_var_flags(&self, var: &str) {
+        let mut inner = self.inner.borrow_mut();
+        Self::clear_expand_cache(&mut inner);
+        if inner.find(var).is_none() {
+            return;
+        }
+        let data = inner.local_mut(var);
+        let content = data.remove(CONTENT);
+        data.clear();
+        if let Some(content) = content {
+            data.insert(CONTENT.to_owned(), content);
+        }
     }
 
     /// `d.getVarFlags(var)`: the user-visible flags (internal `_`/`:` ones left out,

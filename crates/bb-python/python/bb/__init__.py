@@ -1,0 +1,64 @@
+"""BitBake's `bb` package as metadata sees it, hosted by Hitzeleiter.
+
+Written for Hitzeleiter from BitBake's documented behaviour; the datastore (`d`) and
+logging are provided by the host through the native `_hz` module.
+"""
+import _hz
+
+__version__ = "2.19.0"
+
+
+class BBHandledException(Exception):
+    """An error already reported to the user (bb.fatal raises it)."""
+
+
+def _join(args):
+    return "".join(str(a) for a in args)
+
+
+def plain(*args, **kwargs):
+    _hz.log("plain", _join(args))
+
+
+def debug(lvl, *args, **kwargs):
+    if isinstance(lvl, str):
+        args = (lvl,) + args
+        lvl = 1
+    _hz.log("debug", _join(args))
+
+
+def note(*args, **kwargs):
+    _hz.log("note", _join(args))
+
+
+def verbnote(*args, **kwargs):
+    _hz.log("note", _join(args))
+
+
+def warn(*args, **kwargs):
+    _hz.log("warning", _join(args))
+
+
+warning = warn
+
+
+def error(*args, **kwargs):
+    _hz.log("error", _join(args))
+
+
+_once = set()
+
+
+def erroronce(*args):
+    message = _join(args)
+    if message not in _once:
+        _once.add(message)
+        _hz.log("error", message)
+
+
+def fatal(*args, **kwargs):
+    _hz.log("critical", _join(args))
+    raise BBHandledException()
+
+
+from bb import utils, data, data_smart, parse, build, event  # noqa: E402,F401

@@ -1,0 +1,306 @@
+"""bb.utils: the helpers metadata calls (written for Hitzeleiter)."""
+import errno
+import hashlib
+import os
+import re
+import shutil
+
+import bb
+
+# The global python context of the metadata: `def` blocks and layer libraries land here.
+_context = {}
+
+
+def get_context():
+    return _context
+
+
+def to_boolean(string, default=None):
+    if not string:
+        return default
+    if isinstance(string, int):
+        return string != 0
+    normalized = string.lower()
+    if normalized in ("y", "yes", "1", "true"):
+        return True
+    elif normalized in ("n", "no", "0", "false"):
+        return False
+    else:
+        raise ValueError("Invalid value for to_boolean: %s" % string)
+
+
+def contains(variable, checkvalues, truevalue, falsevalue, d):
+    val = d.getVar(variable)
+    if not val:
+        return falsevalue
+    val = set(val.split())
+    if isinstance(checkvalues, str):
+        checkvalues = set(checkvalues.split())
+    else:
+        checkvalues = set(checkvalues)
+    if checkvalues.issubset(val):
+        return truevalue
+    return falsevalue
+
+
+def contains_any(variable, checkvalues, truevalue, falsevalue, d):
+    val = d.getVar(variable)
+    if not val:
+        return falsevalue
+    val = set(val.split())
+    if isinstance(checkvalues, str):
+        checkvalues = set(checkvalues.split())
+    else:
+        checkvalues = set(checkvalues)
+    if checkvalues & val:
+        return truevalue
+    return falsevalue
+
+
+def filter(variable, checkvalues, d):
+    val = d.getVar(variable)
+    if not val:
+        return ""
+    val = set(val.split())
+    if isinstance(checkvalues, str):
+        checkvalues = set(checkvalues.split())
+    else:
+        checkvalues = set(checkvalues)
+    return " ".join(sorted(checkvalues & val))
+
+
+def _split_version(s):
+    # Compare like BitBake's vercmp_part: runs of digits numerically, others by text,
+    # '~' sorting before anything.
+    return re.findall(r"\d+|[a-zA-Z]+|~|[^\w~]", s)
+
+
+def vercmp_string(a, b):
+    return _vercmp(a, b)
+
+
+def _vercmp(a, b):
+    ta = _split_version(a)
+    tb = _split_version(b)
+    while ta or tb:
+        ca = ta.pop(0) if ta else None
+        cb = tb.pop(0) if tb else None
+        if ca == cb:
+            continue
+        if ca == "~":
+            return -1
+        if cb == "~":
+            return 1
+        if ca is None:
+            return -1
+        if cb is None:
+            return 1
+        if ca.isdigit() and cb.isdigit():
+            r = (int(ca) > int(cb)) - (int(ca) < int(cb))
+        elif ca.isdigit():
+            r = 1
+        elif cb.isdigit():
+            r = -1
+        else:
+            r = (ca > cb) - (ca < cb)
+        if r:
+            return r
+    return 0
+
+
+def vercmp_string_op(a, b, op):
+    res = vercmp_string(a, b)
+    if op in ("=", "=="):
+        return res == 0
+    elif op == "<=":
+        return res <= 0
+    elif op == ">=":
+        return res >= 0
+    elif op in (">", ">>"):
+        return res > 0
+    elif op in ("<", "<<"):
+        return res < 0
+    elif op == "!=":
+        return res != 0
+    else:
+        raise VersionStringException('Unsupported comparison operator "%s"' % op)
+
+
+class VersionStringException(Exception):
+    pass
+
+
+def explode_deps(s):
+    r = []
+    l = s.split()
+    flag = False
+    for i in l:
+        if i[0] == "(":
+            flag = True
+        if not flag:
+            r.append(i)
+        if flag and i.endswith(")"):
+            flag = False
+    return r
+
+
+def explode_dep_versions2(s, *, sort=True):
+    r = {}
+    l = s.replace(",", "").split()
+    lastdep = None
+    lastcmp = ""
+    lastver = ""
+    incmp = False
+    inversion = False
+    for i in l:
+        if i[0] == "(":
+            incmp = True
+            i = i[1:].strip()
+            if not i:
+                continue
+        if incmp:
+            incmp = False
+            inversion = True
+            for op in ("<=", ">=", "<<", ">>", "==", "!=", "<", ">", "="):
+                if i.startswith(op):
+                    lastcmp = op
+                    i = i[len(op):].strip()
+                    break
+            else:
+                lastcmp = "="
+            if not i:
+                continue
+        if inversion:
+            if i.endswith(")"):
+                i = i[:-1] or ""
+                inversion = False
+                if lastver and i:
+                    lastver += " "
+            if i:
+                lastver += i
+                if lastdep not in r:
+                    r[lastdep] = []
+                r[lastdep].append(lastcmp + " " + lastver)
+            continue
+        lastdep = i
+        lastver = ""
+        lastcmp = ""
+        if not (i in r and r[i]):
+            r[lastdep] = []
+    if sort:
+        r = dict(sorted(r.items(), key=lambda x: x[0]))
+    return r
+
+
+def explode_dep_versions(s):
+    r = explode_dep_versions2(s)
+    for d in r:
+        if not r[d]:
+            r[d] = None
+            continue
+        r[d] = r[d][0]
+    return r
+
+
+def join_deps(deps, commasep=True):
+    result = []
+    for dep in deps:
+        if deps[dep]:
+            if isinstance(deps[dep], list):
+                for v in deps[dep]:
+                    result.append(dep + " (" + v + ")")
+            else:
+                result.append(dep + " (" + deps[dep] + ")")
+        else:
+            result.append(dep)
+    if commasep:
+        return ", ".join(result)
+    return " ".join(result)
+
+
+def which(path, item, direction=0, history=False, executable=False):
+    if executable:
+        is_candidate = lambda p: os.path.isfile(p) and os.access(p, os.X_OK)
+    else:
+        is_candidate = lambda p: os.path.exists(p)
+    hist = []
+    paths = (path or "").split(":")
+    if direction != 0:
+        paths.reverse()
+    for p in paths:
+        candidate = os.path.join(p, item)
+        hist.append(candidate)
+        if is_candidate(candidate):
+            if not os.path.isabs(candidate):
+                candidate = os.path.abspath(candidate)
+            if history:
+                return candidate, hist
+            return candidate
+    if history:
+        return "", hist
+    return ""
+
+
+def mkdirhier(directory):
+    try:
+        os.makedirs(directory)
+    except OSError as e:
+        if e.errno != errno.EEXIST or not os.path.isdir(directory):
+            raise e
+
+
+def remove(path, recurse=False, ionice=False):
+    import glob
+    for name in glob.glob(path):
+        try:
+            if recurse and os.path.isdir(name) and not os.path.islink(name):
+                shutil.rmtree(name)
+            else:
+                os.unlink(name)
+        except FileNotFoundError:
+            pass
+
+
+def _hash_file(hasher, path):
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(65536), b""):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def md5_file(filename):
+    return _hash_file(hashlib.md5(), filename)
+
+
+def sha256_file(filename):
+    return _hash_file(hashlib.sha256(), filename)
+
+
+def sha1_file(filename):
+    return _hash_file(hashlib.sha1(), filename)
+
+
+def sha384_file(filename):
+    return _hash_file(hashlib.sha384(), filename)
+
+
+def sha512_file(filename):
+    return _hash_file(hashlib.sha512(), filename)
+
+
+def cpu_count():
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def get_file_layer(filename, d, collection_patterns=None):
+    collections = (d.getVar("BBFILE_COLLECTIONS") or "").split()
+    result = None
+    for collection in collections:
+        pattern = d.getVar("BBFILE_PATTERN_%s" % collection) or ""
+        if pattern and re.match(pattern, filename):
+            result = collection
+            break
+    return result

@@ -1,0 +1,551 @@
+//! The native module `_hz`: the `d` datastore class and the host functions the embedded
+//! `bb` package calls.
+//!
+//! With RustPython's `threading` feature every python object must be `Send + Sync`, while
+//! datastores are single-threaded handles; so a `DataSmart` object holds only an id into
+//! a thread-local table of datastores (one interpreter serves one thread).
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+
+use bb_data::{DataError, DataStore, LogLevel};
+
+thread_local! {
+    static STORES: RefCell<HashMap<u64, DataStore>> = RefCell::new(HashMap::new());
+    static NEXT_ID: Cell<u64> = const { Cell::new(1) };
+    /// The datastore of the python call in progress, where `bb.note` & co. log.
+    static CURRENT: RefCell<Vec<DataStore>> = const { RefCell::new(Vec::new()) };
+}
+
+pub(crate) fn register(d: &DataStore) -> u64 {
+    let id = NEXT_ID.with(|n| {
+        let id = n.get();
+        n.set(id + 1);
+        id
+    });
+    STORES.with(|s| s.borrow_mut().insert(id, d.clone()));
+    id
+}
+
+fn store(id: u64) -> Option<DataStore> {
+    STORES.with(|s| s.borrow().get(&id).cloned())
+}
+
+/// Runs `f` with `d` as the datastore python's log calls report to.
+pub(crate) fn with_current<T>(d: &DataStore, f: impl FnOnce() -> T) -> T {
+    CURRENT.with(|c| c.borrow_mut().push(d.clone()));
+    let result = f();
+    CURRENT.with(|c| c.borrow_mut().pop());
+    result
+}
+
+fn log(level: LogLevel, message: String) {
+    let current = CURRENT.with(|c| c.borrow().last().cloned());
+    match current {
+        Some(d) => d.log(level, message),
+        None => eprintln!("{message}"),
+    }
+}
+
+fn level_of(name: &str) -> LogLevel {
+    match name {
+        "debug" => LogLevel::Debug,
+        "note" | "plain" => LogLevel::Note,
+        "warning" => LogLevel::Warning,
+        _ => LogLevel::Error,
+    }
+}
+
+#[rustpython_vm::pymodule]
+pub(crate) mod _hz {
+    use bb_data::{DataError, Value};
+    use rustpython_vm::builtins::PyDictRef;
+    use rustpython_vm::function::{FuncArgs, KwArgs, OptionalArg};
+    use rustpython_vm::{AsObject, Py, PyObjectRef, PyPayload, PyResult, VirtualMachine, pyclass};
+
+    use super::{level_of, raise, store};
+    use crate::convert::{from_python, to_python};
+
+    /// `log(level, message)`: bb.note, bb.warn, … end up here.
+    #[pyfunction]
+    fn log(level: String, message: String) {
+        super::log(level_of(level.as_str()), message.as_str().to_owned());
+    }
+
+    /// A new, empty datastore (`bb.data.init()`).
+    #[pyfunction]
+    fn new_datastore(vm: &VirtualMachine) -> PyObjectRef {
+        super::wrap(vm, &bb_data::DataStore::new())
+    }
+
+    /// `bb.build.addtask(task, before, after, d)`.
+    #[pyfunction]
+    fn addtask(
+        task: String,
+        before: String,
+        after: String,
+        d: PyObjectRef,
+        vm: &VirtualMachine,
+    ) -> PyResult<()> {
+        let d = DataSmart::store_of(&d, vm)?;
+        bb_data::add_task(&d, task.as_str(), before.as_str(), after.as_str())
+            .map_err(|e| raise(vm, e))
+    }
+
+    /// `bb.build.deltask(task, d)`.
+    #[pyfunction]
+    fn deltask(task: String, d: PyObjectRef, vm: &VirtualMachine) -> PyResult<()> {
+        let d = DataSmart::store_of(&d, vm)?;
+        bb_data::del_task(&d, task.as_str()).map_err(|e| raise(vm, e))
+    }
+
+    /// Python source of an embedded module: `(source, is_package)`.
+    #[pyfunction]
+    fn embedded_source(name: String) -> Option<(String, bool)> {
+        crate::host::embedded_source(name.as_str()).map(|(src, pkg)| (src.to_owned(), pkg))
+    }
+
+    /// The datastore object, `d`.
+    #[pyattr]
+    #[pyclass(module = "_hz", name = "DataSmart")]
+    #[derive(Debug, PyPayload)]
+    pub(crate) struct DataSmart {
+        pub(crate) id: u64,
+    }
+
+    impl Drop for DataSmart {
+        fn drop(&mut self) {
+            // The store may be gone already while the thread shuts down.
+            let _ = super::STORES.try_with(|s| s.borrow_mut().remove(&self.id));
+        }
+    }
+
+    fn kw_bool(kwargs: &KwArgs, name: &str, vm: &VirtualMachine) -> PyResult<bool> {
+        match kwargs.get(name) {
+            Some(value) => value.clone().try_to_bool(vm),
+            None => Ok(false),
+        }
+    }
+
+    impl DataSmart {
+        pub(crate) fn store_of(
+            object: &PyObjectRef,
+            vm: &VirtualMachine,
+        ) -> PyResult<bb_data::DataStore> {
+            let Some(zelf) = object.downcast_ref::<DataSmart>() else {
+                return Err(vm.new_type_error(format!(
+                    "expected a datastore, got {}",
+                    object.class().name()
+                )));
+            };
+            zelf.store(vm)
+        }
+
+        fn store(&self, vm: &VirtualMachine) -> PyResult<bb_data::DataStore> {
+            store(self.id).ok_or_else(|| {
+                vm.new_runtime_error("datastore used after its thread ended".to_owned())
+            })
+        }
+
+        fn value(
+            &self,
+            result: Result<Option<Value>, DataError>,
+            vm: &VirtualMachine,
+        ) -> PyResult<PyObjectRef> {
+            match result {
+                Ok(Some(value)) => Ok(to_python(vm, &value)),
+                Ok(None) => Ok(vm.ctx.none()),
+                Err(err) => Err(raise(vm, err)),
+            }
+        }
+    }
+
+    #[pyclass]
+    impl DataSmart {
+        /// `getVar(var, expand=True, noweakdefault=False, parsing=False)`.
+        #[pymethod(name = "getVar")]
+        fn get_var(zelf: &Py<Self>, args: FuncArgs, vm: &VirtualMachine) -> PyResult<PyObjectRef> {
+            let (var, expand, noweakdefault, parsing) = var_options(args, vm)?;
+            let d = zelf.store(vm)?;
+            zelf.value(d.get_var_with(&var, expand, noweakdefault, parsing), vm)
+        }
+
+        /// `getVarFlag(var, flag, expand=True, noweakdefault=False)`.
+        #[pymethod(name = "getVarFlag")]
+        fn get_var_flag(
+            zelf: &Py<Self>,
+            args: FuncArgs,
+            vm: &VirtualMachine,
+        ) -> PyResult<PyObjectRef> {
+            let mut positional = args.args.iter();
+            let var: String = arg_str(positional.next(), &args, "var", vm)?;
+            let flag: String = arg_str(positional.next(), &args, "flag", vm)?;
+            let expand = match positional.next().or(args.kwargs.get("expand")) {
+                Some(v) => v.clone().try_to_bool(vm)?,
+                None => true,
+            };
+            let noweakdefault = match positional.next().or(args.kwargs.get("noweakdefault")) {
+                Some(v) => v.clone().try_to_bool(vm)?,
+                None => false,
+            };
+            let d = zelf.store(vm)?;
+            zelf.value(d.get_var_flag_with(&var, &flag, expand, noweakdefault), vm)
+        }
+
+        /// `setVar(var, value, **loginfo)`; `parsing=True` keeps pending operations.
+        #[pymethod(name = "setVar")]
+        fn set_var(
+            zelf: &Py<Self>,
+            var: String,
+            value: PyObjectRef,
+            kwargs: KwArgs,
+            vm: &VirtualMachine,
+        ) -> PyResult<()> {
+            let d = zelf.store(vm)?;
+            let value = from_python(vm, &value)?;
+            let parsing = kw_bool(&kwargs, "parsing", vm)?;
+            let result = if parsing {
+                d.set_var_parsing(var.as_str(), value, None, "set")
+            } else {
+                d.set_var(var.as_str(), value)
+            };
+            result.map_err(|e| raise(vm, e))
+        }
+
+        /// `setVarFlag(var, flag, value)`.
+        #[pymethod(name = "setVarFlag")]
+        fn set_var_flag(
+            zelf: &Py<Self>,
+            var: String,
+            flag: String,
+            value: PyObjectRef,
+            _kwargs: KwArgs,
+            vm: &VirtualMachine,
+        ) -> PyResult<()> {
+            let d = zelf.store(vm)?;
+            let value = from_python(vm, &value)?;
+            d.set_var_flag(var.as_str(), flag.as_str(), value)
+                .map_err(|e| raise(vm, e))
+        }
+
+        /// `setVarFlags(var, flags)`.
+        #[pymethod(name = "setVarFlags")]
+        fn set_var_flags(
+            zelf: &Py<Self>,
+            var: String,
+            flags: PyDictRef,
+            _kwargs: KwArgs,
+            vm: &VirtualMachine,
+        ) -> PyResult<()> {
+            let d = zelf.store(vm)?;
+            for (flag, value) in &flags {
+                let flag = flag.str(vm)?.to_string_lossy().into_owned();
+                if flag.as_str() == "_content" {
+                    continue;
+                }
+                let value = from_python(vm, &value)?;
+                d.set_var_flag(var.as_str(), flag.as_str(), value)
+                    .map_err(|e| raise(vm, e))?;
+            }
+            Ok(())
+        }
+
+        /// `getVarFlags(var, expand=False, internalflags=False)`: a dict, or None.
+        #[pymethod(name = "getVarFlags")]
+        fn get_var_flags(
+            zelf: &Py<Self>,
+            var: String,
+            expand: OptionalArg<PyObjectRef>,
+            internalflags: OptionalArg<bool>,
+            vm: &VirtualMachine,
+        ) -> PyResult<PyObjectRef> {
+            let d = zelf.store(vm)?;
+            let flags = if internalflags.unwrap_or(false) {
+                d.get_var_flags_internal(var.as_str())
+            } else {
+                d.get_var_flags(var.as_str())
+            };
+            if flags.is_empty() {
+                return Ok(vm.ctx.none());
+            }
+            let expand_names: Vec<String> = match expand.into_option() {
+                Some(names) if !vm.is_none(&names) && !names.class().is(vm.ctx.types.bool_type) => {
+                    vm.extract_elements_with(&names, |o| {
+                        Ok(o.str(vm)?.to_string_lossy().into_owned())
+                    })?
+                }
+                _ => Vec::new(),
+            };
+            let dict = vm.ctx.new_dict();
+            for (name, value) in flags {
+                let value = if expand_names.contains(&name) {
+                    let text = d
+                        .expand_named(&value.to_string(), &format!("{}[{name}]", var.as_str()))
+                        .map_err(|e| raise(vm, e))?;
+                    vm.ctx.new_str(text).into()
+                } else {
+                    to_python(vm, &value)
+                };
+                dict.set_item(name.as_str(), value, vm)?;
+            }
+            Ok(dict.into())
+        }
+
+        /// `delVar(var)`.
+        #[pymethod(name = "delVar")]
+        fn del_var(
+            zelf: &Py<Self>,
+            var: String,
+            _kwargs: KwArgs,
+            vm: &VirtualMachine,
+        ) -> PyResult<()> {
+            zelf.store(vm)?.del_var(var.as_str());
+            Ok(())
+        }
+
+        /// `delVarFlag(var, flag)`.
+        #[pymethod(name = "delVarFlag")]
+        fn del_var_flag(
+            zelf: &Py<Self>,
+            var: String,
+            flag: String,
+            _kwargs: KwArgs,
+            vm: &VirtualMachine,
+        ) -> PyResult<()> {
+            zelf.store(vm)?.del_var_flag(var.as_str(), flag.as_str());
+            Ok(())
+        }
+
+        /// `delVarFlags(var)`.
+        #[pymethod(name = "delVarFlags")]
+        fn del_var_flags(
+            zelf: &Py<Self>,
+            var: String,
+            _kwargs: KwArgs,
+            vm: &VirtualMachine,
+        ) -> PyResult<()> {
+            zelf.store(vm)?.del_var_flags(var.as_str());
+            Ok(())
+        }
+
+        /// `appendVar(var, value)`.
+        #[pymethod(name = "appendVar")]
+        fn append_var(
+            zelf: &Py<Self>,
+            var: String,
+            value: PyObjectRef,
+            _kwargs: KwArgs,
+            vm: &VirtualMachine,
+        ) -> PyResult<()> {
+            let value = value.str(vm)?.to_string_lossy().into_owned();
+            zelf.store(vm)?
+                .append_var(var.as_str(), value.as_str())
+                .map_err(|e| raise(vm, e))
+        }
+
+        /// `prependVar(var, value)`.
+        #[pymethod(name = "prependVar")]
+        fn prepend_var(
+            zelf: &Py<Self>,
+            var: String,
+            value: PyObjectRef,
+            _kwargs: KwArgs,
+            vm: &VirtualMachine,
+        ) -> PyResult<()> {
+            let value = value.str(vm)?.to_string_lossy().into_owned();
+            zelf.store(vm)?
+                .prepend_var(var.as_str(), value.as_str())
+                .map_err(|e| raise(vm, e))
+        }
+
+        /// `appendVarFlag(var, flag, value)`.
+        #[pymethod(name = "appendVarFlag")]
+        fn append_var_flag(
+            zelf: &Py<Self>,
+            var: String,
+            flag: String,
+            value: PyObjectRef,
+            _kwargs: KwArgs,
+            vm: &VirtualMachine,
+        ) -> PyResult<()> {
+            let value = value.str(vm)?.to_string_lossy().into_owned();
+            zelf.store(vm)?
+                .append_var_flag(var.as_str(), flag.as_str(), value.as_str())
+                .map_err(|e| raise(vm, e))
+        }
+
+        /// `prependVarFlag(var, flag, value)`.
+        #[pymethod(name = "prependVarFlag")]
+        fn prepend_var_flag(
+            zelf: &Py<Self>,
+            var: String,
+            flag: String,
+            value: PyObjectRef,
+            _kwargs: KwArgs,
+            vm: &VirtualMachine,
+        ) -> PyResult<()> {
+            let value = value.str(vm)?.to_string_lossy().into_owned();
+            zelf.store(vm)?
+                .prepend_var_flag(var.as_str(), flag.as_str(), value.as_str())
+                .map_err(|e| raise(vm, e))
+        }
+
+        /// `renameVar(key, newkey)`.
+        #[pymethod(name = "renameVar")]
+        fn rename_var(
+            zelf: &Py<Self>,
+            key: String,
+            newkey: String,
+            _kwargs: KwArgs,
+            vm: &VirtualMachine,
+        ) -> PyResult<()> {
+            zelf.store(vm)?
+                .rename_var(key.as_str(), newkey.as_str())
+                .map_err(|e| raise(vm, e))
+        }
+
+        /// `expand(s, varname=None)`.
+        #[pymethod]
+        fn expand(
+            zelf: &Py<Self>,
+            s: PyObjectRef,
+            varname: OptionalArg<PyObjectRef>,
+            vm: &VirtualMachine,
+        ) -> PyResult<PyObjectRef> {
+            if vm.is_none(&s) {
+                return Ok(s);
+            }
+            let Some(text) = s.downcast_ref::<rustpython_vm::builtins::PyStr>() else {
+                return Ok(s);
+            };
+            let d = zelf.store(vm)?;
+            let result = match varname.into_option().filter(|v| !vm.is_none(v)) {
+                Some(name) => {
+                    d.expand_named(&text.to_string_lossy(), &name.str(vm)?.to_string_lossy())
+                }
+                None => d.expand(&text.to_string_lossy()),
+            };
+            result
+                .map(|t| vm.ctx.new_str(t).into())
+                .map_err(|e| raise(vm, e))
+        }
+
+        /// `keys()`: every variable.
+        #[pymethod]
+        fn keys(zelf: &Py<Self>, vm: &VirtualMachine) -> PyResult<PyObjectRef> {
+            let keys = zelf.store(vm)?.keys().map_err(|e| raise(vm, e))?;
+            let items: Vec<PyObjectRef> =
+                keys.into_iter().map(|k| vm.ctx.new_str(k).into()).collect();
+            Ok(vm.ctx.new_list(items).into())
+        }
+
+        /// `createCopy()`.
+        #[pymethod(name = "createCopy")]
+        fn create_copy(zelf: &Py<Self>, vm: &VirtualMachine) -> PyResult<PyObjectRef> {
+            Ok(super::wrap(vm, &zelf.store(vm)?.create_copy()))
+        }
+
+        /// `hasOverrides(var)`.
+        #[pymethod(name = "hasOverrides")]
+        fn has_overrides(zelf: &Py<Self>, var: String, vm: &VirtualMachine) -> PyResult<bool> {
+            Ok(zelf.store(vm)?.has_overrides(var.as_str()))
+        }
+
+        /// `localkeys()`.
+        #[pymethod]
+        fn localkeys(zelf: &Py<Self>, vm: &VirtualMachine) -> PyResult<PyObjectRef> {
+            let items: Vec<PyObjectRef> = zelf
+                .store(vm)?
+                .local_keys()
+                .into_iter()
+                .map(|k| vm.ctx.new_str(k).into())
+                .collect();
+            Ok(vm.ctx.new_list(items).into())
+        }
+
+        /// `expandKeys()` (what `bb.data.expandKeys(d)` calls).
+        #[pymethod(name = "expandKeys")]
+        fn expand_keys(zelf: &Py<Self>, vm: &VirtualMachine) -> PyResult<()> {
+            zelf.store(vm)?.expand_keys().map_err(|e| raise(vm, e))
+        }
+
+        #[pymethod(name = "enableTracking")]
+        fn enable_tracking(zelf: &Py<Self>, vm: &VirtualMachine) -> PyResult<()> {
+            zelf.store(vm)?.enable_tracking();
+            Ok(())
+        }
+
+        #[pymethod(name = "disableTracking")]
+        fn disable_tracking(_zelf: &Py<Self>) {}
+    }
+
+    fn arg_str(
+        positional: Option<&PyObjectRef>,
+        args: &FuncArgs,
+        name: &str,
+        vm: &VirtualMachine,
+    ) -> PyResult<String> {
+        let value = positional
+            .or(args.kwargs.get(name))
+            .ok_or_else(|| vm.new_type_error(format!("missing argument '{name}'")))?;
+        Ok(value.str(vm)?.to_string_lossy().into_owned())
+    }
+
+    fn var_options(args: FuncArgs, vm: &VirtualMachine) -> PyResult<(String, bool, bool, bool)> {
+        let mut positional = args.args.iter();
+        let var = arg_str(positional.next(), &args, "var", vm)?;
+        let mut option = |name: &str, default: bool| -> PyResult<bool> {
+            match positional.next().or(args.kwargs.get(name)) {
+                Some(v) => v.clone().try_to_bool(vm),
+                None => Ok(default),
+            }
+        };
+        let expand = option("expand", true)?;
+        let noweakdefault = option("noweakdefault", false)?;
+        let parsing = option("parsing", false)?;
+        Ok((var, expand, noweakdefault, parsing))
+    }
+}
+
+/// A python `d` for a datastore.
+pub(crate) fn wrap(
+    vm: &rustpython_vm::VirtualMachine,
+    d: &DataStore,
+) -> rustpython_vm::PyObjectRef {
+    use rustpython_vm::PyPayload;
+    use rustpython_vm::class::PyClassImpl;
+    let _ = _hz::DataSmart::make_static_type();
+    _hz::DataSmart { id: register(d) }.into_ref(&vm.ctx).into()
+}
+
+/// Raises a datastore error in python as BitBake would: `SkipRecipe`, `ExpansionError`,
+/// or `BBHandledException` after logging the message (as `bb.fatal`).
+pub(crate) fn raise(
+    vm: &rustpython_vm::VirtualMachine,
+    err: DataError,
+) -> rustpython_vm::builtins::PyBaseExceptionRef {
+    let class = |module: &'static str, name: &'static str| -> Option<rustpython_vm::PyObjectRef> {
+        crate::host::import_module(vm, module)
+            .ok()?
+            .get_attr(name, vm)
+            .ok()
+    };
+    let (exception_class, message) = match &err {
+        DataError::SkipRecipe(reason) => (class("bb.parse", "SkipRecipe"), reason.clone()),
+        DataError::Expansion(e) => (class("bb.data_smart", "ExpansionError"), e.to_string()),
+        DataError::Fatal(message) => {
+            log(LogLevel::Error, message.clone());
+            (class("bb", "BBHandledException"), message.clone())
+        }
+    };
+    let Some(exception_class) = exception_class else {
+        return vm.new_runtime_error(message);
+    };
+    match exception_class.call((message.clone(),), vm) {
+        Ok(instance) => match instance.downcast::<rustpython_vm::builtins::PyBaseException>() {
+            Ok(exception) => exception,
+            Err(_) => vm.new_runtime_error(message),
+        },
+        Err(exception) => exception,
+    }
+}

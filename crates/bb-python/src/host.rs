@@ -1,0 +1,455 @@
+//! The interpreter: start-up, the embedded `bb` package, and the calls bb-data makes.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use bb_data::{
+    CookerEvent, DataError, DataStore, EvalError, Handler, InlinePython, PythonFailure, PythonHost,
+};
+use rustpython::InterpreterBuilderExt;
+use rustpython_vm::builtins::{PyBaseExceptionRef, PyCode, PyDictRef};
+use rustpython_vm::compiler::Mode;
+use rustpython_vm::function::ArgMapping;
+use rustpython_vm::scope::Scope;
+use rustpython_vm::{AsObject, Interpreter, PyObjectRef, PyRef, PyResult, VirtualMachine};
+
+use crate::datastore::{_hz, with_current, wrap};
+
+/// The embedded python modules: name, whether it is a package, source.
+const EMBEDDED: &[(&str, bool, &str)] = &[
+    ("bb", true, include_str!("../python/bb/__init__.py")),
+    ("bb.build", false, include_str!("../python/bb/build.py")),
+    ("bb.data", false, include_str!("../python/bb/data.py")),
+    (
+        "bb.data_smart",
+        false,
+        include_str!("../python/bb/data_smart.py"),
+    ),
+    ("bb.event", false, include_str!("../python/bb/event.py")),
+    (
+        "bb.parse",
+        true,
+        include_str!("../python/bb/parse/__init__.py"),
+    ),
+    ("bb.utils", false, include_str!("../python/bb/utils.py")),
+    ("hz_host", false, include_str!("../python/hz_host.py")),
+];
+
+pub(crate) fn embedded_source(name: &str) -> Option<(&'static str, bool)> {
+    EMBEDDED
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, pkg, src)| (*src, *pkg))
+}
+
+/// Serves the embedded modules to `import`, and prepares the metadata's global context
+/// the way BitBake's `bb.utils.clean_context` and `bb.build` do.
+const BOOTSTRAP: &str = r#"
+import sys, importlib.util, _hz
+
+class _HostLoader:
+    def __init__(self, src, is_pkg, origin):
+        self.src, self.is_pkg, self.origin = src, is_pkg, origin
+    def create_module(self, spec):
+        return None
+    def exec_module(self, module):
+        module.__file__ = self.origin
+        exec(compile(self.src, self.origin, "exec"), module.__dict__)
+    def get_source(self, name):
+        return self.src
+    def is_package(self, name):
+        return self.is_pkg
+
+class _HostFinder:
+    @classmethod
+    def find_spec(cls, fullname, path=None, target=None):
+        found = _hz.embedded_source(fullname)
+        if found is None:
+            return None
+        src, is_pkg = found
+        origin = "<hitzeleiter>/" + fullname.replace(".", "/") + ("/__init__.py" if is_pkg else ".py")
+        return importlib.util.spec_from_loader(
+            fullname, _HostLoader(src, is_pkg, origin), origin=origin, is_package=is_pkg)
+
+sys.meta_path.insert(0, _HostFinder)
+
+import builtins, os, time
+import bb, bb.utils, bb.data_smart
+bb.utils._context.update({"os": os, "bb": bb, "time": time})
+builtins.bb = bb
+builtins.os = os
+
+# RustPython gaps that metadata's python relies on (docs/python.md).
+if not hasattr(os, "sched_getaffinity"):
+    def _sched_getaffinity(pid):
+        return set(range(os.cpu_count() or 1))
+    os.sched_getaffinity = _sched_getaffinity
+try:
+    import multiprocessing
+    multiprocessing.set_start_method("fork", force=True)
+except Exception:
+    pass
+"#;
+
+/// A python interpreter hosting BitBake metadata's python. One per thread.
+pub struct Python {
+    interpreter: Interpreter,
+    globals: PyDictRef,
+    data_context: PyObjectRef,
+    inline_code: RefCell<HashMap<String, PyRef<PyCode>>>,
+}
+
+impl std::fmt::Debug for Python {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Python")
+            .field("cached_expressions", &self.inline_code.borrow().len())
+            .finish()
+    }
+}
+
+/// What the host keeps of a python exception.
+struct Failure {
+    type_name: String,
+    message: String,
+    frames: Vec<(String, u32, String)>,
+    skip: bool,
+    handled: bool,
+    unterminated_string: bool,
+}
+
+pub(crate) fn import_module(vm: &VirtualMachine, name: &str) -> PyResult<PyObjectRef> {
+    let name = vm.ctx.new_str(name);
+    vm.import(&name, 0)?;
+    vm.sys_module
+        .get_attr("modules", vm)?
+        .get_item(name.as_object(), vm)
+}
+
+impl Python {
+    /// Starts an interpreter with the CPython standard library frozen in and the
+    /// embedded `bb` package importable.
+    pub fn new() -> Result<Python, String> {
+        let builder = rustpython::InterpreterBuilder::new().init_stdlib();
+        let module = _hz::module_def(&builder.ctx);
+        let interpreter = builder.add_native_module(module).interpreter();
+        let setup = interpreter.enter(|vm| -> PyResult<(PyDictRef, PyObjectRef)> {
+            vm.run_string(
+                vm.new_scope_with_builtins(),
+                BOOTSTRAP,
+                "<hitzeleiter bootstrap>",
+            )?;
+            let utils = import_module(vm, "bb.utils")?;
+            let globals = utils
+                .get_attr("_context", vm)?
+                .downcast::<rustpython_vm::builtins::PyDict>()
+                .map_err(|_| vm.new_type_error("bb.utils._context is not a dict".to_owned()))?;
+            let data_context = import_module(vm, "bb.data_smart")?.get_attr("DataContext", vm)?;
+            Ok((globals, data_context))
+        });
+        let (globals, data_context) =
+            setup.map_err(|err| interpreter.enter(|vm| format_exception(vm, &err)))?;
+        Ok(Python {
+            interpreter,
+            globals,
+            data_context,
+            inline_code: RefCell::default(),
+        })
+    }
+
+    /// Runs `f` inside the interpreter with `d` as the store python logs to.
+    fn call<T>(
+        &self,
+        d: &DataStore,
+        f: impl FnOnce(&VirtualMachine) -> PyResult<T>,
+    ) -> Result<T, Failure> {
+        with_current(d, || {
+            self.interpreter
+                .enter(|vm| f(vm).map_err(|exc| failure(vm, &exc)))
+        })
+    }
+
+    fn compiled_expression(
+        &self,
+        vm: &VirtualMachine,
+        code: &str,
+        varname: Option<&str>,
+    ) -> PyResult<PyRef<PyCode>> {
+        if let Some(compiled) = self.inline_code.borrow().get(code) {
+            return Ok(compiled.clone());
+        }
+        let filename = match varname {
+            Some(name) => format!("Var <{name}>"),
+            None => "<expansion>".to_owned(),
+        };
+        let compiled = vm
+            .compile(code, Mode::Eval, filename)
+            .map_err(|e| e.into_pyexception(vm, Some(code)))?;
+        self.inline_code
+            .borrow_mut()
+            .insert(code.to_owned(), compiled.clone());
+        Ok(compiled)
+    }
+
+    fn host_call(
+        &self,
+        d: &DataStore,
+        function: &'static str,
+        args: impl FnOnce(&VirtualMachine) -> Vec<PyObjectRef>,
+    ) -> Result<(), EvalError> {
+        self.call(d, |vm| {
+            let host = import_module(vm, "hz_host")?;
+            let args = args(vm);
+            host.get_attr(function, vm)?.call(args, vm)?;
+            Ok(())
+        })
+        .map_err(Failure::into_eval_error)
+    }
+}
+
+impl InlinePython for Python {
+    fn eval_inline(
+        &self,
+        d: &DataStore,
+        code: &str,
+        varname: Option<&str>,
+    ) -> Result<String, PythonFailure> {
+        self.call(d, |vm| {
+            let compiled = self.compiled_expression(vm, code, varname)?;
+            let locals = self.data_context.call((wrap(vm, d),), vm)?;
+            let scope =
+                Scope::with_builtins(Some(ArgMapping::new(locals)), self.globals.clone(), vm);
+            let result = vm.run_code_obj(compiled, scope)?;
+            Ok(result.str(vm)?.to_string_lossy().into_owned())
+        })
+        .map_err(Failure::into_python_failure)
+    }
+}
+
+impl PythonHost for Python {
+    fn insert_method(
+        &self,
+        d: &DataStore,
+        _module: &str,
+        text: &str,
+        file: &str,
+        line: u32,
+    ) -> Result<(), EvalError> {
+        self.host_call(d, "insert_method", |vm| {
+            vec![
+                vm.ctx.new_str(text).into(),
+                vm.ctx.new_str(file).into(),
+                vm.ctx.new_int(line).into(),
+            ]
+        })
+    }
+
+    fn add_pylib(&self, d: &DataStore, dir: &str, namespace: &str) -> Result<(), EvalError> {
+        let global_mods: Vec<String> = d
+            .get_var_str("BB_GLOBAL_PYMODULES")
+            .map_err(EvalError::from)?
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        self.host_call(d, "add_pylib", |vm| {
+            let mods: Vec<PyObjectRef> = global_mods
+                .iter()
+                .map(|m| vm.ctx.new_str(m.as_str()).into())
+                .collect();
+            vec![
+                vm.ctx.new_str(dir).into(),
+                vm.ctx.new_str(namespace).into(),
+                vm.ctx.new_list(mods).into(),
+            ]
+        })
+    }
+
+    fn exec(&self, d: &DataStore, code: &str) -> Result<(), EvalError> {
+        self.host_call(d, "run", |vm| {
+            vec![vm.ctx.new_str(code).into(), wrap(vm, d)]
+        })
+    }
+
+    fn fire_event(
+        &self,
+        d: &DataStore,
+        event: &CookerEvent,
+        handlers: &[Handler],
+    ) -> Result<(), EvalError> {
+        self.call(d, |vm| {
+            let host = import_module(vm, "hz_host")?;
+            let (kind, args): (&str, Vec<PyObjectRef>) = match event {
+                CookerEvent::ConfigParsed => ("ConfigParsed", vec![]),
+                CookerEvent::RecipePreDeferredInherits { file, inherits } => {
+                    let list: Vec<PyObjectRef> = inherits
+                        .iter()
+                        .map(|i| vm.ctx.new_str(i.as_str()).into())
+                        .collect();
+                    (
+                        "RecipePreDeferredInherits",
+                        vec![
+                            vm.ctx.new_str(file.as_str()).into(),
+                            vm.ctx.new_list(list).into(),
+                        ],
+                    )
+                }
+                CookerEvent::RecipePreFinalise { file } => (
+                    "RecipePreFinalise",
+                    vec![vm.ctx.new_str(file.as_str()).into()],
+                ),
+                CookerEvent::RecipePostKeyExpansion { file } => (
+                    "RecipePostKeyExpansion",
+                    vec![vm.ctx.new_str(file.as_str()).into()],
+                ),
+                CookerEvent::RecipeTaskPreProcess { file, tasks } => {
+                    let list: Vec<PyObjectRef> = tasks
+                        .iter()
+                        .map(|t| vm.ctx.new_str(t.as_str()).into())
+                        .collect();
+                    (
+                        "RecipeTaskPreProcess",
+                        vec![
+                            vm.ctx.new_str(file.as_str()).into(),
+                            vm.ctx.new_list(list).into(),
+                        ],
+                    )
+                }
+            };
+            let event = host
+                .get_attr("make_event", vm)?
+                .call((vm.ctx.new_str(kind), vm.ctx.new_list(args)), vm)?;
+            let handlers: Vec<PyObjectRef> = handlers
+                .iter()
+                .map(|h| {
+                    let mask: Vec<PyObjectRef> = h
+                        .mask
+                        .iter()
+                        .map(|m| vm.ctx.new_str(m.as_str()).into())
+                        .collect();
+                    vm.ctx
+                        .new_tuple(vec![
+                            vm.ctx.new_str(h.name.as_str()).into(),
+                            vm.ctx.new_str(h.code.as_str()).into(),
+                            vm.ctx.new_list(mask).into(),
+                            vm.ctx.new_str(h.file.as_str()).into(),
+                            vm.ctx.new_int(h.line).into(),
+                        ])
+                        .into()
+                })
+                .collect();
+            host.get_attr("fire", vm)?
+                .call((event, wrap(vm, d), vm.ctx.new_list(handlers)), vm)?;
+            Ok(())
+        })
+        .map_err(Failure::into_eval_error)
+    }
+}
+
+fn is_instance(
+    vm: &VirtualMachine,
+    exc: &PyBaseExceptionRef,
+    module: &str,
+    name: &'static str,
+) -> bool {
+    import_module(vm, module)
+        .and_then(|m| m.get_attr(name, vm))
+        .is_ok_and(|class| exc.as_object().is_instance(&class, vm).unwrap_or(false))
+}
+
+fn failure(vm: &VirtualMachine, exc: &PyBaseExceptionRef) -> Failure {
+    let type_name = exc.class().name().to_string();
+    let message = exc
+        .as_object()
+        .str(vm)
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut frames = Vec::new();
+    let mut traceback = exc.__traceback__();
+    while let Some(tb) = traceback {
+        let code = tb.frame.as_object().get_attr("f_code", vm);
+        let attr = |name: &'static str| {
+            code.as_ref()
+                .ok()
+                .and_then(|c| c.get_attr(name, vm).ok())
+                .and_then(|o| o.str(vm).ok())
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        frames.push((attr("co_filename"), tb.lineno.get() as u32, attr("co_name")));
+        traceback = tb.next.lock().clone();
+    }
+    let syntax = exc.fast_isinstance(vm.ctx.exceptions.syntax_error);
+    let unterminated_string = syntax && {
+        let msg = exc
+            .as_object()
+            .get_attr("msg", vm)
+            .ok()
+            .and_then(|m| m.str(vm).ok())
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        msg.starts_with("unterminated string literal")
+            || msg.starts_with("EOL while scanning string literal")
+            || msg.starts_with("unterminated triple-quoted string")
+    };
+    if syntax {
+        let file = exc
+            .as_object()
+            .get_attr("filename", vm)
+            .ok()
+            .and_then(|f| f.str(vm).ok())
+            .map(|s| s.to_string_lossy().into_owned());
+        let line = exc
+            .as_object()
+            .get_attr("lineno", vm)
+            .ok()
+            .and_then(|l| l.try_into_value::<u32>(vm).ok());
+        if let (Some(file), Some(line)) = (file, line) {
+            frames.push((file, line, "<syntax>".to_owned()));
+        }
+    }
+    Failure {
+        skip: is_instance(vm, exc, "bb.parse", "SkipRecipe"),
+        handled: is_instance(vm, exc, "bb", "BBHandledException"),
+        type_name,
+        message,
+        frames,
+        unterminated_string,
+    }
+}
+
+impl Failure {
+    fn into_python_failure(self) -> PythonFailure {
+        if self.unterminated_string {
+            PythonFailure::UnterminatedString
+        } else if self.skip {
+            PythonFailure::Data(DataError::SkipRecipe(self.message))
+        } else if self.handled {
+            PythonFailure::Data(DataError::Fatal(self.message))
+        } else {
+            PythonFailure::Exception {
+                type_name: self.type_name,
+                message: self.message,
+            }
+        }
+    }
+
+    fn into_eval_error(self) -> EvalError {
+        if self.skip {
+            EvalError::Skip(self.message)
+        } else if self.handled {
+            EvalError::Data(DataError::Fatal(self.message))
+        } else {
+            EvalError::Python {
+                type_name: self.type_name,
+                message: self.message,
+                frames: self.frames,
+            }
+        }
+    }
+}
+
+fn format_exception(vm: &VirtualMachine, exc: &PyBaseExceptionRef) -> String {
+    let mut out = String::new();
+    let _ = vm.write_exception(&mut out, exc);
+    out
+}
