@@ -47,9 +47,10 @@ pub(crate) fn run() -> Result<(), String> {
         &format!("cargo publish --dry-run of {}", PUBLISHED_CRATES.join(", ")),
         &mut publish,
     )?;
+    // Packaged together with the crates it depends on, which are not on crates.io.
     let mut package = cargo();
     package.args(["package", "--no-verify", "--allow-dirty", "--quiet"]);
-    for krate in PACKAGED_UNVERIFIED {
+    for krate in PUBLISHED_CRATES.iter().chain(PACKAGED_UNVERIFIED) {
         package.args(["-p", krate]);
     }
     run_step(
