@@ -23,6 +23,7 @@
 //! # Ok::<(), bb_data::DataError>(())
 //! ```
 
+mod collect;
 mod cooker;
 mod eval;
 mod expand;
@@ -32,6 +33,7 @@ mod value;
 
 use std::fmt;
 
+pub use collect::{RecipeFiles, appends_for, collect_recipe_files, file_layer_name};
 pub use cooker::{Cooker, CookerConfig, CookerEvent, Handler, ParsedRecipe};
 pub use eval::{EvalError, Evaluator, PythonHost, add_task, bitbake_line, del_task, inherit_defer};
 pub use history::Event;

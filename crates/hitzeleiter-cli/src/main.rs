@@ -3,6 +3,7 @@
 //! The binary only wires the library crates together; each subcommand lives in its own
 //! module.
 
+mod metadata;
 mod syntax;
 
 use std::process::ExitCode;
@@ -24,11 +25,17 @@ struct Cli {
 enum Command {
     /// Parse metadata files (.bb, .bbappend, .bbclass, .inc, .conf) and report syntax errors.
     Syntax(syntax::SyntaxArgs),
+    /// Parse every recipe of the build directory, as `bitbake -p`.
+    Parse(metadata::ParseArgs),
+    /// Print a variable of the configuration or of a recipe, as `bitbake-getvar`.
+    Getvar(metadata::GetvarArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Syntax(args) => syntax::run(&args),
+        Command::Parse(args) => metadata::parse(&args),
+        Command::Getvar(args) => metadata::getvar(&args),
     }
 }

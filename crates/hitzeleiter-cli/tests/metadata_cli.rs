@@ -1,0 +1,183 @@
+//! `hitzeleiter parse` and `getvar` on testdata/parse (a build directory and a small
+//! layer): the values are what real BitBake 2.19 gives for it, which
+//! `values_agree_with_real_bitbake` checks when `HZ_BB_PYTHON` is set.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn build_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/parse/build")
+}
+
+fn hitzeleiter(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_hitzeleiter"))
+        .args(args)
+        .current_dir(build_dir())
+        .env_remove("BBPATH")
+        .output()
+        .expect("run hitzeleiter");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8(output.stdout).expect("UTF-8"),
+        String::from_utf8(output.stderr).expect("UTF-8"),
+    )
+}
+
+#[test]
+fn parse_prints_bitbakes_summary() {
+    let (code, stdout, stderr) = hitzeleiter(&["parse"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout,
+        "Parsing of 2 .bb files complete (0 cached, 2 parsed). 3 targets, 1 skipped, 0 masked, 0 errors.\n"
+    );
+}
+
+#[test]
+fn parse_finds_the_build_directory_given() {
+    let output = Command::new(env!("CARGO_BIN_EXE_hitzeleiter"))
+        .args(["parse", "--build-dir"])
+        .arg(build_dir())
+        .current_dir(std::env::temp_dir())
+        .output()
+        .expect("run hitzeleiter");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn parse_without_bblayers_says_where_it_looked() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-build-dir");
+    std::fs::create_dir_all(&dir).expect("directory");
+    let output = Command::new(env!("CARGO_BIN_EXE_hitzeleiter"))
+        .arg("parse")
+        .current_dir(&dir)
+        .env_remove("BBPATH")
+        .output()
+        .expect("run hitzeleiter");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("did not find a conf/bblayers.conf"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn getvar_prints_history_and_value() {
+    let (code, stdout, stderr) = hitzeleiter(&["getvar", "-r", "hello", "DESCRIPTION"]);
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[1], "# $DESCRIPTION [2 operations]");
+    assert!(
+        lines[2].starts_with("#   set ") && lines[2].ends_with("hello_1.0.bb:2"),
+        "{stdout}"
+    );
+    assert!(
+        lines[4].starts_with("#   :append ") && lines[4].ends_with("hello_%.bbappend:1"),
+        "{stdout}"
+    );
+    assert_eq!(
+        lines[6..],
+        [
+            "# pre-expansion value:",
+            "#   \"hello ${PV} (appended)\"",
+            "DESCRIPTION=\"hello 1.0 (appended)\""
+        ]
+    );
+}
+
+#[test]
+fn getvar_values_of_recipes_and_variants() {
+    let value = |args: &[&str]| {
+        let (code, stdout, stderr) = hitzeleiter(args);
+        assert_eq!(code, 0, "{args:?}: {stderr}");
+        stdout
+    };
+    assert_eq!(
+        value(&["getvar", "-r", "hello", "--value", "DEPENDS"]),
+        "zlib\n"
+    );
+    assert_eq!(
+        value(&["getvar", "-r", "hello-native", "--value", "DEPENDS"]),
+        "zlib native-only\n"
+    );
+    assert_eq!(
+        value(&["getvar", "-r", "hello-native", "--value", "PN"]),
+        "hello-native\n"
+    );
+    assert_eq!(
+        value(&["getvar", "--value", "OVERRIDES"]),
+        "pn-defaultpkgname:class-target:testmachine:forcevariable\n"
+    );
+    assert_eq!(
+        value(&["getvar", "-r", "hello", "--value", "-u", "DESCRIPTION"]),
+        "hello ${PV} (appended)\n"
+    );
+    assert_eq!(
+        value(&[
+            "getvar", "-r", "hello", "--value", "-f", "noexec", "do_build"
+        ]),
+        "1\n"
+    );
+}
+
+#[test]
+fn getvar_of_an_undefined_variable_fails() {
+    let (code, stdout, stderr) = hitzeleiter(&["getvar", "NOT_DEFINED"]);
+    assert_eq!(code, 1);
+    assert_eq!(stdout, "");
+    assert_eq!(stderr, "The variable 'NOT_DEFINED' is not defined\n");
+}
+
+/// The same values from the real BitBake library.
+#[test]
+fn values_agree_with_real_bitbake() {
+    let Some(python) = std::env::var_os("HZ_BB_PYTHON") else {
+        let reason = "values_agree_with_real_bitbake: HZ_BB_PYTHON is not set (cargo xtask test installs BitBake in a venv)";
+        eprintln!("SKIPPED {reason}");
+        if let Some(log) = std::env::var_os("HZ_SKIP_LOG") {
+            use std::io::Write;
+            if let Ok(mut file) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+            {
+                let _ = writeln!(file, "{reason}");
+            }
+        }
+        return;
+    };
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bitbake_values.py");
+    let layer = build_dir().join("../meta-test");
+    let output = Command::new(python)
+        .arg(script)
+        .arg(layer.join("recipes-test/hello/hello_1.0.bb"))
+        .arg(layer.join("recipes-test/hello/hello_%.bbappend"))
+        .current_dir(build_dir())
+        .env_remove("BBPATH")
+        .output()
+        .expect("run BitBake");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let theirs = String::from_utf8(output.stdout).expect("UTF-8");
+    let mut ours = String::new();
+    for (recipe, var) in [
+        ("hello", "DESCRIPTION"),
+        ("hello", "DEPENDS"),
+        ("hello-native", "DEPENDS"),
+        ("hello-native", "PN"),
+    ] {
+        let (_, stdout, _) = hitzeleiter(&["getvar", "-r", recipe, "--value", var]);
+        ours.push_str(&format!("{recipe} {var}={stdout}"));
+    }
+    let (_, overrides, _) = hitzeleiter(&["getvar", "--value", "OVERRIDES"]);
+    ours.push_str(&format!("OVERRIDES={overrides}"));
+    assert_eq!(ours, theirs);
+}

@@ -1,0 +1,1 @@
+DESCRIPTION:append = " (appended)"

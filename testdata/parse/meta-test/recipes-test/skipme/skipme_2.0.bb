@@ -1,0 +1,4 @@
+python () {
+    if d.getVar("MACHINE") == "testmachine":
+        raise bb.parse.SkipRecipe("not for %s" % d.getVar("MACHINE"))
+}
