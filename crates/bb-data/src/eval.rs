@@ -431,17 +431,7 @@ impl Evaluator {
                     .insert_method(d, module, &text, &origin.file, first)?;
                 d.set_var_flag(&name, "func", 1)?;
                 d.set_var_flag(&name, "python", 1)?;
-                d.set_var_logged(
-                    &name,
-                    Value::Str(text.clone()),
-                    true,
-                    Some(origin),
-                    "set",
-                    &text,
-                )?;
-                d.set_var_flag(&name, "filename", origin.file.clone())?;
-                d.set_var_flag(&name, "lineno", first.to_string())?;
-                Ok(())
+                store_function(d, &name, &text, origin, first)
             }
             Statement::Error(_) => {
                 let kind = if conf { "configuration" } else { "metadata" };
@@ -597,17 +587,7 @@ impl Evaluator {
             d.set_var_flag(&name, "fakeroot", "1")?;
         }
         d.set_var_flag(&name, "func", 1)?;
-        d.set_var_logged(
-            &name,
-            Value::Str(text.clone()),
-            true,
-            Some(origin),
-            "set",
-            &text,
-        )?;
-        d.set_var_flag(&name, "filename", origin.file.clone())?;
-        d.set_var_flag(&name, "lineno", header_line.to_string())?;
-        Ok(())
+        store_function(d, &name, &text, origin, header_line)
     }
 
     /// `ConfHandler.include`: each word of `what`, relative to the including file's
@@ -829,6 +809,28 @@ impl Evaluator {
         }
         Ok(())
     }
+}
+
+/// A function's text with its `[filename]` and `[lineno]` flags (the last steps of
+/// BitBake's MethodNode and PythonMethodNode).
+fn store_function(
+    d: &DataStore,
+    name: &str,
+    text: &str,
+    origin: &Origin,
+    lineno: u32,
+) -> Result<(), EvalError> {
+    d.set_var_logged(
+        name,
+        Value::Str(text.to_owned()),
+        true,
+        Some(origin),
+        "set",
+        text,
+    )?;
+    d.set_var_flag(name, "filename", origin.file.clone())?;
+    d.set_var_flag(name, "lineno", lineno.to_string())?;
+    Ok(())
 }
 
 /// BitBake's line number of a statement: its first line plus one per line continuation;

@@ -323,10 +323,9 @@ impl DataStore {
         op: &str,
         detail: &str,
     ) -> Result<(), DataError> {
-        self.detail_override.replace(Some(detail.to_owned()));
-        let result = self.set_var_full(var, value, parsing, origin, op);
-        self.detail_override.replace(None);
-        result
+        self.with_detail(detail, || {
+            self.set_var_full(var, value, parsing, origin, op)
+        })
     }
 
     fn set_var_full(
@@ -533,6 +532,14 @@ impl DataStore {
         Ok(())
     }
 
+    /// Runs a write whose history records `detail` instead of the value written.
+    fn with_detail<T>(&self, detail: &str, write: impl FnOnce() -> T) -> T {
+        self.detail_override.replace(Some(detail.to_owned()));
+        let result = write();
+        self.detail_override.replace(None);
+        result
+    }
+
     /// `d.setVarFlag(var, flag, value)`.
     pub fn set_var_flag(
         &self,
@@ -565,10 +572,9 @@ impl DataStore {
         op: &str,
         detail: &str,
     ) -> Result<(), DataError> {
-        self.detail_override.replace(Some(detail.to_owned()));
-        let result = self.set_var_flag_full(var, flag, value, origin, op);
-        self.detail_override.replace(None);
-        result
+        self.with_detail(detail, || {
+            self.set_var_flag_full(var, flag, value, origin, op)
+        })
     }
 
     fn set_var_flag_full(

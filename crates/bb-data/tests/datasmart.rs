@@ -160,19 +160,9 @@ fn run(ops: &[Json]) -> Vec<Json> {
 
 #[test]
 fn random_operation_sequences_agree_with_bitbake_datasmart() {
-    let Some(python) = std::env::var_os("HZ_BB_PYTHON") else {
-        let reason = "random_operation_sequences_agree_with_bitbake_datasmart: HZ_BB_PYTHON is not set (cargo xtask test installs BitBake in a venv)";
-        eprintln!("SKIPPED {reason}");
-        if let Some(log) = std::env::var_os("HZ_SKIP_LOG") {
-            use std::io::Write;
-            if let Ok(mut file) = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(log)
-            {
-                let _ = writeln!(file, "{reason}");
-            }
-        }
+    let Some(python) =
+        test_support::bitbake_python("random_operation_sequences_agree_with_bitbake_datasmart")
+    else {
         return;
     };
     let mut rng = Rng(0x1234_5678_9abc_def1);

@@ -18,28 +18,6 @@ use serde_json::{Value as Json, json};
 /// Cases known to pass; the test fails if fewer do.
 const PASSING_AT_LEAST: usize = 103;
 
-fn shared_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("HZ_SHARED") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    };
-    dir.is_dir().then_some(dir)
-}
-
-fn skip(reason: &str) {
-    eprintln!("SKIPPED {reason}");
-    if let Some(log) = std::env::var_os("HZ_SKIP_LOG") {
-        use std::io::Write;
-        if let Ok(mut file) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-        {
-            let _ = writeln!(file, "{reason}");
-        }
-    }
-}
-
 /// A value as the cases record it: strings, numbers, lists, dicts, or null.
 fn json_of(value: Option<Value>) -> Json {
     match value {
@@ -277,10 +255,7 @@ fn run_case(case: &Json, work: &Path, python: Rc<dyn PythonHost>) -> Result<(), 
 
 #[test]
 fn conformance_cases_agree_with_bitbake() {
-    let Some(shared) = shared_dir() else {
-        skip(
-            "conformance_cases_agree_with_bitbake: no ../shared directory and HZ_SHARED is not set",
-        );
+    let Some(shared) = test_support::require_shared("conformance_cases_agree_with_bitbake") else {
         return;
     };
     let text = std::fs::read_to_string(shared.join("conformance/cases.json")).expect("cases.json");

@@ -5,42 +5,7 @@ use std::path::{Path, PathBuf};
 
 use bb_syntax::ast::Statement;
 use bb_syntax::{FileKind, LineIndex, Parse, Severity};
-
-fn shared_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("HZ_SHARED") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    };
-    dir.is_dir().then_some(dir)
-}
-
-/// The shared directory, or `None` after saying that the test is skipped.
-fn require_shared(test: &str) -> Option<PathBuf> {
-    let dir = shared_dir();
-    if dir.is_none() {
-        skip(&format!(
-            "{test}: no ../shared directory and HZ_SHARED is not set"
-        ));
-    }
-    dir
-}
-
-/// Says why a test cannot run: on stderr, and in the file `HZ_SKIP_LOG` names, which
-/// `cargo xtask test` reports at the end.
-fn skip(reason: &str) {
-    eprintln!("SKIPPED {reason}");
-    if let Some(log) = std::env::var_os("HZ_SKIP_LOG") {
-        use std::io::Write;
-        let appended = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .and_then(|mut file| writeln!(file, "{reason}"));
-        if let Err(err) = appended {
-            eprintln!("cannot record the skip: {err}");
-        }
-    }
-}
+use test_support::{bitbake_python, require_shared};
 
 /// Files under `conf/` that belong to other programs and are never parsed by BitBake.
 const NOT_BITBAKE_METADATA: &[&str] = &["meta/conf/ccache.conf"];
@@ -502,10 +467,7 @@ fn statements_agree_with_real_bitbake() {
     let Some(shared) = require_shared(test) else {
         return;
     };
-    let Some(python) = std::env::var_os("HZ_BB_PYTHON") else {
-        skip(&format!(
-            "{test}: HZ_BB_PYTHON is not set (cargo xtask test installs BitBake in a venv)"
-        ));
+    let Some(python) = bitbake_python(test) else {
         return;
     };
     let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bitbake-oracle");

@@ -136,19 +136,7 @@ fn getvar_of_an_undefined_variable_fails() {
 /// The same values from the real BitBake library.
 #[test]
 fn values_agree_with_real_bitbake() {
-    let Some(python) = std::env::var_os("HZ_BB_PYTHON") else {
-        let reason = "values_agree_with_real_bitbake: HZ_BB_PYTHON is not set (cargo xtask test installs BitBake in a venv)";
-        eprintln!("SKIPPED {reason}");
-        if let Some(log) = std::env::var_os("HZ_SKIP_LOG") {
-            use std::io::Write;
-            if let Ok(mut file) = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(log)
-            {
-                let _ = writeln!(file, "{reason}");
-            }
-        }
+    let Some(python) = test_support::bitbake_python("values_agree_with_real_bitbake") else {
         return;
     };
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bitbake_values.py");

@@ -1,0 +1,55 @@
+//! Helpers every test crate of the workspace uses: finding the shared corpus, oracle and
+//! conformance cases, the real BitBake for differential tests, and reporting a test that
+//! cannot run here as skipped, with its reason.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// `HZ_SHARED`, else the `shared` directory beside the workspace, if it exists.
+pub fn shared_dir() -> Option<PathBuf> {
+    let dir = match std::env::var_os("HZ_SHARED") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+    };
+    dir.is_dir().then_some(dir)
+}
+
+/// Says why a test cannot run: on stderr, and in the file `HZ_SKIP_LOG` names, which
+/// `cargo xtask test` reports at the end.
+pub fn skip(reason: &str) {
+    eprintln!("SKIPPED {reason}");
+    if let Some(log) = std::env::var_os("HZ_SKIP_LOG") {
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .and_then(|mut file| writeln!(file, "{reason}"));
+        if let Err(err) = appended {
+            eprintln!("cannot record the skip: {err}");
+        }
+    }
+}
+
+/// The shared directory, or `None` after reporting `test` as skipped.
+pub fn require_shared(test: &str) -> Option<PathBuf> {
+    let dir = shared_dir();
+    if dir.is_none() {
+        skip(&format!(
+            "{test}: no ../shared directory and HZ_SHARED is not set"
+        ));
+    }
+    dir
+}
+
+/// The python with the real BitBake (`HZ_BB_PYTHON`), or `None` after reporting `test`
+/// as skipped.
+pub fn bitbake_python(test: &str) -> Option<OsString> {
+    let python = std::env::var_os("HZ_BB_PYTHON");
+    if python.is_none() {
+        skip(&format!(
+            "{test}: HZ_BB_PYTHON is not set (cargo xtask test installs BitBake in a venv)"
+        ));
+    }
+    python
+}
