@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use bb_syntax::ast::{self, IncludeKind, Statement};
-use bb_syntax::{FileKind, LineIndex, Parse, Severity, SyntaxNode};
+use bb_syntax::{FileKind, LineIndex, Parse, Severity};
 
 use crate::{DataError, DataStore, InlinePython, LogLevel, Origin, Value};
 
@@ -316,7 +316,7 @@ impl Evaluator {
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
         for statement in parse.tree().statements() {
-            let line = bitbake_line(&statement, index);
+            let line = statement.bitbake_line(index);
             let origin = Origin {
                 file: file.clone(),
                 line,
@@ -831,25 +831,6 @@ fn store_function(
     d.set_var_flag(name, "filename", origin.file.clone())?;
     d.set_var_flag(name, "lineno", lineno.to_string())?;
     Ok(())
-}
-
-/// BitBake's line number of a statement: its first line plus one per line continuation;
-/// for a function the line of its `}`, for a `def` the line after its body.
-pub fn bitbake_line(statement: &Statement, index: &LineIndex) -> u32 {
-    let node: &SyntaxNode = statement.syntax();
-    match statement {
-        Statement::Function(_) => index.line_col(node.text_range().end()).line,
-        Statement::PythonDef(_) => index.line_col(node.text_range().end()).line + 1,
-        _ => {
-            let backslashes: usize = node
-                .descendants_with_tokens()
-                .filter_map(|e| e.into_token())
-                .filter(|t| t.kind() == bb_syntax::SyntaxKind::CONTINUATION)
-                .map(|t| t.text().matches('\\').count())
-                .sum();
-            index.line_col(node.text_range().start()).line + backslashes as u32
-        }
-    }
 }
 
 /// The items of a list value (empty for anything else).

@@ -35,7 +35,7 @@ use std::fmt;
 
 pub use collect::{RecipeFiles, appends_for, collect_recipe_files, file_layer_name};
 pub use cooker::{Cooker, CookerConfig, CookerEvent, Handler, ParsedRecipe};
-pub use eval::{EvalError, Evaluator, PythonHost, add_task, bitbake_line, del_task, inherit_defer};
+pub use eval::{EvalError, Evaluator, PythonHost, add_task, del_task, inherit_defer};
 pub use history::Event;
 pub use store::{DataStore, Frozen, Origin, to_boolean};
 pub use value::Value;

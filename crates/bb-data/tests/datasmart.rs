@@ -24,21 +24,7 @@ fn normalise(value: Json) -> Json {
     Json::Array(out)
 }
 use serde_json::{Value as Json, json};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[(self.next() % items.len() as u64) as usize]
-    }
-}
+use test_support::Rng;
 
 const BASES: &[&str] = &["A", "B", "C", "OVERRIDES", "OV"];
 const SUFFIXES: &[&str] = &[
@@ -65,11 +51,11 @@ const FLAGS: &[&str] = &["doc", "export", "_defaultval", "vardeps"];
 
 fn random_sequence(rng: &mut Rng) -> Vec<Json> {
     let mut ops = Vec::new();
-    for _ in 0..(6 + rng.next() % 14) {
+    for _ in 0..(6 + rng.next_u64() % 14) {
         let var = format!("{}{}", rng.pick(BASES), rng.pick(SUFFIXES));
         let base = rng.pick(BASES);
         let value = rng.pick(VALUES);
-        let op = match rng.next() % 16 {
+        let op = match rng.next_u64() % 16 {
             0..=5 => json!(["set", var, value, true]),
             6 => json!(["set", var, value, false]),
             7 => json!(["setflag", base, rng.pick(FLAGS), value]),

@@ -131,6 +131,27 @@ impl Statement {
         })
     }
 
+    /// BitBake's line number for this statement (what it records in variable history
+    /// and `[lineno]`): the first line plus one per line continuation; for a function the
+    /// line of its `}`; for a `def` the line after its body. At the end of a `.conf` file
+    /// BitBake counts a line per dropped backslash, and so does this.
+    pub fn bitbake_line(&self, index: &crate::LineIndex) -> u32 {
+        let node = self.syntax();
+        match self {
+            Statement::Function(_) => index.line_col(node.text_range().end()).line,
+            Statement::PythonDef(_) => index.line_col(node.text_range().end()).line + 1,
+            _ => {
+                let backslashes: usize = node
+                    .descendants_with_tokens()
+                    .filter_map(|e| e.into_token())
+                    .filter(|t| t.kind() == CONTINUATION)
+                    .map(|t| t.text().matches('\\').count())
+                    .sum();
+                index.line_col(node.text_range().start()).line + backslashes as u32
+            }
+        }
+    }
+
     /// The underlying node.
     pub fn syntax(&self) -> &SyntaxNode {
         match self {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use bb_syntax::ast::Statement;
 use bb_syntax::{FileKind, LineIndex, Parse, Severity};
-use test_support::{bitbake_python, require_shared};
+use test_support::{Rng, bitbake_python, require_shared};
 
 /// Files under `conf/` that belong to other programs and are never parsed by BitBake.
 const NOT_BITBAKE_METADATA: &[&str] = &["meta/conf/ccache.conf"];
@@ -112,26 +112,6 @@ fn exercise_ast(parse: &Parse) {
     }
 }
 
-/// A small deterministic generator (xorshift64*), so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
-    }
-}
-
 fn mutations(bytes: &[u8], rng: &mut Rng) -> Vec<(&'static str, Vec<u8>)> {
     let mut out = Vec::new();
     out.push(("truncated", bytes[..rng.below(bytes.len() + 1)].to_vec()));
@@ -161,7 +141,7 @@ fn mutations(bytes: &[u8], rng: &mut Rng) -> Vec<(&'static str, Vec<u8>)> {
     for _ in 0..8 {
         if !random.is_empty() {
             let at = rng.below(random.len());
-            random[at] = rng.next() as u8;
+            random[at] = rng.next_u64() as u8;
         }
     }
     out.push(("random bytes", random));
@@ -358,31 +338,16 @@ fn conformance_cases_syntax_errors_agree_with_bitbake() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
-/// What BitBake's handlers produce for a statement, in the oracle script's JSON shape.
-/// `lineno` is BitBake's: the first line plus one per line continuation (at the end of a
-/// .conf file BitBake counts lines past the last), for a function its `}` line, for a
-/// `def` the line after it.
+/// What BitBake's handlers produce for a statement, in the oracle script's JSON shape,
+/// with BitBake's line numbers (`Statement::bitbake_line`).
 fn bitbake_view(parse: &Parse, index: &LineIndex) -> Vec<serde_json::Value> {
     use serde_json::json;
-    let last_line = |node: &bb_syntax::SyntaxNode| index.line_col(node.text_range().end()).line;
-    let continued_line = |node: &bb_syntax::SyntaxNode| {
-        let backslashes: usize = node
-            .descendants_with_tokens()
-            .filter_map(|e| e.into_token())
-            .filter(|t| t.kind() == bb_syntax::SyntaxKind::CONTINUATION)
-            .map(|t| t.text().matches('\\').count())
-            .sum();
-        index.line_col(node.text_range().start()).line + backslashes as u32
-    };
     let split =
         |text: String| -> Vec<String> { text.split_whitespace().map(str::to_owned).collect() };
     let args = |a: Option<bb_syntax::ast::Args>| a.map(|a| a.text()).unwrap_or_default();
     let mut out = Vec::new();
     for statement in parse.tree().statements() {
-        let lineno = match &statement {
-            Statement::Function(_) | Statement::PythonDef(_) => last_line(statement.syntax()),
-            _ => continued_line(statement.syntax()),
-        };
+        let lineno = statement.bitbake_line(index);
         out.push(match statement {
             Statement::Assignment(a) => {
                 let op = match a.op().map(|op| op.as_str()) {
@@ -435,7 +400,7 @@ fn bitbake_view(parse: &Parse, index: &LineIndex) -> Vec<serde_json::Value> {
             Statement::Function(f) => json!({"type": "MethodNode", "lineno": lineno,
                 "name": f.name().unwrap_or_else(|| "__anonymous".into()), "body": f.body_text(),
                 "python": f.is_python(), "fakeroot": f.is_fakeroot()}),
-            Statement::PythonDef(d) => json!({"type": "PythonMethodNode", "lineno": lineno + 1,
+            Statement::PythonDef(d) => json!({"type": "PythonMethodNode", "lineno": lineno,
                                               "name": d.name(), "body": d.text()}),
             Statement::Error(_) => json!({"type": "ERROR", "lineno": lineno}),
         });

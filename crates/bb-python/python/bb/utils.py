@@ -29,44 +29,30 @@ def to_boolean(string, default=None):
         raise ValueError("Invalid value for to_boolean: %s" % string)
 
 
-def contains(variable, checkvalues, truevalue, falsevalue, d):
+def _word_sets(variable, checkvalues, d):
+    """The words of a variable and of checkvalues (a string or an iterable), or None
+    when the variable is unset or empty."""
     val = d.getVar(variable)
     if not val:
-        return falsevalue
-    val = set(val.split())
+        return None
     if isinstance(checkvalues, str):
-        checkvalues = set(checkvalues.split())
-    else:
-        checkvalues = set(checkvalues)
-    if checkvalues.issubset(val):
-        return truevalue
-    return falsevalue
+        checkvalues = checkvalues.split()
+    return set(val.split()), set(checkvalues)
+
+
+def contains(variable, checkvalues, truevalue, falsevalue, d):
+    sets = _word_sets(variable, checkvalues, d)
+    return truevalue if sets and sets[1].issubset(sets[0]) else falsevalue
 
 
 def contains_any(variable, checkvalues, truevalue, falsevalue, d):
-    val = d.getVar(variable)
-    if not val:
-        return falsevalue
-    val = set(val.split())
-    if isinstance(checkvalues, str):
-        checkvalues = set(checkvalues.split())
-    else:
-        checkvalues = set(checkvalues)
-    if checkvalues & val:
-        return truevalue
-    return falsevalue
+    sets = _word_sets(variable, checkvalues, d)
+    return truevalue if sets and sets[1] & sets[0] else falsevalue
 
 
 def filter(variable, checkvalues, d):
-    val = d.getVar(variable)
-    if not val:
-        return ""
-    val = set(val.split())
-    if isinstance(checkvalues, str):
-        checkvalues = set(checkvalues.split())
-    else:
-        checkvalues = set(checkvalues)
-    return " ".join(sorted(checkvalues & val))
+    sets = _word_sets(variable, checkvalues, d)
+    return " ".join(sorted(sets[1] & sets[0])) if sets else ""
 
 
 def _split_version(s):
