@@ -37,9 +37,22 @@ pub(crate) fn run() -> Result<(), String> {
     )?;
     let counts = cargo_tests()?;
     cargo_deny()?;
+    forget_packaged_workspace_crates();
     // One invocation, so that crates depending on each other are verified together.
+    // Cargo takes registry crates as immutable and would reuse the build of an earlier
+    // dry run of the same version: verify in a target directory of its own, fresh.
+    let publish_target = root().join("target/publish-check");
+    let _ = std::fs::remove_dir_all(&publish_target);
     let mut publish = cargo();
-    publish.args(["publish", "--dry-run", "--allow-dirty", "--quiet"]);
+    publish
+        .args([
+            "publish",
+            "--dry-run",
+            "--allow-dirty",
+            "--quiet",
+            "--target-dir",
+        ])
+        .arg(&publish_target);
     for krate in PUBLISHED_CRATES {
         publish.args(["-p", krate]);
     }
@@ -77,6 +90,43 @@ pub(crate) fn run() -> Result<(), String> {
         return Err("tests failed".into());
     }
     Ok(())
+}
+
+/// A dry run unpacks our own crates into cargo's registry cache, under their version,
+/// and a later dry run would verify against those stale copies. They are not on
+/// crates.io, so any copy there is a leftover: remove it.
+fn forget_packaged_workspace_crates() {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo")));
+    let Some(home) = home else {
+        return;
+    };
+    for kind in ["src", "cache"] {
+        let Ok(registries) = std::fs::read_dir(home.join("registry").join(kind)) else {
+            continue;
+        };
+        for registry in registries.flatten() {
+            let Ok(entries) = std::fs::read_dir(registry.path()) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().to_string();
+                let ours = PUBLISHED_CRATES
+                    .iter()
+                    .chain(PACKAGED_UNVERIFIED)
+                    .any(|krate| name.starts_with(&format!("{krate}-0.")));
+                if ours {
+                    let path = entry.path();
+                    let _ = if path.is_dir() {
+                        std::fs::remove_dir_all(&path)
+                    } else {
+                        std::fs::remove_file(&path)
+                    };
+                }
+            }
+        }
+    }
 }
 
 struct Counts {
