@@ -1,4 +1,5 @@
 """bb.utils: the helpers metadata calls (written for Hitzeleiter)."""
+import collections
 import errno
 import hashlib
 import os
@@ -55,43 +56,74 @@ def filter(variable, checkvalues, d):
     return " ".join(sorted(sets[1] & sets[0])) if sets else ""
 
 
-def _split_version(s):
-    # Compare like BitBake's vercmp_part: runs of digits numerically, others by text,
-    # '~' sorting before anything.
-    return re.findall(r"\d+|[a-zA-Z]+|~|[^\w~]", s)
-
-
-def vercmp_string(a, b):
-    return _vercmp(a, b)
-
-
-def _vercmp(a, b):
-    ta = _split_version(a)
-    tb = _split_version(b)
-    while ta or tb:
-        ca = ta.pop(0) if ta else None
-        cb = tb.pop(0) if tb else None
-        if ca == cb:
+def explode_version(s):
+    """A version as (kind, part) pairs: numbers (0), letters (1), '~' (-1), others (2)."""
+    r = []
+    while s != "":
+        if s[0].isdigit() and s[0].isascii():
+            m = re.match(r"^(\d+)(.*)$", s)
+            r.append((0, int(m.group(1))))
+            s = m.group(2)
             continue
-        if ca == "~":
+        if s[0].isascii() and s[0].isalpha():
+            m = re.match(r"^([a-zA-Z]+)(.*)$", s)
+            r.append((1, m.group(1)))
+            s = m.group(2)
+            continue
+        r.append((-1, s[0]) if s[0] == "~" else (2, s[0]))
+        s = s[1:]
+    return r
+
+
+def split_version(s):
+    """(PE, PV, PR) of a version string."""
+    s = s.strip(" <>=")
+    e = 0
+    if s.count(":"):
+        e = int(s.split(":")[0])
+        s = s.split(":")[1]
+    r = ""
+    if s.count("-"):
+        r = s.rsplit("-", 1)[1]
+        s = s.rsplit("-", 1)[0]
+    return (e, s, r)
+
+
+def vercmp_part(a, b):
+    va = explode_version(a)
+    vb = explode_version(b)
+    while True:
+        (oa, ca) = va.pop(0) if va else (0, None)
+        (ob, cb) = vb.pop(0) if vb else (0, None)
+        if (oa, ca) == (0, None) and (ob, cb) == (0, None):
+            return 0
+        if oa < ob:
             return -1
-        if cb == "~":
+        if oa > ob:
             return 1
         if ca is None:
             return -1
         if cb is None:
             return 1
-        if ca.isdigit() and cb.isdigit():
-            r = (int(ca) > int(cb)) - (int(ca) < int(cb))
-        elif ca.isdigit():
-            r = 1
-        elif cb.isdigit():
-            r = -1
-        else:
-            r = (ca > cb) - (ca < cb)
-        if r:
-            return r
-    return 0
+        if ca < cb:
+            return -1
+        if ca > cb:
+            return 1
+
+
+def vercmp(ta, tb):
+    (ea, va, ra) = ta
+    (eb, vb, rb) = tb
+    r = int(ea or 0) - int(eb or 0)
+    if r == 0:
+        r = vercmp_part(va, vb)
+    if r == 0:
+        r = vercmp_part(ra, rb)
+    return r
+
+
+def vercmp_string(a, b):
+    return vercmp(split_version(a), split_version(b))
 
 
 def vercmp_string_op(a, b, op):
@@ -131,7 +163,7 @@ def explode_deps(s):
 
 
 def explode_dep_versions2(s, *, sort=True):
-    r = {}
+    r = collections.OrderedDict()
     l = s.replace(",", "").split()
     lastdep = None
     lastcmp = ""
@@ -174,7 +206,7 @@ def explode_dep_versions2(s, *, sort=True):
         if not (i in r and r[i]):
             r[lastdep] = []
     if sort:
-        r = dict(sorted(r.items(), key=lambda x: x[0]))
+        r = collections.OrderedDict(sorted(r.items(), key=lambda x: x[0]))
     return r
 
 

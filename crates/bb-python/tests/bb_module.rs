@@ -1,0 +1,108 @@
+//! The embedded `bb` package against the real one: the same `${@…}` expressions, with the
+//! same variables, evaluated by bb-python and by BitBake 2.19 (`HZ_BB_PYTHON`).
+
+use std::path::Path;
+use std::rc::Rc;
+
+use bb_data::DataStore;
+use serde_json::Value as Json;
+
+const VARIABLES: &[(&str, &str)] = &[
+    ("DISTRO_FEATURES", "x11 wayland opengl"),
+    ("RDEPENDS", "a (>= 1.0) b c (= 2) d (<< 3.0~rc1)"),
+];
+
+fn expressions() -> Vec<String> {
+    let versions = [
+        "1.0", "1.0.1", "1.0~rc1", "1:0.9", "2.0-r1", "2.0-r2", "1.0a", "1.0b", "10", "9",
+        "1.0+git", "1.0.0", "1.0-r0.1", "0:1.0",
+    ];
+    let mut out = Vec::new();
+    for a in versions {
+        for b in versions {
+            out.push(format!("bb.utils.vercmp_string('{a}', '{b}')"));
+        }
+    }
+    out.extend(
+        [
+            "bb.utils.contains('DISTRO_FEATURES', 'x11 opengl', 'yes', 'no', d)",
+            "bb.utils.contains('DISTRO_FEATURES', ['x11', 'vulkan'], 'yes', 'no', d)",
+            "bb.utils.contains('UNSET', 'x11', 'yes', 'no', d)",
+            "bb.utils.contains_any('DISTRO_FEATURES', 'vulkan wayland', 'yes', 'no', d)",
+            "bb.utils.filter('DISTRO_FEATURES', 'opengl x11 vulkan', d)",
+            "bb.utils.explode_deps(d.getVar('RDEPENDS'))",
+            // OrderedDict's repr differs between Python 3.11 and 3.14: compare contents.
+            "list(bb.utils.explode_dep_versions2(d.getVar('RDEPENDS')).items())",
+            "type(bb.utils.explode_dep_versions2(d.getVar('RDEPENDS'))).__name__",
+            "bb.utils.join_deps(bb.utils.explode_dep_versions2(d.getVar('RDEPENDS')))",
+            "bb.utils.to_boolean('Yes')",
+            "bb.utils.to_boolean('0')",
+            "bb.utils.vercmp_string_op('1.2', '1.10', '<')",
+            "bb.parse.vars_from_file('/layer/recipes/foo_1.2_r3.bb', d)",
+            "bb.parse.vars_from_file('/layer/recipes/foo.bbappend', d)",
+            "bb.data.inherits_class('base', d)",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    out
+}
+
+fn ours(expressions: &[String]) -> Vec<String> {
+    let python = Rc::new(bb_python::Python::new().expect("interpreter starts"));
+    let d = DataStore::new();
+    d.set_python(python);
+    for (var, value) in VARIABLES {
+        d.set_var(var, *value).expect("set");
+    }
+    expressions
+        .iter()
+        .map(|e| {
+            d.expand(&format!("${{@{e}}}"))
+                .unwrap_or_else(|err| format!("error: {err}"))
+        })
+        .collect()
+}
+
+#[test]
+fn bb_functions_agree_with_real_bitbake() {
+    let Some(python) = test_support::bitbake_python("bb_functions_agree_with_real_bitbake") else {
+        return;
+    };
+    let expressions = expressions();
+    let input = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bb-expressions.json");
+    let payload = serde_json::json!({"variables": VARIABLES, "expressions": expressions});
+    std::fs::write(&input, payload.to_string()).expect("write input");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bb_expand.py");
+    let output = std::process::Command::new(python)
+        .arg(script)
+        .arg(&input)
+        .output()
+        .expect("run BitBake");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let theirs: Vec<String> = serde_json::from_slice::<Json>(&output.stdout)
+        .expect("JSON")
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|v| v.as_str().unwrap_or_default().to_owned())
+        .collect();
+    let ours = ours(&expressions);
+    let differences: Vec<String> = expressions
+        .iter()
+        .zip(ours.iter().zip(&theirs))
+        .filter(|(_, (a, b))| a != b)
+        .map(|(e, (a, b))| format!("{e}: ours {a:?}, BitBake {b:?}"))
+        .collect();
+    assert!(
+        differences.is_empty(),
+        "{} of {} differ:\n{}",
+        differences.len(),
+        expressions.len(),
+        differences.join("\n")
+    );
+}
