@@ -3,9 +3,15 @@
 Written for Hitzeleiter from BitBake's documented behaviour; the datastore (`d`) and
 logging are provided by the host through the native `_hz` module.
 """
+import multiprocessing as _mp
+
 import _hz
 
 __version__ = "2.19.0"
+
+# BitBake hands out a "fork" context (Python 3.14 defaults to forkserver): layers write
+# `from bb import multiprocessing`.
+multiprocessing = _mp.get_context("fork")
 
 
 class BBHandledException(Exception):
