@@ -2,9 +2,7 @@
 //! time budget. cargo-fuzz needs nightly flags; the pinned stable toolchain accepts them
 //! with `RUSTC_BOOTSTRAP=1`, since no other toolchain can be installed here.
 
-use std::process::Stdio;
-
-use crate::{cargo, root, run_step};
+use crate::{cargo, cargo_subcommand_installed, root, run_step};
 
 const DEFAULT_SECONDS: u32 = 60;
 
@@ -15,12 +13,7 @@ pub(crate) fn run(seconds: Option<&str>) -> Result<(), String> {
             .map_err(|_| format!("not a number of seconds: {s}"))?,
         None => DEFAULT_SECONDS,
     };
-    let installed = cargo()
-        .args(["fuzz", "--version"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    let installed = cargo_subcommand_installed("fuzz");
     if !installed {
         run_step(
             "cargo install cargo-fuzz",

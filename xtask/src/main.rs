@@ -51,6 +51,16 @@ fn cargo() -> Command {
     command
 }
 
+/// Whether `cargo NAME` is installed (answers `--version`).
+fn cargo_subcommand_installed(name: &str) -> bool {
+    cargo()
+        .args([name, "--version"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// Runs a command to completion, failing with its description if it fails.
 fn run_step(description: &str, command: &mut Command) -> Result<(), String> {
     eprintln!("==> {description}");

@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
-use crate::{cargo, root, run_step, shared_dir};
+use crate::{cargo, cargo_subcommand_installed, root, run_step, shared_dir};
 
 /// Library crates that must package cleanly for crates.io, verified by building them.
 const PUBLISHED_CRATES: &[&str] = &["bb-syntax", "bb-data"];
@@ -235,12 +235,7 @@ fn count_before(line: &str, label: &str) -> usize {
 /// Licences, bans and sources with cargo-deny, when it is installed (`.ci/run` installs
 /// it). Advisories need the RustSec database from the network, which this machine lacks.
 fn cargo_deny() -> Result<(), String> {
-    let installed = cargo()
-        .args(["deny", "--version"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    let installed = cargo_subcommand_installed("deny");
     if !installed {
         eprintln!("==> cargo deny: not installed, skipped (cargo install --locked cargo-deny)");
         return Ok(());

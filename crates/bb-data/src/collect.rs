@@ -21,9 +21,13 @@ pub struct RecipeFiles {
 struct Collection {
     name: String,
     pattern: Option<regex::Regex>,
+    /// Length of BBFILE_PATTERN as written: the longest matching pattern names a file's
+    /// layer, so nested layers win.
+    pattern_len: usize,
     priority: i64,
 }
 
+/// The layer collections, in BBFILE_COLLECTIONS order.
 fn collections(d: &DataStore) -> Result<Vec<Collection>, DataError> {
     let mut out = Vec::new();
     for name in d
@@ -38,6 +42,7 @@ fn collections(d: &DataStore) -> Result<Vec<Collection>, DataError> {
             .get_var_str(&format!("BBFILE_PRIORITY_{name}"))?
             .and_then(|p| p.trim().parse().ok())
             .unwrap_or(0);
+        let pattern_len = pattern.len();
         // BitBake matches the pattern at the start of the path (`re.match`).
         let pattern = (!pattern.is_empty())
             .then(|| regex::Regex::new(&format!("^(?:{pattern})")).ok())
@@ -45,26 +50,36 @@ fn collections(d: &DataStore) -> Result<Vec<Collection>, DataError> {
         out.push(Collection {
             name: name.to_owned(),
             pattern,
+            pattern_len,
             priority,
         });
     }
-    out.sort_by_key(|c| std::cmp::Reverse(c.priority));
     Ok(out)
 }
 
-/// The collection (layer name) a file belongs to, as `bb.utils.get_file_layer`.
+/// The collection (layer name) a file belongs to, as `bb.utils.get_file_layer`: the
+/// collection with the longest BBFILE_PATTERN that matches the path.
 pub fn file_layer_name(d: &DataStore, file: &Path) -> Result<Option<String>, DataError> {
     let text = file.display().to_string();
-    Ok(collections(d)?
-        .into_iter()
-        .find(|c| c.pattern.as_ref().is_some_and(|p| p.is_match(&text)))
-        .map(|c| c.name))
+    let mut best: Option<Collection> = None;
+    for collection in collections(d)? {
+        let matches = collection
+            .pattern
+            .as_ref()
+            .is_some_and(|p| p.is_match(&text));
+        if matches && collection.pattern_len > best.as_ref().map_or(0, |b| b.pattern_len) {
+            best = Some(collection);
+        }
+    }
+    Ok(best.map(|c| c.name))
 }
 
 /// BitBake's `collect_bbfiles`: BBFILES entries in layer-priority order, each globbed
 /// and sorted, then BBMASK.
 pub fn collect_recipe_files(d: &DataStore) -> Result<RecipeFiles, DataError> {
-    let collections = collections(d)?;
+    let mut collections = collections(d)?;
+    // BitBake looks priorities up highest first.
+    collections.sort_by_key(|c| std::cmp::Reverse(c.priority));
     let priority = |entry: &str| {
         collections
             .iter()

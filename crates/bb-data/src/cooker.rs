@@ -681,10 +681,10 @@ fn deferred(d: &DataStore) -> Result<Vec<(String, String, u32)>, DataError> {
 }
 
 fn string_list(value: Option<Value>) -> Vec<String> {
-    match value {
-        Some(Value::List(items)) => items.into_iter().map(|v| v.to_string()).collect(),
-        _ => Vec::new(),
-    }
+    crate::eval::list(value)
+        .iter()
+        .map(Value::to_string)
+        .collect()
 }
 
 /// `bb.parse.get_file_depends`: every file read or tried, absolute, space-separated.

@@ -259,7 +259,8 @@ impl Evaluator {
             message: format!("cannot read: {err}"),
         })?;
         let parse = bb_syntax::parse_bytes(&bytes, kind);
-        let index = LineIndex::new(&parse.syntax().to_string());
+        // The parsed text: the file, with invalid UTF-8 replaced as parse_bytes does.
+        let index = LineIndex::new(&String::from_utf8_lossy(&bytes));
         if let Some(error) = parse
             .errors()
             .iter()
@@ -782,7 +783,8 @@ impl Evaluator {
             for layer in layers.split_whitespace() {
                 let candidate = Path::new(layer).join(&relative);
                 if candidate.exists()
-                    && file_layer(d, &candidate)?.as_deref() == Some(layer_or_prefix)
+                    && crate::collect::file_layer_name(d, &candidate)?.as_deref()
+                        == Some(layer_or_prefix)
                 {
                     found = Some(candidate);
                     break;
@@ -834,7 +836,7 @@ fn store_function(
 }
 
 /// The items of a list value (empty for anything else).
-fn list(value: Option<Value>) -> Vec<Value> {
+pub(crate) fn list(value: Option<Value>) -> Vec<Value> {
     match value {
         Some(Value::List(items)) => items,
         _ => Vec::new(),
@@ -913,26 +915,6 @@ fn check_dependency(d: &DataStore, path: &Path) -> Result<bool, DataError> {
         Value::Int(mtime(path)),
     ]);
     Ok(list(d.get_var_raw("__depends")?).contains(&entry))
-}
-
-/// The collection name of the layer a file belongs to (`bb.utils.get_file_layer`).
-fn file_layer(d: &DataStore, path: &Path) -> Result<Option<String>, DataError> {
-    let collections = d.get_var_str("BBFILE_COLLECTIONS")?.unwrap_or_default();
-    let path = path.display().to_string();
-    let mut best: Option<(usize, String)> = None;
-    for collection in collections.split_whitespace() {
-        let pattern = d
-            .get_var_str(&format!("BBFILE_PATTERN_{collection}"))?
-            .unwrap_or_default();
-        let layer_dir = pattern.trim_start_matches('^');
-        if !layer_dir.is_empty()
-            && path.starts_with(layer_dir)
-            && best.as_ref().is_none_or(|(len, _)| layer_dir.len() > *len)
-        {
-            best = Some((layer_dir.len(), collection.to_owned()));
-        }
-    }
-    Ok(best.map(|(_, c)| c))
 }
 
 /// `inherit_defer`: queued in `__BBDEFINHERITS` until finalisation.

@@ -475,26 +475,12 @@ impl DataStore {
     /// Indexes `VAR:o1:o2` under `VAR:o1` and `VAR` while each suffix looks like an
     /// override (`[a-z0-9]` first).
     fn update_overrides(inner: &mut Inner, var: &str) {
-        let Some(split) = var.rfind(':') else {
-            return;
-        };
-        let mut override_ = &var[split + 1..];
-        let mut shortvar = &var[..split];
-        while !override_.is_empty()
-            && override_.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        {
+        for (shortvar, override_) in override_indexes(var) {
             let entry = (var.to_owned(), override_.to_owned());
             let map = Arc::make_mut(&mut inner.overridedata);
             let list = map.entry(shortvar.to_owned()).or_default();
             if !list.contains(&entry) {
                 list.push(entry);
-            }
-            match shortvar.rfind(':') {
-                Some(at) if at > 0 => {
-                    override_ = &var[at + 1..];
-                    shortvar = &var[..at];
-                }
-                _ => break,
             }
         }
     }
@@ -641,23 +627,9 @@ impl DataStore {
         if inner.overridedata.contains_key(var) {
             Arc::make_mut(&mut inner.overridedata).remove(var);
         }
-        let Some(split) = var.rfind(':') else {
-            return;
-        };
-        let mut override_ = &var[split + 1..];
-        let mut shortvar = &var[..split];
-        while !override_.is_empty()
-            && override_.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        {
+        for (shortvar, override_) in override_indexes(var) {
             if let Some(list) = Arc::make_mut(&mut inner.overridedata).get_mut(shortvar) {
                 list.retain(|(v, o)| !(v == var && o == override_));
-            }
-            match shortvar.rfind(':') {
-                Some(at) if at > 0 => {
-                    override_ = &var[at + 1..];
-                    shortvar = &var[..at];
-                }
-                _ => break,
             }
         }
     }
@@ -1458,6 +1430,28 @@ fn pending_entry(entry: &Value) -> Option<(String, Option<String>)> {
         }
         _ => None,
     }
+}
+
+/// Where BitBake indexes `VAR:o1:o2` among override variants: `(VAR:o1, o2)`, then
+/// `(VAR, o1:o2)`, for as long as each suffix starts like an override (`[a-z0-9]`).
+fn override_indexes(var: &str) -> Vec<(&str, &str)> {
+    let mut indexes = Vec::new();
+    let Some(split) = var.rfind(':') else {
+        return indexes;
+    };
+    let mut override_ = &var[split + 1..];
+    let mut shortvar = &var[..split];
+    while override_.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit()) {
+        indexes.push((shortvar, override_));
+        match shortvar.rfind(':') {
+            Some(at) if at > 0 => {
+                override_ = &var[at + 1..];
+                shortvar = &var[..at];
+            }
+            _ => break,
+        }
+    }
+    indexes
 }
 
 /// `o` is active when it is in OVERRIDES, or all of its `:`-separated parts are.

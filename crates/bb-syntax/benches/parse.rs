@@ -1,17 +1,11 @@
 //! Syntax-only parse of the whole openembedded-core corpus (from `../shared` or
 //! `HZ_SHARED`), one core. `cargo xtask bench` runs it and records the result.
 
-use std::path::{Path, PathBuf};
-
 use bb_syntax::FileKind;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn corpus() -> Option<Vec<(FileKind, String)>> {
-    let shared = match std::env::var_os("HZ_SHARED") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-    };
-    let root = shared.join("corpus/openembedded-core");
+    let root = test_support::shared_dir()?.join("corpus/openembedded-core");
     let files = bb_syntax::collect_metadata_files(&root).ok()?;
     let texts = files
         .iter()
@@ -27,7 +21,7 @@ fn corpus() -> Option<Vec<(FileKind, String)>> {
 
 fn parse_corpus(c: &mut Criterion) {
     let Some(files) = corpus() else {
-        eprintln!("SKIPPED parse_corpus: no ../shared/corpus and HZ_SHARED is not set");
+        test_support::skip("parse_corpus: no ../shared/corpus and HZ_SHARED is not set");
         return;
     };
     let bytes: usize = files.iter().map(|(_, text)| text.len()).sum();

@@ -313,12 +313,11 @@ def cpu_count():
         return os.cpu_count() or 1
 
 
-def get_file_layer(filename, d, collection_patterns=None):
-    collections = (d.getVar("BBFILE_COLLECTIONS") or "").split()
-    result = None
-    for collection in collections:
+def get_file_layer(filename, d, collection_res=None):
+    """The collection whose BBFILE_PATTERN is the longest one matching filename."""
+    match, matchlen = None, 0
+    for collection in (d.getVar("BBFILE_COLLECTIONS") or "").split():
         pattern = d.getVar("BBFILE_PATTERN_%s" % collection) or ""
-        if pattern and re.match(pattern, filename):
-            result = collection
-            break
-    return result
+        if len(pattern) > matchlen and re.match(pattern, filename):
+            match, matchlen = collection, len(pattern)
+    return match
