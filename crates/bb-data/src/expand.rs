@@ -15,6 +15,8 @@ pub(crate) struct Parsed {
     pub(crate) references: BTreeSet<String>,
     /// The `:remove` values that removed something (carried from override variants).
     pub(crate) removes: Option<BTreeSet<String>>,
+    /// The `${@…}` code that was evaluated, for signature dependencies.
+    pub(crate) python: Vec<String>,
 }
 
 /// Characters of a name in `${NAME}`.
@@ -57,7 +59,7 @@ pub(crate) fn expand_with_refs(
         let old = s.clone();
         s = substitute_var_refs(d, &s, varname, &mut parsed.references)
             .map_err(|e| add_var(e, varname))?;
-        match substitute_python(d, &s, varname) {
+        match substitute_python(d, &s, varname, &mut parsed.python) {
             Ok(Some(next)) => s = next,
             Ok(None) => {}
             Err(err) => return Err(add_var(err, varname)),
@@ -126,6 +128,7 @@ fn substitute_python(
     d: &DataStore,
     s: &str,
     varname: Option<&str>,
+    evaluated: &mut Vec<String>,
 ) -> Result<Option<String>, DataError> {
     if !s.contains("${@") {
         return Ok(Some(s.to_owned()));
@@ -153,7 +156,10 @@ fn substitute_python(
                 )));
             };
             match python.eval_inline(d, code.trim(), varname) {
-                Ok(result) => out.push_str(&result),
+                Ok(result) => {
+                    out.push_str(&result);
+                    evaluated.push(code.to_owned());
+                }
                 Err(PythonFailure::UnterminatedString) => return Ok(None),
                 Err(PythonFailure::Data(err)) => return Err(err),
                 Err(PythonFailure::Exception { type_name, message }) => {

@@ -25,18 +25,23 @@
 
 mod collect;
 mod cooker;
+mod deps;
 mod eval;
 mod expand;
 mod history;
+mod shell;
 mod store;
 mod value;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 pub use collect::{RecipeFiles, appends_for, collect_recipe_files, file_layer_name};
 pub use cooker::{Cooker, CookerConfig, CookerEvent, Handler, ParsedRecipe};
+pub use deps::{Signatures, VarDeps};
 pub use eval::{EvalError, Evaluator, PythonHost, add_task, del_task, inherit_defer};
 pub use history::Event;
+pub use shell::{ShellSyntaxError, shell_execs};
 pub use store::{DataStore, Frozen, Origin, to_boolean};
 pub use value::Value;
 
@@ -142,6 +147,25 @@ pub trait InlinePython {
         code: &str,
         varname: Option<&str>,
     ) -> Result<String, PythonFailure>;
+
+    /// What python `code` reads and calls, as BitBake's `bb.codeparser.PythonParser` finds
+    /// it (without running it); a syntax error is a [`PythonFailure::Exception`].
+    fn analyze(&self, code: &str) -> Result<CodeRefs, PythonFailure>;
+}
+
+/// The variables and functions python code uses, found in its syntax tree.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CodeRefs {
+    /// Variables read with a literal name: `d.getVar("X")` gives `X`, `d.getVarFlag("X",
+    /// "f")` gives `X[f]`.
+    pub references: BTreeSet<String>,
+    /// Names of the functions called (`foo`, `oe.utils.bar`), and the literal names given
+    /// to `bb.build.exec_func`.
+    pub execs: BTreeSet<String>,
+    /// Items tested with `bb.utils.contains`/`contains_any`/`filter`, by variable.
+    pub contains: BTreeMap<String, BTreeSet<String>>,
+    /// Literal strings passed to `d.expand`, whose own references count too.
+    pub expands: Vec<String>,
 }
 
 /// Severity of a logged message.

@@ -873,6 +873,21 @@ impl DataStore {
         Ok(self.get_var_flag_full(var, flag, Read::plain(expand))?.0)
     }
 
+    /// `d.getVarFlag(var, flag, False, retparser=True)`: the unexpanded value and its
+    /// expansion.
+    pub(crate) fn get_var_flag_parsed(
+        &self,
+        var: &str,
+        flag: &str,
+    ) -> Result<(Option<Value>, Parsed), DataError> {
+        let read = Read {
+            retparser: true,
+            ..Read::plain(false)
+        };
+        let (value, parsed) = self.get_var_flag_full(var, flag, read)?;
+        Ok((value, parsed.unwrap_or_default()))
+    }
+
     /// `d.getVarFlag(var, flag, expand=False, noweakdefault=True)`: ignores `??=` defaults.
     pub fn get_var_flag_no_default(
         &self,

@@ -157,44 +157,22 @@ fn random_operation_sequences_agree_with_bitbake_datasmart() {
     let input = dir.join("datasmart-sequences.json");
     std::fs::write(&input, serde_json::to_string(&sequences).expect("JSON"))
         .expect("write sequences");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/datasmart_ops.py");
-    let output = std::process::Command::new(python)
-        .arg(script)
-        .arg(&input)
-        .output()
-        .expect("run DataSmart");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let expected = test_support::oracle_json_lines(
+        &python,
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/datasmart_ops.py"),
+        &input,
     );
-    let expected: Vec<Json> = String::from_utf8(output.stdout)
-        .expect("UTF-8")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect();
     assert_eq!(expected.len(), sequences.len());
-    let mut failures = Vec::new();
+    let mut differences = Vec::new();
     for (ops, theirs) in sequences.iter().zip(&expected) {
         let ours = normalise(Json::Array(run(ops)));
         let theirs = normalise(theirs.clone());
         if ours != theirs {
-            failures.push(format!(
+            differences.push(format!(
                 "ops: {}\n  ours:    {ours}\n  BitBake: {theirs}",
                 Json::Array(ops.clone())
             ));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} sequences differ; first ones:\n{}",
-        failures.len(),
-        sequences.len(),
-        failures
-            .iter()
-            .take(5)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    test_support::assert_agree(&differences, sequences.len());
 }

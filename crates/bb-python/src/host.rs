@@ -4,7 +4,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use bb_data::{
-    CookerEvent, DataError, DataStore, EvalError, Handler, InlinePython, PythonFailure, PythonHost,
+    CodeRefs, CookerEvent, DataError, DataStore, EvalError, Handler, InlinePython, PythonFailure,
+    PythonHost,
 };
 use rustpython::InterpreterBuilderExt;
 use rustpython_vm::builtins::{PyBaseExceptionRef, PyCode, PyDictRef};
@@ -97,6 +98,8 @@ pub struct Python {
     globals: PyDictRef,
     data_context: PyObjectRef,
     inline_code: RefCell<HashMap<String, PyRef<PyCode>>>,
+    /// `analyze` results by code, as BitBake's codeparser cache keeps them.
+    analyses: RefCell<HashMap<String, CodeRefs>>,
 }
 
 impl std::fmt::Debug for Python {
@@ -153,6 +156,7 @@ impl Python {
             globals,
             data_context,
             inline_code: RefCell::default(),
+            analyses: RefCell::default(),
         })
     }
 
@@ -222,6 +226,17 @@ impl InlinePython for Python {
             Ok(result.str(vm)?.to_string_lossy().into_owned())
         })
         .map_err(Failure::into_python_failure)
+    }
+
+    fn analyze(&self, code: &str) -> Result<CodeRefs, PythonFailure> {
+        if let Some(refs) = self.analyses.borrow().get(code) {
+            return Ok(refs.clone());
+        }
+        let refs = crate::codeparser::analyze(code)?;
+        self.analyses
+            .borrow_mut()
+            .insert(code.to_owned(), refs.clone());
+        Ok(refs)
     }
 }
 

@@ -23,6 +23,7 @@
 //! assert_eq!(d.get_var_str("PV").unwrap().as_deref(), Some("1.3.1"));
 //! ```
 
+mod codeparser;
 mod convert;
 mod datastore;
 mod host;

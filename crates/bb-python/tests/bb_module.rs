@@ -74,17 +74,8 @@ fn bb_functions_agree_with_real_bitbake() {
     let payload = serde_json::json!({"variables": VARIABLES, "expressions": expressions});
     std::fs::write(&input, payload.to_string()).expect("write input");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bb_expand.py");
-    let output = std::process::Command::new(python)
-        .arg(script)
-        .arg(&input)
-        .output()
-        .expect("run BitBake");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let theirs: Vec<String> = serde_json::from_slice::<Json>(&output.stdout)
+    let stdout = test_support::run_oracle(&python, &script, &input);
+    let theirs: Vec<String> = serde_json::from_str::<Json>(&stdout)
         .expect("JSON")
         .as_array()
         .expect("a list")

@@ -464,22 +464,7 @@ fn statements_agree_with_real_bitbake() {
         .collect();
     std::fs::write(&listing, list).expect("write listing");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bitbake_statements.py");
-    let output = std::process::Command::new(python)
-        .arg(&script)
-        .arg(&listing)
-        .env("PYTHONUTF8", "1")
-        .output()
-        .expect("run the BitBake oracle");
-    assert!(
-        output.status.success(),
-        "oracle failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8(output.stdout).expect("oracle prints UTF-8");
-    let results: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("oracle JSON"))
-        .collect();
+    let results = test_support::oracle_json_lines(&python, &script, &listing);
     assert_eq!(results.len(), inputs.len(), "one oracle result per file");
 
     let mut problems = Vec::new();

@@ -2,7 +2,7 @@
 //! conformance cases, the real BitBake for differential tests, and reporting a test that
 //! cannot run here as skipped, with its reason.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -52,6 +52,48 @@ pub fn bitbake_python(test: &str) -> Option<OsString> {
         ));
     }
     python
+}
+
+/// Runs a BitBake oracle script, `python SCRIPT INPUT` (UTF-8 mode), and returns its
+/// standard output; a failing script fails the test with its standard error.
+pub fn run_oracle(python: &OsStr, script: &Path, input: &Path) -> String {
+    let output = std::process::Command::new(python)
+        .arg(script)
+        .arg(input)
+        .env("PYTHONUTF8", "1")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    assert!(
+        output.status.success(),
+        "{} failed: {}",
+        script.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("oracle prints UTF-8")
+}
+
+/// [`run_oracle`] for a script that prints one JSON value per input item and line.
+pub fn oracle_json_lines(python: &OsStr, script: &Path, input: &Path) -> Vec<serde_json::Value> {
+    run_oracle(python, script, input)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("oracle prints JSON lines"))
+        .collect()
+}
+
+/// Fails the test when a differential comparison of `compared` items found differences,
+/// showing the first ones.
+pub fn assert_agree(differences: &[String], compared: usize) {
+    assert!(
+        differences.is_empty(),
+        "{} of {compared} differ from BitBake; first ones:\n{}",
+        differences.len(),
+        differences
+            .iter()
+            .take(8)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 }
 
 /// A small deterministic generator (xorshift64*), so randomised tests reproduce.
