@@ -155,9 +155,10 @@ impl<'e> Cooker<'e> {
             base.enable_tracking();
         }
         let approved = approved_variables(&self.config.env);
-        let mut origenv = BTreeMap::new();
+        // BitBake keeps the whole original environment as a datastore.
+        let origenv = DataStore::new();
         for (key, value) in &self.config.env {
-            origenv.insert(key.clone(), Value::Str(value.clone()));
+            origenv.set_var(key, value.as_str())?;
             if approved.contains(key) {
                 base.set_var_logged(
                     key,
@@ -172,7 +173,7 @@ impl<'e> Cooker<'e> {
                 }
             }
         }
-        base.set_var("BB_ORIGENV", Value::Map(origenv))?;
+        base.set_var("BB_ORIGENV", Value::Datastore(origenv.freeze()))?;
         base.set_var("__bbclasstype", "global")?;
 
         let data = self.parse_configuration_files(&base)?;
@@ -587,11 +588,7 @@ impl<'e> Cooker<'e> {
                 file: file.to_owned(),
             },
         )?;
-        let anonymous = string_list(d.get_var_raw("__BBANONFUNCS")?);
-        if !anonymous.is_empty() {
-            let code: Vec<String> = anonymous.iter().map(|f| format!("{f}(d)")).collect();
-            self.evaluator.python()?.exec(d, &code.join("\n"))?;
-        }
+        self.run_anonymous_functions(d)?;
         let tasks = string_list(d.get_var_raw("__BBTASKS")?);
         self.fire(
             d,
@@ -604,6 +601,27 @@ impl<'e> Cooker<'e> {
         add_task_deps(d, &tasks)?;
         d.set_var("BBINCLUDED", file_depends(d)?)?;
         Ok(())
+    }
+}
+
+impl Cooker<'_> {
+    /// BitBake's `runAnonFuncs`: every anonymous python function, in order, in one run.
+    fn run_anonymous_functions(&self, d: &DataStore) -> Result<(), EvalError> {
+        let anonymous = string_list(d.get_var_raw("__BBANONFUNCS")?);
+        if !anonymous.is_empty() {
+            let code: Vec<String> = anonymous.iter().map(|f| format!("{f}(d)")).collect();
+            self.evaluator.python()?.exec(d, &code.join("\n"))?;
+        }
+        Ok(())
+    }
+
+    /// The global environment `bitbake -e` shows without a recipe: a copy of the base
+    /// configuration with its keys expanded and its anonymous functions run.
+    pub fn global_environment(&self, config: &DataStore) -> Result<DataStore, EvalError> {
+        let d = config.create_copy();
+        d.expand_keys()?;
+        self.run_anonymous_functions(&d)?;
+        Ok(d)
     }
 }
 
@@ -688,6 +706,28 @@ fn string_list(value: Option<Value>) -> Vec<String> {
 }
 
 /// `bb.parse.get_file_depends`: every file read or tried, absolute, space-separated.
+/// Python's `os.path.abspath`: joined to the working directory, then `.` and `..` resolved
+/// without looking at the file system.
+fn abspath(path: &str) -> String {
+    let joined = if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        format!("{}/{path}", cwd.display())
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in joined.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
 fn file_depends(d: &DataStore) -> Result<String, DataError> {
     let mut files = Vec::new();
     for var in ["__base_depends", "__depends"] {
@@ -696,15 +736,7 @@ fn file_depends(d: &DataStore) -> Result<String, DataError> {
                 if let Value::List(pair) = entry
                     && let Some(path) = pair.first()
                 {
-                    let path = PathBuf::from(path.to_string());
-                    let absolute = if path.is_absolute() {
-                        path
-                    } else {
-                        std::env::current_dir()
-                            .map(|c| c.join(&path))
-                            .unwrap_or(path)
-                    };
-                    files.push(absolute.display().to_string());
+                    files.push(abspath(&path.to_string()));
                 }
             }
         }

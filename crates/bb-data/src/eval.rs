@@ -162,11 +162,14 @@ impl Evaluator {
     /// caller runs). `path` may be relative: it is then looked up on BBPATH.
     pub fn handle(&self, d: &DataStore, path: &str, include: bool) -> Result<(), EvalError> {
         let kind = FileKind::from_path(Path::new(path)).unwrap_or(FileKind::Recipe);
-        if kind == FileKind::Conf {
+        d.include_enter(path);
+        let result = if kind == FileKind::Conf {
             self.handle_conf(d, path, include)
         } else {
             self.handle_recipe_like(d, path, include, kind)
-        }
+        };
+        d.include_exit();
+        result
     }
 
     fn handle_conf(&self, d: &DataStore, path: &str, include: bool) -> Result<(), EvalError> {
@@ -651,6 +654,10 @@ impl Evaluator {
             );
         }
         if !target.is_file() {
+            // BitBake's handler records the file in the include history before it fails to
+            // open it.
+            d.include_enter(&target.display().to_string());
+            d.include_exit();
             return match required {
                 Required::Yes(verb) => Err(EvalError::Parse {
                     file: parent.to_owned(),
@@ -1047,7 +1054,8 @@ fn export_functions(d: &DataStore, names: &str, class_name: &str) -> Result<(), 
 
 /// `bb.build.add_tasks`: the per-task table (`_task_deps`) of dependency flags and parents.
 pub(crate) fn add_task_deps(d: &DataStore, tasks: &[String]) -> Result<(), DataError> {
-    use std::collections::BTreeMap;
+    use indexmap::IndexMap;
+
     const FLAGS: [&str; 11] = [
         "mcdepends",
         "depends",
@@ -1063,14 +1071,14 @@ pub(crate) fn add_task_deps(d: &DataStore, tasks: &[String]) -> Result<(), DataE
     ];
     let mut table = match d.get_var_raw("_task_deps")? {
         Some(Value::Map(map)) => map,
-        _ => BTreeMap::new(),
+        _ => IndexMap::new(),
     };
     table
         .entry("tasks".into())
         .or_insert_with(|| Value::List(Vec::new()));
     table
         .entry("parents".into())
-        .or_insert_with(|| Value::Map(BTreeMap::new()));
+        .or_insert_with(|| Value::Map(IndexMap::new()));
     for task in tasks {
         let task = d.expand(task)?;
         d.set_var_flag(&task, "task", 1)?;
@@ -1083,7 +1091,7 @@ pub(crate) fn add_task_deps(d: &DataStore, tasks: &[String]) -> Result<(), DataE
         for name in FLAGS {
             let entry = table
                 .entry(name.into())
-                .or_insert_with(|| Value::Map(BTreeMap::new()));
+                .or_insert_with(|| Value::Map(IndexMap::new()));
             if let Some(value) = flags.get(name) {
                 let expanded = d.expand_named(&value.to_string(), &format!("{task}[{name}]"))?;
                 if matches!(name, "noexec" | "fakeroot" | "nostamp") && expanded != "1" {

@@ -40,13 +40,30 @@ impl Event {
     }
 }
 
-/// The events of every variable.
+/// The events of every variable, and the include history.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct VariableHistory {
     events: HashMap<String, Vec<Event>>,
+    /// Every file handled, depth first as BitBake's `IncludeHistory` tree: (depth from 1,
+    /// the file name as it was given).
+    includes: Vec<(usize, String)>,
+    include_depth: usize,
 }
 
 impl VariableHistory {
+    pub(crate) fn include_enter(&mut self, file: &str) {
+        self.include_depth += 1;
+        self.includes.push((self.include_depth, file.to_owned()));
+    }
+
+    pub(crate) fn include_exit(&mut self) {
+        self.include_depth = self.include_depth.saturating_sub(1);
+    }
+
+    pub(crate) fn includes(&self) -> &[(usize, String)] {
+        &self.includes
+    }
+
     pub(crate) fn record(&mut self, event: Event) {
         self.events
             .entry(event.variable.clone())

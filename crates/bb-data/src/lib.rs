@@ -26,6 +26,7 @@
 mod collect;
 mod cooker;
 mod deps;
+mod emit;
 mod eval;
 mod expand;
 mod history;
@@ -39,8 +40,10 @@ use std::fmt;
 pub use collect::{RecipeFiles, appends_for, collect_recipe_files, file_layer_name};
 pub use cooker::{Cooker, CookerConfig, CookerEvent, Handler, ParsedRecipe};
 pub use deps::{Signatures, VarDeps};
+pub use emit::{emit_environment, emit_variable};
 pub use eval::{EvalError, Evaluator, PythonHost, add_task, del_task, inherit_defer};
 pub use history::Event;
+pub use indexmap::IndexMap;
 pub use shell::{ShellSyntaxError, shell_execs};
 pub use store::{DataStore, Frozen, Origin, to_boolean};
 pub use value::Value;

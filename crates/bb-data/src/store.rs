@@ -58,6 +58,15 @@ pub struct Frozen {
     history: Option<VariableHistory>,
 }
 
+/// Layers are equal only to themselves: a value holding a datastore compares by identity.
+impl PartialEq for Frozen {
+    fn eq(&self, other: &Frozen) -> bool {
+        std::ptr::eq(self, other)
+    }
+}
+
+impl Eq for Frozen {}
+
 impl Frozen {
     fn find(&self, var: &str) -> Option<&VarData> {
         let mut layer = Some(self);
@@ -208,6 +217,42 @@ impl DataStore {
         if inner.history.is_none() {
             inner.history = Some(VariableHistory::default());
         }
+    }
+
+    /// `bb.parse.handle` starts handling `file` (recorded in the include history while
+    /// tracking); [`DataStore::include_exit`] ends it.
+    pub(crate) fn include_enter(&self, file: &str) {
+        if let Some(history) = &mut self.inner.borrow_mut().history {
+            history.include_enter(file);
+        }
+    }
+
+    pub(crate) fn include_exit(&self) {
+        if let Some(history) = &mut self.inner.borrow_mut().history {
+            history.include_exit();
+        }
+    }
+
+    /// The files handled while tracking, depth first: (depth from 1, the name as given to
+    /// the parser), BitBake's include history.
+    pub fn include_history(&self) -> Vec<(usize, String)> {
+        self.inner
+            .borrow()
+            .history
+            .as_ref()
+            .map(|h| h.includes().to_vec())
+            .unwrap_or_default()
+    }
+
+    /// The override variants of `var` that are set: (variant name, override), BitBake's
+    /// `overridedata[var]`.
+    pub(crate) fn override_variants(&self, var: &str) -> Vec<(String, String)> {
+        self.inner
+            .borrow()
+            .overridedata
+            .get(var)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The recorded operations on `var`, oldest first.

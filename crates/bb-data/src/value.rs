@@ -1,6 +1,10 @@
 //! Values stored in the datastore.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+
+use crate::Frozen;
 use std::fmt;
 
 /// A value held by a variable or a flag.
@@ -19,8 +23,10 @@ pub enum Value {
     Bool(bool),
     /// A list (python lists, tuples and sets).
     List(Vec<Value>),
-    /// A dict with string keys.
-    Map(BTreeMap<String, Value>),
+    /// A dict with string keys, in insertion order.
+    Map(IndexMap<String, Value>),
+    /// A datastore (BitBake keeps the original environment, `BB_ORIGENV`, as one).
+    Datastore(Arc<Frozen>),
 }
 
 impl Value {
@@ -41,6 +47,7 @@ impl Value {
             Value::Bool(b) => *b,
             Value::List(l) => !l.is_empty(),
             Value::Map(m) => !m.is_empty(),
+            Value::Datastore(_) => true,
         }
     }
 }
@@ -70,23 +77,51 @@ impl fmt::Display for Value {
                     if i > 0 {
                         f.write_str(", ")?;
                     }
-                    write!(f, "{key:?}: ")?;
+                    write_str_repr(f, key)?;
+                    f.write_str(": ")?;
                     value.fmt_repr(f)?;
                 }
                 f.write_str("}")
             }
+            Value::Datastore(store) => write!(
+                f,
+                "<bb.data_smart.DataSmart object at {:#x}>",
+                Arc::as_ptr(store) as usize
+            ),
         }
     }
 }
 
 impl Value {
-    /// Python's `repr()` (close enough for messages and dumps).
+    /// Python's `repr()`.
     fn fmt_repr(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Value::Str(s) => write!(f, "'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")),
+            Value::Str(s) => write_str_repr(f, s),
             other => fmt::Display::fmt(other, f),
         }
     }
+}
+
+/// Python's `repr()` of a string: single quotes unless it holds only double ones.
+fn write_str_repr(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    write!(f, "{quote}")?;
+    for c in s.chars() {
+        match c {
+            '\\' => f.write_str("\\\\")?,
+            '\n' => f.write_str("\\n")?,
+            '\r' => f.write_str("\\r")?,
+            '\t' => f.write_str("\\t")?,
+            c if c == quote => write!(f, "\\{c}")?,
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => write!(f, "\\x{:02x}", c as u32)?,
+            c => write!(f, "{c}")?,
+        }
+    }
+    write!(f, "{quote}")
 }
 
 impl From<&str> for Value {

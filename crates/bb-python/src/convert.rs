@@ -1,8 +1,6 @@
 //! Converting datastore values to python objects and back.
 
-use std::collections::BTreeMap;
-
-use bb_data::Value;
+use bb_data::{IndexMap, Value};
 use rustpython_vm::builtins::{PyDict, PyList, PySet, PyStr, PyTuple};
 use rustpython_vm::{AsObject, PyObjectRef, PyResult, VirtualMachine};
 
@@ -24,6 +22,9 @@ pub(crate) fn to_python(vm: &VirtualMachine, value: &Value) -> PyObjectRef {
                 let _ = dict.set_item(key.as_str(), to_python(vm, value), vm);
             }
             dict.into()
+        }
+        Value::Datastore(frozen) => {
+            crate::datastore::wrap(vm, &bb_data::DataStore::from_frozen(frozen.clone()))
         }
     }
 }
@@ -67,8 +68,11 @@ pub(crate) fn from_python(vm: &VirtualMachine, object: &PyObjectRef) -> PyResult
             .call((object.clone(),), vm)?;
         return from_python(vm, &sorted);
     }
+    if let Ok(store) = crate::datastore::_hz::DataSmart::store_of(object, vm) {
+        return Ok(Value::Datastore(store.freeze()));
+    }
     if let Some(dict) = object.downcast_ref::<PyDict>() {
-        let mut map = BTreeMap::new();
+        let mut map = IndexMap::new();
         for (key, value) in dict {
             let key = key.str(vm)?.to_string_lossy().into_owned();
             map.insert(key, from_python(vm, &value)?);

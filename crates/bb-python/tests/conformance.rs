@@ -33,6 +33,7 @@ fn json_of(value: Option<Value>) -> Json {
                 .map(|(k, v)| (k, json_of(Some(v))))
                 .collect(),
         ),
+        Some(other @ Value::Datastore(_)) => Json::String(other.to_string()),
     }
 }
 

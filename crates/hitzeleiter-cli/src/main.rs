@@ -29,6 +29,8 @@ enum Command {
     Parse(metadata::ParseArgs),
     /// Print a variable of the configuration or of a recipe, as `bitbake-getvar`.
     Getvar(metadata::GetvarArgs),
+    /// Print the whole environment of the configuration or of a recipe, as `bitbake -e`.
+    Env(metadata::EnvArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,5 +39,6 @@ fn main() -> ExitCode {
         Command::Syntax(args) => syntax::run(&args),
         Command::Parse(args) => metadata::parse(&args),
         Command::Getvar(args) => metadata::getvar(&args),
+        Command::Env(args) => metadata::env(&args),
     }
 }

@@ -6,9 +6,10 @@ use std::process::ExitCode;
 use std::rc::Rc;
 
 use bb_data::{
-    Cooker, CookerConfig, DataStore, Evaluator, Event, LogLevel, ParsedRecipe, PythonHost, Value,
+    Cooker, CookerConfig, DataStore, Evaluator, Event, LogLevel, ParsedRecipe, PythonHost,
 };
 use clap::Args;
+use serde_json::{Value as Json, json};
 
 /// Where the build directory is (BitBake's working directory).
 #[derive(Args, Clone)]
@@ -42,8 +43,32 @@ pub(crate) struct GetvarArgs {
     /// Do not expand the value (needs --value).
     #[arg(short = 'u', long, requires = "value")]
     unexpand: bool,
+    /// Output format: BitBake's text, or JSON (value, export, history).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
     /// The variable.
     var: String,
+}
+
+#[derive(Args)]
+pub(crate) struct EnvArgs {
+    #[command(flatten)]
+    build: BuildDir,
+    /// Output format: `bitbake -e`'s text, or JSON.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// The recipe (PN, or a variant's name such as `m4-native`); default: the global
+    /// configuration.
+    recipe: Option<String>,
+}
+
+/// How a command prints its result.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// BitBake's own text format.
+    Text,
+    /// JSON.
+    Json,
 }
 
 /// A parse session: the python host, the evaluator and the base configuration.
@@ -197,44 +222,6 @@ fn find_recipe(
     Err(format!("Nothing PROVIDES '{name}'"))
 }
 
-/// The history block BitBake's `VariableHistory.emit` prints before a variable.
-fn history_block(var: &str, events: &[Event], unexpanded: &str) -> String {
-    let mut out = String::new();
-    if events.is_empty() {
-        out.push_str(&format!(
-            "#\n# ${var}\n#   [no history recorded]\n#\n#   \"{}\"\n",
-            unexpanded.replace('\n', "\n#")
-        ));
-        return out;
-    }
-    if events.len() == 1 {
-        out.push_str(&format!("#\n# ${var}\n"));
-    } else {
-        out.push_str(&format!("#\n# ${var} [{} operations]\n", events.len()));
-    }
-    for event in events {
-        let flag = event
-            .flag
-            .as_ref()
-            .map(|f| format!("[{f}] "))
-            .unwrap_or_default();
-        out.push_str(&format!(
-            "#   {} {}:{}\n#     {flag}\"{}\"\n",
-            event.op,
-            event.file,
-            event.line,
-            event.detail.replace('\n', "\n#     ")
-        ));
-    }
-    if events.len() > 1 {
-        out.push_str(&format!(
-            "# pre-expansion value:\n#   \"{}\"\n",
-            unexpanded.replace('\n', "\n#")
-        ));
-    }
-    out
-}
-
 /// `hitzeleiter getvar`: bitbake-getvar's output.
 pub(crate) fn getvar(args: &GetvarArgs) -> ExitCode {
     let run = || -> Result<Option<String>, String> {
@@ -260,26 +247,19 @@ pub(crate) fn getvar(args: &GetvarArgs) -> ExitCode {
         let Some(value) = value else {
             return Ok(None);
         };
+        if args.format == Format::Json {
+            let mut json = variable_json(&d, &args.var);
+            json["variable"] = args.var.clone().into();
+            json["value"] = value.to_string().into();
+            if let Some(flag) = &args.flag {
+                json["flag"] = flag.clone().into();
+            }
+            return Ok(Some(format!("{json:#}\n")));
+        }
         if args.value {
             return Ok(Some(format!("{value}\n")));
         }
-        let unexpanded = d
-            .get_var_raw(&args.var)
-            .map_err(|e| e.to_string())?
-            .map(|v| v.to_string())
-            .unwrap_or_default();
-        let exported = d
-            .get_var_flag(&args.var, "export", false)
-            .ok()
-            .flatten()
-            .is_some_and(|v| bb_data::to_boolean(&v));
-        let history = history_block(&args.var, &d.history(&args.var), &unexpanded);
-        let quoted = escape_value(&value);
-        let export = if exported { "export " } else { "" };
-        Ok(Some(format!(
-            "{history}{export}{}=\"{quoted}\"\n",
-            args.var
-        )))
+        Ok(Some(bb_data::emit_variable(&d, &args.var)))
     };
     match run() {
         Ok(Some(text)) => {
@@ -297,7 +277,98 @@ pub(crate) fn getvar(args: &GetvarArgs) -> ExitCode {
     }
 }
 
-/// `bb.data.emit_var`'s escaping of a value between double quotes.
-fn escape_value(value: &Value) -> String {
-    value.to_string().replace('"', "\\\"")
+fn event_json(event: &Event) -> Json {
+    json!({
+        "op": event.op,
+        "file": event.file,
+        "line": event.line,
+        "detail": event.detail,
+        "flag": event.flag,
+    })
+}
+
+/// A variable's expanded value, export state and history.
+fn variable_json(d: &DataStore, var: &str) -> Json {
+    let flag = |name: &str| {
+        d.get_var_flag(var, name, true)
+            .ok()
+            .flatten()
+            .is_some_and(|v| bb_data::to_boolean(&v))
+    };
+    let value = match d.get_var(var) {
+        Ok(value) => json!(value.map(|v| v.to_string())),
+        Err(err) => json!({"error": err.to_string()}),
+    };
+    json!({
+        "value": value,
+        "unexpanded": d.get_var_raw(var).ok().flatten().map(|v| v.to_string()),
+        "exported": flag("export") && !flag("unexport"),
+        "history": d.history(var).iter().map(event_json).collect::<Vec<_>>(),
+    })
+}
+
+/// `hitzeleiter env`: `bitbake -e`'s output for the configuration or a recipe.
+pub(crate) fn env(args: &EnvArgs) -> ExitCode {
+    let run = || -> Result<String, String> {
+        let session = Session::new(&args.build, true)?;
+        let mut cooker = session.cooker();
+        let config = cooker
+            .parse_base_configuration()
+            .map_err(|e| e.to_string())?;
+        print_log(&config);
+        let d = match &args.recipe {
+            None => cooker
+                .global_environment(&config)
+                .map_err(|e| e.to_string())?,
+            Some(name) => {
+                let (_, variant, parsed) = find_recipe(&mut cooker, &config, name)?;
+                parsed.variants[&variant].clone()
+            }
+        };
+        print_log(&d);
+        if args.format == Format::Text {
+            return Ok(bb_data::emit_environment(&d, &config));
+        }
+        let mut keys = d.keys().map_err(|e| e.to_string())?;
+        keys.sort();
+        let mut variables = serde_json::Map::new();
+        let mut functions = serde_json::Map::new();
+        for key in keys {
+            let is_set = |flag: &str| {
+                d.get_var_flag(&key, flag, false)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|v| v.is_truthy())
+            };
+            if is_set("func") {
+                let body = d.get_var_raw(&key).ok().flatten().map(|v| v.to_string());
+                let language = if is_set("python") { "python" } else { "shell" };
+                functions.insert(key, json!({"language": language, "body": body}));
+            } else if !key.starts_with("__") {
+                let json = variable_json(&d, &key);
+                variables.insert(key, json);
+            }
+        }
+        let includes: Vec<Json> = config
+            .include_history()
+            .into_iter()
+            .map(|(depth, file)| json!({"depth": depth, "file": file}))
+            .collect();
+        let json = json!({
+            "include_history": includes,
+            "variables": variables,
+            "functions": functions,
+        });
+        Ok(format!("{json:#}\n"))
+    };
+    match run() {
+        Ok(text) => {
+            let _ = std::io::stdout().write_all(text.as_bytes());
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("ERROR: {err}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -23,6 +23,27 @@ fn hitzeleiter(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// Runs one of the BitBake scripts of tests/ in the build directory, with ARGS.
+fn run_bitbake(python: &std::ffi::OsStr, script: &str, args: &[&str]) -> String {
+    let output = Command::new(python)
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests")
+                .join(script),
+        )
+        .args(args)
+        .current_dir(build_dir())
+        .env_remove("BBPATH")
+        .output()
+        .expect("run BitBake");
+    assert!(
+        output.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8")
+}
+
 #[test]
 fn parse_prints_bitbakes_summary() {
     let (code, stdout, stderr) = hitzeleiter(&["parse"]);
@@ -139,22 +160,14 @@ fn values_agree_with_real_bitbake() {
     let Some(python) = test_support::bitbake_python("values_agree_with_real_bitbake") else {
         return;
     };
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bitbake_values.py");
-    let layer = build_dir().join("../meta-test");
-    let output = Command::new(python)
-        .arg(script)
-        .arg(layer.join("recipes-test/hello/hello_1.0.bb"))
-        .arg(layer.join("recipes-test/hello/hello_%.bbappend"))
-        .current_dir(build_dir())
-        .env_remove("BBPATH")
-        .output()
-        .expect("run BitBake");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let theirs = run_bitbake(
+        &python,
+        "bitbake_values.py",
+        &[
+            "../meta-test/recipes-test/hello/hello_1.0.bb",
+            "../meta-test/recipes-test/hello/hello_%.bbappend",
+        ],
     );
-    let theirs = String::from_utf8(output.stdout).expect("UTF-8");
     let mut ours = String::new();
     for (recipe, var) in [
         ("hello", "DESCRIPTION"),
@@ -168,4 +181,86 @@ fn values_agree_with_real_bitbake() {
     let (_, overrides, _) = hitzeleiter(&["getvar", "--value", "OVERRIDES"]);
     ours.push_str(&format!("OVERRIDES={overrides}"));
     assert_eq!(ours, theirs);
+}
+
+/// What of `bitbake -e` must be identical: the include history, every line that is not a
+/// comment (values, exports, functions) except BB_ORIGENV (an object's address), and which
+/// variables have a history block. The history lines themselves name BitBake's internal
+/// python files for operations made by code, which we do not imitate.
+fn comparable_env(text: &str) -> Vec<String> {
+    let mut in_include_history = false;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line == "# INCLUDE HISTORY:" {
+            in_include_history = true;
+        } else if line.starts_with("# $") {
+            in_include_history = false;
+            // The operation count includes BitBake's quirks in sharing history between copies.
+            out.push(line.split(" [").next().unwrap_or(line).to_owned());
+            continue;
+        }
+        if (in_include_history || !line.starts_with('#')) && !line.starts_with("BB_ORIGENV=") {
+            out.push(line.to_owned());
+        }
+    }
+    out
+}
+
+/// `env` (global and for a recipe) against the real BitBake's `bitbake -e` code.
+#[test]
+fn env_agrees_with_real_bitbake() {
+    let Some(python) = test_support::bitbake_python("env_agrees_with_real_bitbake") else {
+        return;
+    };
+    for recipe in [None, Some("hello")] {
+        let files: &[&str] = match recipe {
+            None => &[],
+            Some(_) => &[
+                "../meta-test/recipes-test/hello/hello_1.0.bb",
+                "../meta-test/recipes-test/hello/hello_%.bbappend",
+            ],
+        };
+        let theirs = run_bitbake(&python, "bitbake_env.py", files);
+        let mut args = vec!["env"];
+        args.extend(recipe);
+        let (code, ours, stderr) = hitzeleiter(&args);
+        assert_eq!(code, 0, "{stderr}");
+        let (ours, theirs) = (comparable_env(&ours), comparable_env(&theirs));
+        assert!(theirs.len() > 40, "BitBake printed too little: {theirs:?}");
+        for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+            assert_eq!(a, b, "env {recipe:?}: line {i} differs");
+        }
+        assert_eq!(
+            ours.len(),
+            theirs.len(),
+            "env {recipe:?}: line counts differ"
+        );
+    }
+}
+
+#[test]
+fn getvar_and_env_print_json() {
+    let (code, stdout, stderr) =
+        hitzeleiter(&["getvar", "-r", "hello", "--format", "json", "DESCRIPTION"]);
+    assert_eq!(code, 0, "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(json["variable"], "DESCRIPTION");
+    let (_, plain, _) = hitzeleiter(&["getvar", "-r", "hello", "--value", "DESCRIPTION"]);
+    assert_eq!(json["value"], plain.trim_end_matches('\n'));
+    assert!(
+        json["history"].as_array().is_some_and(|h| !h.is_empty()),
+        "{json}"
+    );
+
+    let (code, stdout, stderr) = hitzeleiter(&["env", "--format", "json", "hello-native"]);
+    assert_eq!(code, 0, "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(json["variables"]["PN"]["value"], "hello-native");
+    assert_eq!(json["functions"]["do_compile"]["language"], "shell");
+    assert!(
+        json["include_history"]
+            .as_array()
+            .is_some_and(|files| files.iter().any(|f| f["file"] == "conf/bitbake.conf")),
+        "{json}"
+    );
 }
