@@ -4,6 +4,9 @@
 //!   cargo-deny, publish dry runs), ending with one `tests: N passed, M failed` line.
 //! - `bench [NAME]`: runs the benchmarks and rewrites their table in docs/benchmarks.md.
 //! - `fuzz [SECONDS]`: runs the parser fuzz target for a fixed time budget.
+//! - `oracle`: the differential harness: the cases of testdata/conformance/ evaluated by
+//!   the real BitBake library (in the venv xtask makes) and by Hitzeleiter, differences
+//!   listed. `test` runs it too.
 
 mod bench;
 mod fuzz;
@@ -18,7 +21,8 @@ fn main() -> ExitCode {
         Some("test") => test::run(),
         Some("bench") => bench::run(args.get(1).map(String::as_str)),
         Some("fuzz") => fuzz::run(args.get(1).map(String::as_str)),
-        _ => Err("usage: cargo xtask test | bench [parse] | fuzz [SECONDS]".to_owned()),
+        Some("oracle") => oracle(),
+        _ => Err("usage: cargo xtask test | bench [parse] | fuzz [SECONDS] | oracle".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -27,6 +31,27 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `cargo xtask oracle`: testdata/conformance/ against the real BitBake, live.
+fn oracle() -> Result<(), String> {
+    let python = test::bitbake_python()?;
+    run_step(
+        "testdata/conformance against the real BitBake",
+        cargo()
+            .args([
+                "test",
+                "--ignore-rust-version",
+                "-p",
+                "bb-python",
+                "--test",
+                "conformance",
+                "testdata_cases_agree_with_live_bitbake",
+                "--",
+                "--nocapture",
+            ])
+            .env("HZ_BB_PYTHON", python),
+    )
 }
 
 /// The workspace root (xtask lives one level below it).

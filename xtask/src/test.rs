@@ -192,7 +192,7 @@ fn cargo_tests() -> Result<Counts, String> {
 
 /// The real BitBake parser, for differential tests: bitbake-setup 2.19.0 from PyPI in a
 /// venv under target/, made on first use.
-fn bitbake_python() -> Result<std::path::PathBuf, String> {
+pub(crate) fn bitbake_python() -> Result<std::path::PathBuf, String> {
     let venv = root().join("target/oracle-venv");
     let python = venv.join("bin/python");
     let ready = venv.join(".bitbake-setup-2.19.0");

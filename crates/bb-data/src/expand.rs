@@ -112,8 +112,19 @@ fn substitute_var_refs(
         references.insert(key.to_owned());
         out.push_str(&s[copied..at]);
         match d.get_var(key)? {
-            Some(value) => out.push_str(&value.to_string()),
-            None => out.push_str(&s[at..end]),
+            Some(Value::Str(value)) => out.push_str(&value),
+            None | Some(Value::None) => out.push_str(&s[at..end]),
+            // BitBake's substitution must return a string (re.sub raises otherwise).
+            Some(other) => {
+                return Err(DataError::Expansion(ExpansionError::new(
+                    varname,
+                    Some(s),
+                    format!(
+                        "TypeError: expected str instance, {} found",
+                        other.python_type()
+                    ),
+                )));
+            }
         }
         copied = end;
         search = end;

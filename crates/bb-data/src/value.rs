@@ -38,6 +38,19 @@ impl Value {
         }
     }
 
+    /// The name of the python type this value is.
+    pub fn python_type(&self) -> &'static str {
+        match self {
+            Value::None => "NoneType",
+            Value::Str(_) => "str",
+            Value::Int(_) => "int",
+            Value::Bool(_) => "bool",
+            Value::List(_) => "list",
+            Value::Map(_) => "dict",
+            Value::Datastore(_) => "DataSmart",
+        }
+    }
+
     /// Python's truth value.
     pub fn is_truthy(&self) -> bool {
         match self {

@@ -264,3 +264,71 @@ fn getvar_and_env_print_json() {
         "{json}"
     );
 }
+
+/// Copies testdata/parse to a scratch directory and adds `files` (path relative to it).
+fn scratch_build(name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&root);
+    let source = build_dir().join("..");
+    for entry in walk(&source) {
+        let target = root.join(entry.strip_prefix(&source).expect("under source"));
+        std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(&entry, &target).expect("copy");
+    }
+    for (path, text) in files {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+    root.join("build")
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read_dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// A python exception in one recipe is reported with the metadata file and line of each
+/// frame; the other recipes still parse and the error is counted.
+#[test]
+fn python_exceptions_name_the_metadata_lines() {
+    let build = scratch_build(
+        "python-exception",
+        &[(
+            "meta-test/recipes-test/bad/bad_1.0.bb",
+            "A = \"a\"\n\npython __anonymous() {\n    x = 1\n    helper_fail(d)\n}\n\ndef helper_fail(d):\n    return {}[\"missing\"]\n",
+        )],
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_hitzeleiter"))
+        .args(["parse", "--build-dir"])
+        .arg(&build)
+        .env_remove("BBPATH")
+        .output()
+        .expect("run hitzeleiter");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stdout.contains(
+            "3 .bb files complete (0 cached, 3 parsed). 3 targets, 1 skipped, 0 masked, 1 errors."
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("bad_1.0.bb\", line 5, in __anon_"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("bad_1.0.bb\", line 9, in helper_fail"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("KeyError: 'missing'"), "{stderr}");
+}
