@@ -654,10 +654,13 @@ impl Evaluator {
             );
         }
         if !target.is_file() {
-            // BitBake's handler records the file in the include history before it fails to
-            // open it.
+            // BitBake's handler records the file in the include history, and an absolute
+            // path as a dependency (`resolve_file`), before it fails to open it.
             d.include_enter(&target.display().to_string());
             d.include_exit();
+            if target.is_absolute() {
+                mark_dependency(d, &target)?;
+            }
             return match required {
                 Required::Yes(verb) => Err(EvalError::Parse {
                     file: parent.to_owned(),

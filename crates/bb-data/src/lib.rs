@@ -154,6 +154,10 @@ pub trait InlinePython {
     /// What python `code` reads and calls, as BitBake's `bb.codeparser.PythonParser` finds
     /// it (without running it); a syntax error is a [`PythonFailure::Exception`].
     fn analyze(&self, code: &str) -> Result<CodeRefs, PythonFailure>;
+
+    /// Applies a variable filter (`d.setVarFilter`): BitBake's `bb.filter.apply_filters`
+    /// of `value` with `expression`.
+    fn apply_filter(&self, value: &str, expression: &str) -> Result<String, PythonFailure>;
 }
 
 /// The variables and functions python code uses, found in its syntax tree.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::expand::{self, Parsed};
 use crate::history::{Event, VariableHistory};
-use crate::{DataError, InlinePython, LogLevel, LogRecord, Value};
+use crate::{DataError, ExpansionError, InlinePython, LogLevel, LogRecord, PythonFailure, Value};
 
 /// One variable: its value (`_content`) and its flags, in one map as BitBake keeps them.
 /// `:append`/`:prepend`/`:remove` are flags holding `[value, override]` pairs; an empty map
@@ -55,6 +55,7 @@ pub struct Frozen {
     overridedata: Arc<HashMap<String, Vec<(String, String)>>>,
     overridevars: HashSet<String>,
     renames: HashMap<String, String>,
+    filters: HashMap<String, String>,
     history: Option<VariableHistory>,
 }
 
@@ -104,7 +105,11 @@ struct Inner {
     /// Bumped whenever the active overrides change.
     overrides_generation: u64,
     renames: HashMap<String, String>,
+    filters: HashMap<String, String>,
     history: Option<VariableHistory>,
+    /// How many layers at the top of `parent` hold this store's own variables, frozen
+    /// away by `freeze`: BitBake's store keeps them in its own dict (`localkeys`).
+    own_layers: usize,
 }
 
 impl Inner {
@@ -199,6 +204,8 @@ impl DataStore {
                 .map(|(a, b)| (a.to_string(), b.to_string()))
                 .collect(),
             history: None,
+            own_layers: 0,
+            filters: HashMap::new(),
         };
         DataStore {
             inner: Rc::new(RefCell::new(inner)),
@@ -302,9 +309,11 @@ impl DataStore {
             overridedata: inner.overridedata.clone(),
             overridevars: inner.overridevars.clone(),
             renames: inner.renames.clone(),
+            filters: inner.filters.clone(),
             history: inner.history.clone(),
         });
         inner.parent = Some(frozen.clone());
+        inner.own_layers += 1;
         frozen
     }
 
@@ -316,6 +325,7 @@ impl DataStore {
             inner.overridedata = frozen.overridedata.clone();
             inner.overridevars = frozen.overridevars.clone();
             inner.renames = frozen.renames.clone();
+            inner.filters = frozen.filters.clone();
             inner.history = frozen.history.clone();
             inner.parent = Some(frozen);
         }
@@ -1053,9 +1063,15 @@ impl DataStore {
 
     /// Keys set in this store itself, not inherited from a parent (`d.localkeys()`).
     pub fn local_keys(&self) -> Vec<String> {
-        let mut keys: Vec<String> = self.inner.borrow().local.keys().cloned().collect();
-        keys.sort();
-        keys
+        let inner = self.inner.borrow();
+        let mut keys: BTreeSet<String> = inner.local.keys().cloned().collect();
+        let mut layer = inner.parent.as_deref();
+        for _ in 0..inner.own_layers {
+            let Some(current) = layer else { break };
+            keys.extend(current.vars.keys().cloned());
+            layer = current.parent.as_deref();
+        }
+        keys.into_iter().collect()
     }
 
     /// `d.expandVarref(variable)`: in every local variable, `${variable}` is replaced by
@@ -1353,6 +1369,22 @@ impl DataStore {
             }
         }
 
+        if read.expand
+            && flag == CONTENT
+            && let Some(Value::Str(current)) = &value
+            && !current.is_empty()
+        {
+            let base = var.split(':').next().unwrap_or(var);
+            let filter = self.inner.borrow().filters.get(base).cloned();
+            if let Some(filter) = filter {
+                let filtered = self.apply_filter(var, current, &filter)?;
+                value = Some(Value::Str(filtered));
+                if let Some(parsed) = &mut parsed {
+                    parsed.value = value.clone();
+                }
+            }
+        }
+
         if let Some(parsed) = &parsed
             && !read.noweakdefault
         {
@@ -1362,6 +1394,40 @@ impl DataStore {
                 .insert(cachename.to_owned(), parsed.clone());
         }
         Ok((value, parsed))
+    }
+
+    /// `d.setVarFilter(var, expression)`: expanded reads of `var` (and its override
+    /// variants) pass through the python `expression` with `val` bound to the value; an
+    /// empty expression removes the filter.
+    pub fn set_var_filter(&self, var: &str, expression: &str) {
+        let mut inner = self.inner.borrow_mut();
+        Self::clear_expand_cache(&mut inner);
+        if expression.is_empty() {
+            inner.filters.remove(var);
+        } else {
+            inner.filters.insert(var.to_owned(), expression.to_owned());
+        }
+    }
+
+    fn apply_filter(&self, var: &str, value: &str, filter: &str) -> Result<String, DataError> {
+        let Some(python) = self.python() else {
+            return Err(DataError::Expansion(ExpansionError::new(
+                Some(var),
+                Some(filter),
+                "a variable filter needs a python host, and this datastore has none".into(),
+            )));
+        };
+        python.apply_filter(value, filter).map_err(|failure| match failure {
+            PythonFailure::Data(err) => err,
+            PythonFailure::Exception { type_name, message } => DataError::Expansion(
+                ExpansionError::new(Some(var), Some(filter), format!("{type_name}: {message}")),
+            ),
+            PythonFailure::UnterminatedString => DataError::Expansion(ExpansionError::new(
+                Some(var),
+                Some(filter),
+                "unterminated string in the filter".into(),
+            )),
+        })
     }
 
     /// The override variant of a variable that wins: BitBake peels the overrides off the

@@ -61,7 +61,11 @@ pub(crate) mod _hz {
     use bb_data::{DataError, Value};
     use rustpython_vm::builtins::PyDictRef;
     use rustpython_vm::function::{FuncArgs, KwArgs, OptionalArg};
-    use rustpython_vm::{AsObject, Py, PyObjectRef, PyPayload, PyResult, VirtualMachine, pyclass};
+    use rustpython_vm::protocol::PyMappingMethods;
+    use rustpython_vm::types::{AsMapping, Iterable};
+    use rustpython_vm::{
+        AsObject, Py, PyObjectRef, PyPayload, PyRef, PyResult, VirtualMachine, pyclass,
+    };
 
     use super::{level_of, raise, store};
     use crate::convert::{from_python, to_python};
@@ -160,7 +164,53 @@ pub(crate) mod _hz {
         }
     }
 
-    #[pyclass]
+    /// `for key in d`, `key in d`: every variable, as `keys()`.
+    impl Iterable for DataSmart {
+        fn iter(zelf: PyRef<Self>, vm: &VirtualMachine) -> PyResult {
+            let keys = zelf.store(vm)?.keys().map_err(|e| raise(vm, e))?;
+            let items: Vec<PyObjectRef> =
+                keys.into_iter().map(|k| vm.ctx.new_str(k).into()).collect();
+            Ok(vm.ctx.new_list(items).as_object().get_iter(vm)?.into())
+        }
+    }
+
+    /// `d[var]` (unexpanded, KeyError if unset), `d[var] = value`, `del d[var]`, `len(d)`.
+    impl AsMapping for DataSmart {
+        fn as_mapping() -> &'static PyMappingMethods {
+            static AS_MAPPING: PyMappingMethods = PyMappingMethods {
+                length: Some(|mapping, vm| {
+                    let zelf = DataSmart::mapping_downcast(mapping);
+                    Ok(zelf.store(vm)?.keys().map_err(|e| raise(vm, e))?.len())
+                }),
+                subscript: Some(|mapping, needle, vm| {
+                    let zelf = DataSmart::mapping_downcast(mapping);
+                    let var = needle.str(vm)?.to_string_lossy().into_owned();
+                    match zelf.store(vm)?.get_var_raw(&var) {
+                        Ok(Some(value)) if value != Value::None => Ok(to_python(vm, &value)),
+                        Ok(_) => Err(vm.new_key_error(needle.to_owned())),
+                        Err(err) => Err(raise(vm, err)),
+                    }
+                }),
+                ass_subscript: Some(|mapping, needle, value, vm| {
+                    let zelf = DataSmart::mapping_downcast(mapping);
+                    let var = needle.str(vm)?.to_string_lossy().into_owned();
+                    let d = zelf.store(vm)?;
+                    match value {
+                        Some(value) => d
+                            .set_var(&var, from_python(vm, &value)?)
+                            .map_err(|e| raise(vm, e)),
+                        None => {
+                            d.del_var(&var);
+                            Ok(())
+                        }
+                    }
+                }),
+            };
+            &AS_MAPPING
+        }
+    }
+
+    #[pyclass(with(Iterable, AsMapping))]
     impl DataSmart {
         /// `getVar(var, expand=True, noweakdefault=False, parsing=False)`.
         #[pymethod(name = "getVar")]
@@ -402,6 +452,23 @@ pub(crate) mod _hz {
             zelf.store(vm)?
                 .rename_var(key.as_str(), newkey.as_str())
                 .map_err(|e| raise(vm, e))
+        }
+
+        /// `setVarFilter(var, filter)`.
+        #[pymethod(name = "setVarFilter")]
+        fn set_var_filter(
+            zelf: &Py<Self>,
+            var: String,
+            filter: PyObjectRef,
+            vm: &VirtualMachine,
+        ) -> PyResult<()> {
+            let filter = if vm.is_none(&filter) {
+                String::new()
+            } else {
+                filter.str(vm)?.to_string_lossy().into_owned()
+            };
+            zelf.store(vm)?.set_var_filter(var.as_str(), filter.as_str());
+            Ok(())
         }
 
         /// `expand(s, varname=None)`.

@@ -20,6 +20,25 @@ use crate::datastore::{_hz, with_current, wrap};
 const EMBEDDED: &[(&str, bool, &str)] = &[
     ("bb", true, include_str!("../python/bb/__init__.py")),
     ("bb.build", false, include_str!("../python/bb/build.py")),
+    (
+        "bb.compress",
+        true,
+        include_str!("../python/bb/compress/__init__.py"),
+    ),
+    (
+        "bb.compress.zstd",
+        false,
+        include_str!("../python/bb/compress/zstd.py"),
+    ),
+    (
+        "bb.fetch2",
+        true,
+        include_str!("../python/bb/fetch2/__init__.py"),
+    ),
+    ("bb.filter", false, include_str!("../python/bb/filter.py")),
+    ("bb.process", false, include_str!("../python/bb/process.py")),
+    ("bb.runqueue", false, include_str!("../python/bb/runqueue.py")),
+    ("bb.siggen", false, include_str!("../python/bb/siggen.py")),
     ("bb.data", false, include_str!("../python/bb/data.py")),
     (
         "bb.data_smart",
@@ -81,6 +100,10 @@ builtins.bb = bb
 builtins.os = os
 
 # RustPython gaps that metadata's python relies on (docs/python.md).
+# Metadata runs `${PYTHON}` (sys.executable) as a python interpreter in tasks; this
+# process is not one, the host's python3 is.
+import shutil
+sys.executable = shutil.which("python3") or sys.executable
 if not hasattr(os, "sched_getaffinity"):
     def _sched_getaffinity(pid):
         return set(range(os.cpu_count() or 1))
@@ -219,13 +242,38 @@ impl InlinePython for Python {
     ) -> Result<String, PythonFailure> {
         self.call(d, |vm| {
             let compiled = self.compiled_expression(vm, code, varname)?;
-            let locals = self.data_context.call((wrap(vm, d),), vm)?;
+            let d_object = wrap(vm, d);
+            let locals = self.data_context.call((d_object.clone(),), vm)?;
             let scope =
                 Scope::with_builtins(Some(ArgMapping::new(locals)), self.globals.clone(), vm);
-            let result = vm.run_code_obj(compiled, scope)?;
-            Ok(result.str(vm)?.to_string_lossy().into_owned())
+            // BitBake evaluates with `d` among the globals too, so that generator
+            // expressions and lambdas in the code see it; the outer `d` comes back after.
+            let outer = self.globals.get_item_opt("d", vm)?;
+            self.globals.set_item("d", d_object, vm)?;
+            let result = vm.run_code_obj(compiled, scope);
+            match outer {
+                Some(outer) => self.globals.set_item("d", outer, vm)?,
+                None => self.globals.del_item("d", vm)?,
+            }
+            Ok(result?.str(vm)?.to_string_lossy().into_owned())
         })
         .map_err(Failure::into_python_failure)
+    }
+
+    fn apply_filter(&self, value: &str, expression: &str) -> Result<String, PythonFailure> {
+        self.interpreter
+            .enter(|vm| {
+                let run = || -> PyResult<String> {
+                    let filter = import_module(vm, "bb.filter")?;
+                    let expressions = vm.ctx.new_list(vec![vm.ctx.new_str(expression).into()]);
+                    let result = filter
+                        .get_attr("apply_filters", vm)?
+                        .call((vm.ctx.new_str(value), expressions), vm)?;
+                    Ok(result.str(vm)?.to_string_lossy().into_owned())
+                };
+                run().map_err(|exc| failure(vm, &exc))
+            })
+            .map_err(Failure::into_python_failure)
     }
 
     fn analyze(&self, code: &str) -> Result<CodeRefs, PythonFailure> {

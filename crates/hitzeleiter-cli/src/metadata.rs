@@ -201,14 +201,24 @@ fn find_recipe(
         .recipes
         .iter()
         .partition(|p| stem(p) == base || stem(p) == name);
-    for recipe in likely.into_iter().chain(rest) {
+    let likely_count = likely.len();
+    let mut failures = Vec::new();
+    for (i, recipe) in likely.into_iter().chain(rest).enumerate() {
         let appends = bb_data::appends_for(recipe, &files.appends);
         let layer = bb_data::file_layer_name(config, recipe)
             .ok()
             .flatten()
             .unwrap_or_default();
-        let Ok(parsed) = cooker.parse_recipe(config, recipe, &appends, &layer) else {
-            continue;
+        let parsed = match cooker.parse_recipe(config, recipe, &appends, &layer) {
+            Ok(parsed) => parsed,
+            Err(err) => {
+                failures.push(format!("Unable to parse {}: {err}", recipe.display()));
+                // A recipe named like the target that fails is the answer: say why.
+                if i + 1 == likely_count {
+                    return Err(failures.join("\n"));
+                }
+                continue;
+            }
         };
         let matching = parsed
             .variants

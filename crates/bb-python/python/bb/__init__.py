@@ -63,8 +63,15 @@ def erroronce(*args):
 
 
 def fatal(*args, **kwargs):
-    _hz.log("critical", _join(args))
-    raise BBHandledException()
+    message = _join(args)
+    _hz.log("critical", message)
+    # The message also travels with the exception, so that a caller whose log is not
+    # shown (a failed configuration parse) can still say what went wrong.
+    raise BBHandledException(message)
 
 
 from bb import utils, data, data_smart, parse, build, event  # noqa: E402,F401
+import sys as _sys  # noqa: E402
+from bb import fetch2 as fetch  # noqa: E402,F401
+# Metadata writes `bb.fetch` and `bb.fetch2` interchangeably.
+_sys.modules["bb.fetch"] = _sys.modules["bb.fetch2"]

@@ -2,6 +2,7 @@
 import _hz
 
 import bb
+import bb.event
 
 
 class FuncFailed(Exception):
@@ -29,3 +30,101 @@ def addtask(task, before, after, d):
 def deltask(task, d):
     _hz.deltask(task, d)
 
+
+
+def preceedtask(task, with_recrdeptasks, d):
+    """The tasks of this recipe that `task` runs after (its [deps]), plus its
+    [recrdeptask] names when asked."""
+    preceed = set()
+    if task not in (d.getVar("__BBTASKS", False) or []):
+        return preceed
+    preceed.update(d.getVarFlag(task, "deps") or [])
+    if with_recrdeptasks:
+        preceed.update((d.getVarFlag(task, "recrdeptask") or "").split())
+    return preceed
+
+
+def tasksbetween(task_start, task_end, d):
+    """The tasks on dependency chains from `task_start` to `task_end`, in chain order."""
+    found = []
+    tasks = [k for k in d.keys() if d.getVarFlag(k, "task")]
+
+    def follow(task, chain):
+        if task in chain:
+            bb.fatal("Circular task dependencies as %s depends on itself via the chain %s"
+                     % (task, " -> ".join(chain)))
+        chain.append(task)
+        if task == task_end:
+            found.extend(t for t in chain if t not in found)
+        else:
+            for other in tasks:
+                if other != task and task in (d.getVarFlag(other, "deps", False) or []):
+                    follow(other, chain)
+        chain.pop()
+
+    follow(task_start, [])
+    return found
+
+
+def listtasks(d):
+    """The recipe's tasks, sorted."""
+    return sorted(k for k in d.keys() if d.getVarFlag(k, "task"))
+
+
+class TaskBase(bb.event.Event):
+    """Base of the events about a task."""
+
+    def __init__(self, t, fn, logfile, d):
+        self._task = t
+        self._fn = fn
+        self._package = d.getVar("PF")
+        self._mc = d.getVar("BB_CURRENT_MC")
+        self.taskfile = d.getVar("FILE")
+        self.taskname = self._task
+        self.logfile = logfile
+        self.time = __import__("time").time()
+        self.pn = d.getVar("PN")
+        self.pv = d.getVar("PV")
+        bb.event.Event.__init__(self)
+        self._message = "recipe %s: task %s: %s" % (d.getVar("PF"), t, self.getDisplayName())
+
+    def getTask(self):
+        return self._task
+
+    def setTask(self, task):
+        self._task = task
+
+    def getDisplayName(self):
+        return bb.event.getName(self)[4:]
+
+    task = property(getTask, setTask, None, "task property")
+
+
+class TaskStarted(TaskBase):
+    """A task began."""
+
+    def __init__(self, t, fn, logfile, taskflags, d):
+        super().__init__(t, fn, logfile, d)
+        self.taskflags = taskflags
+
+
+class TaskSucceeded(TaskBase):
+    """A task completed."""
+
+
+class TaskFailed(TaskBase):
+    """A task failed."""
+
+    def __init__(self, task, fn, logfile, metadata, errprinted=False):
+        self.errprinted = errprinted
+        super().__init__(task, fn, logfile, metadata)
+
+
+class TaskFailedSilent(TaskBase):
+    """A task failed and the failure should not be reported."""
+
+
+class TaskInvalid(TaskBase):
+    def __init__(self, task, fn, metadata):
+        super().__init__(task, fn, None, metadata)
+        self._message = "No such task '%s'" % task

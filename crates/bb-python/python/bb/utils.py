@@ -1,5 +1,6 @@
 """bb.utils: the helpers metadata calls (written for Hitzeleiter)."""
 import collections
+import contextlib
 import errno
 import hashlib
 import os
@@ -321,3 +322,193 @@ def get_file_layer(filename, d, collection_res=None):
         if len(pattern) > matchlen and re.match(pattern, filename):
             match, matchlen = collection, len(pattern)
     return match
+
+
+def filter_string(val, checkvalues):
+    """The words of `val` that are in `checkvalues` (a string or an iterable), sorted."""
+    if not val:
+        return ""
+    wanted = set(checkvalues.split()) if isinstance(checkvalues, str) else set(checkvalues)
+    return " ".join(sorted(wanted & set(val.split())))
+
+
+def prune_suffix(var, suffixes, d):
+    """`var` without the first of `suffixes` it ends with."""
+    for suffix in suffixes:
+        if suffix and var.endswith(suffix):
+            return var[:-len(suffix)]
+    return var
+
+
+def to_filemode(input):
+    """A file mode from a variable's octal text (or an int as it is)."""
+    if isinstance(input, int):
+        return input
+    return int(input, 8)
+
+
+_SEMVER = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$")
+
+
+def is_semver(version):
+    """Whether `version` follows semantic versioning 2.0.0."""
+    return _SEMVER.match(version) is not None
+
+
+def path_is_descendant(descendant, ancestor):
+    """Whether `descendant` is `ancestor` or below it, comparing by inode (symlinks and
+    bind mounts included)."""
+    ancestor_stat = os.stat(ancestor)
+    check = os.path.abspath(descendant).rstrip("/")
+    while check:
+        if os.path.samestat(os.stat(check), ancestor_stat):
+            return True
+        check = os.path.dirname(check).rstrip("/")
+    return False
+
+
+@contextlib.contextmanager
+def umask(new_mask):
+    """Runs the block with `new_mask` as the process umask."""
+    old = os.umask(new_mask)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+@contextlib.contextmanager
+def environment(**envvars):
+    """Runs the block with the given environment variables set, then restores them."""
+    backup = dict(os.environ)
+    try:
+        os.environ.update(envvars)
+        yield
+    finally:
+        for var in envvars:
+            if var in backup:
+                os.environ[var] = backup[var]
+            elif var in os.environ:
+                del os.environ[var]
+
+
+def better_eval(source, locals, extraglobals=None):
+    """Evaluates `source` with the metadata's global context (and `extraglobals`)."""
+    ctx = get_context()
+    if extraglobals:
+        ctx = dict(ctx)
+        ctx.update(extraglobals)
+    return eval(source, ctx, locals)
+
+
+def lockfile(name, shared=False, retry=True, block=False):
+    """Takes an fcntl lock on the file `name` (created if needed) and returns the open
+    file; None when `retry` is false and the lock is taken. The lock file is re-opened if
+    it was deleted while waiting."""
+    import fcntl
+    basename = os.path.basename(name)
+    if len(basename) > 255:
+        root, ext = os.path.splitext(basename)
+        basename = root[:255 - len(ext)] + ext
+    dirname = os.path.dirname(name)
+    mkdirhier(dirname)
+    name = os.path.join(dirname, basename)
+    if not os.access(dirname, os.W_OK):
+        bb.fatal("Error, lockfile path is not writable!: %s" % dirname)
+    op = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+    if not retry and not block:
+        op |= fcntl.LOCK_NB
+    while True:
+        try:
+            lf = open(name, "a+")
+            fileno = lf.fileno()
+            fcntl.flock(fileno, op)
+            statinfo = os.fstat(fileno)
+            if os.path.exists(lf.name) and os.stat(lf.name).st_ino == statinfo.st_ino:
+                return lf
+            lf.close()
+        except OSError as e:
+            if e.errno in (errno.EACCES, errno.ENAMETOOLONG):
+                bb.fatal("Unable to acquire lock '%s', %s" % (name, e.strerror))
+            try:
+                lf.close()
+            except Exception:
+                pass
+        if not retry:
+            return None
+
+
+def unlockfile(lf):
+    """Releases a lock taken with `lockfile` (removing the file if nobody else holds it)."""
+    import fcntl
+    try:
+        fcntl.flock(lf.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.unlink(lf.name)
+    except (IOError, OSError):
+        pass
+    fcntl.flock(lf.fileno(), fcntl.LOCK_UN)
+    lf.close()
+
+
+@contextlib.contextmanager
+def fileslocked(files, *args, **kwargs):
+    """Holds `lockfile` locks on every file of `files` for the block."""
+    locks = []
+    if files:
+        for lockname in files:
+            lock = lockfile(lockname, *args, **kwargs)
+            if lock is not None:
+                locks.append(lock)
+    try:
+        yield
+    finally:
+        locks.reverse()
+        for lock in locks:
+            unlockfile(lock)
+
+
+def rename(src, dst):
+    """os.rename, falling back to a move across file systems."""
+    try:
+        os.rename(src, dst)
+    except OSError as err:
+        if err.errno != errno.EXDEV:
+            raise
+        shutil.move(src, dst)
+
+
+def prunedir(topdir, ionice=False):
+    """Removes `topdir` and everything below it."""
+    if os.path.islink(topdir):
+        raise Exception("Refusing to prune a symlink: %s" % topdir)
+    remove(topdir, recurse=True, ionice=ionice)
+
+
+def nonblockingfd(fd):
+    import fcntl
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
+
+
+def is_local_uid(uid=""):
+    """Whether `uid` (default: the current user's) is in the local /etc/passwd."""
+    if not uid:
+        uid = os.getuid()
+    with open("/etc/passwd", "r") as f:
+        for line in f:
+            fields = line.split(":")
+            if len(fields) > 2 and fields[2] == str(uid):
+                return True
+    return False
+
+
+def mkstemp(suffix=None, prefix=None, dir=None, text=False):
+    """tempfile.mkstemp with extra random characters in the name, so that parallel
+    builds on shared file systems do not collide."""
+    import random
+    import tempfile
+    entropy = "".join(random.choices("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ1234567890", k=20))
+    prefix = (prefix or tempfile.gettempprefix()) + entropy
+    return tempfile.mkstemp(suffix=suffix, prefix=prefix, dir=dir, text=text)

@@ -1,0 +1,1 @@
+"""Compressed files through external compressors (BitBake's bb.compress)."""

@@ -1,0 +1,388 @@
+"""The part of BitBake's fetcher that metadata uses while it is parsed: URLs (`URI`,
+`decodeurl`, `encodeurl`), the fetch exceptions, AUTOREV, and `Fetch` for where a
+recipe's file and http(s)/ftp URLs are found locally. Downloading is done by
+Hitzeleiter's executor; `Fetch.download` and other schemes say so instead of pretending."""
+import collections
+import os
+import re
+import urllib.parse
+
+import bb
+
+
+class BBFetchException(Exception):
+    """Base class of all fetcher errors."""
+
+    def __init__(self, message):
+        self.msg = message
+        Exception.__init__(self, message)
+
+    def __str__(self):
+        return self.msg
+
+
+class UntrustedUrl(BBFetchException):
+    def __init__(self, url, message=""):
+        msg = message or "The URL: '%s' is not trusted and cannot be used" % url
+        self.url = url
+        BBFetchException.__init__(self, msg)
+        self.args = (url,)
+
+
+class MalformedUrl(BBFetchException):
+    def __init__(self, url, message=""):
+        msg = message or "The URL: '%s' is invalid and cannot be interpreted" % url
+        self.url = url
+        BBFetchException.__init__(self, msg)
+        self.args = (url,)
+
+
+class FetchError(BBFetchException):
+    def __init__(self, message, url=None):
+        msg = "Fetcher failure for URL: '%s'. %s" % (url, message) if url else \
+            "Fetcher failure: %s" % message
+        self.url = url
+        BBFetchException.__init__(self, msg)
+        self.args = (message, url)
+
+
+class ChecksumError(FetchError):
+    def __init__(self, message, url=None, checksum=None):
+        self.checksum = checksum
+        FetchError.__init__(self, message, url)
+
+
+class NoChecksumError(FetchError):
+    pass
+
+
+class UnpackError(BBFetchException):
+    def __init__(self, message, url):
+        msg = "Unpack failure for URL: '%s'. %s" % (url, message)
+        self.url = url
+        BBFetchException.__init__(self, msg)
+        self.args = (message, url)
+
+
+class LocalModificationsError(UnpackError):
+    pass
+
+
+class RebaseError(UnpackError):
+    pass
+
+
+class NoMethodError(BBFetchException):
+    def __init__(self, url):
+        msg = "Could not find a fetcher which supports the URL: '%s'" % url
+        self.url = url
+        BBFetchException.__init__(self, msg)
+        self.args = (url,)
+
+
+class MissingParameterError(BBFetchException):
+    def __init__(self, missing, url):
+        msg = "URL: '%s' is missing the required parameter '%s'" % (url, missing)
+        self.url = url
+        self.missing = missing
+        BBFetchException.__init__(self, msg)
+        self.args = (missing, url)
+
+
+class ParameterError(BBFetchException):
+    def __init__(self, message, url):
+        msg = "URL: '%s' has invalid parameters. %s" % (url, message)
+        self.url = url
+        BBFetchException.__init__(self, msg)
+        self.args = (message, url)
+
+
+class NetworkAccess(BBFetchException):
+    def __init__(self, url, cmd):
+        msg = "Network access disabled through BB_NO_NETWORK (or set indirectly due to use of BB_FETCH_PREMIRRORONLY) but access requested with command %s (for url %s)" % (cmd, url)
+        self.url = url
+        self.cmd = cmd
+        BBFetchException.__init__(self, msg)
+        self.args = (url, cmd)
+
+
+class NonLocalMethod(Exception):
+    pass
+
+
+def _split_params(text, separator):
+    params = collections.OrderedDict()
+    for item in text.split(separator):
+        if not item:
+            continue
+        key, _, value = item.partition("=")
+        params[key] = value if "=" in item else None
+    return params
+
+
+class URI(object):
+    """A BitBake URL: `scheme://[user[:password]@]host[:port]/path[?query][;k=v...]`.
+    `file:` and `git:` URLs may be relative (`file:a.patch`, `file://a.patch`)."""
+
+    _relative_schemes = ["file", "git"]
+    _netloc_forbidden = ["file"]
+
+    def __init__(self, uri=None):
+        self.scheme = ""
+        self.userinfo = ""
+        self.hostname = ""
+        self.port = None
+        self._path = ""
+        self.params = {}
+        self.query = {}
+        self.relative = False
+        if not uri:
+            return
+        uri, _, param_str = uri.partition(";")
+        parsed = urllib.parse.urlparse(uri)
+        self.scheme = parsed.scheme
+        reparse = False
+        if self.scheme not in urllib.parse.uses_netloc:
+            urllib.parse.uses_params.append(self.scheme)
+            reparse = True
+        if parsed.scheme in self._netloc_forbidden:
+            # `file://relative/path` names a path, never a host.
+            uri = re.sub(r"(?<=:)//(?!/)", "", uri, count=1)
+            reparse = True
+        if reparse:
+            parsed = urllib.parse.urlparse(uri)
+        if parsed.scheme in self._relative_schemes and re.match(r"^\w+:(?!//)", uri):
+            self.relative = True
+        if not self.relative:
+            self.hostname = parsed.hostname or ""
+            self.port = parsed.port
+            self.userinfo += parsed.username or ""
+            if parsed.password:
+                self.userinfo += ":%s" % parsed.password
+        self.path = urllib.parse.unquote(parsed.path)
+        if param_str:
+            self.params = _split_params(param_str, ";")
+        if parsed.query:
+            self.query = _split_params(parsed.query, "&")
+
+    def __str__(self):
+        userinfo = self.userinfo + "@" if self.userinfo else ""
+        query = "?" + "&".join(k + "=" + v if v else k for k, v in self.query.items()) \
+            if self.query else ""
+        params = ";" + ";".join(k + "=" + v for k, v in self.params.items()) \
+            if self.params else ""
+        return "%s:%s%s%s%s%s%s" % (self.scheme, "" if self.relative else "//", userinfo,
+                                    self.hostport, self.path_quoted, query, params)
+
+    @property
+    def hostport(self):
+        if not self.port:
+            return self.hostname
+        return "%s:%d" % (self.hostname, self.port)
+
+    @property
+    def path_quoted(self):
+        return urllib.parse.quote(self.path)
+
+    @path_quoted.setter
+    def path_quoted(self, path):
+        self.path = urllib.parse.unquote(path)
+
+    @property
+    def path(self):
+        return self._path
+
+    @path.setter
+    def path(self, path):
+        self._path = path
+        self.relative = bool(path) and not path.startswith("/")
+
+    @property
+    def username(self):
+        return self.userinfo.split(":", 1)[0] if self.userinfo else ""
+
+    @username.setter
+    def username(self, username):
+        password = self.password
+        self.userinfo = username + (":%s" % password if password else "")
+
+    @property
+    def password(self):
+        if ":" in self.userinfo:
+            return self.userinfo.split(":", 1)[1]
+        return ""
+
+    @password.setter
+    def password(self, password):
+        self.userinfo = "%s:%s" % (self.username, password)
+
+
+def decodeurl(url):
+    """(scheme, host[:port], path, user, password, params) of a URL."""
+    uri = URI(url)
+    return uri.scheme, uri.hostport, uri.path or "/", uri.username, uri.password, uri.params
+
+
+def encodeurl(decoded):
+    """The URL of (scheme, host, path, user, password, params)."""
+    scheme, host, path, user, password, params = decoded
+    if not scheme:
+        raise MissingParameterError("type", "encoded from the data %s" % str(decoded))
+    uri = URI()
+    uri.scheme = scheme
+    if user and scheme != "file":
+        uri.username = user
+        if password:
+            uri.password = password
+    if host and scheme != "file":
+        uri.hostname = host
+    if path:
+        while "//" in path:
+            path = path.replace("//", "/")
+        uri.path = path
+        if scheme == "file":
+            uri.relative = False
+    if params:
+        uri.params = params
+    return str(uri)
+
+
+def get_autorev(d):
+    """SRCREV = "${AUTOREV}": marks the recipe as needing the latest revision."""
+    d.setVar("__BBAUTOREV_SEEN", True)
+    return "AUTOINC"
+
+
+class Local(object):
+    """file:// URLs: found on FILESPATH."""
+
+    def supports(self, ud, d):
+        return ud.type == "file"
+
+    def urldata_init(self, ud, d):
+        # The file is already local: no localfile, the path is searched on demand.
+        ud.basename = os.path.basename(ud.path)
+        ud.basepath = ud.path
+        ud.needdonestamp = False
+        if "*" in ud.path:
+            raise ParameterError("file:// urls using globbing are no longer supported. Please place the files in a directory and reference that instead.", ud.url)
+
+    def localfile_searchpaths(self, ud, d):
+        if ud.path.startswith("/"):
+            return [ud.path]
+        filespath = d.getVar("FILESPATH")
+        if not filespath:
+            return []
+        _, searched = bb.utils.which(filespath, ud.path, history=True)
+        return searched
+
+    def localpath(self, ud, d):
+        return self.localfile_searchpaths(ud, d)[-1]
+
+
+class Wget(object):
+    """http(s)/ftp(s) URLs: downloaded into DL_DIR under their base name."""
+
+    def supports(self, ud, d):
+        return ud.type in ("http", "https", "ftp", "ftps")
+
+    def urldata_init(self, ud, d):
+        if ud.parm.get("protocol") == "git":
+            raise ParameterError("Invalid protocol - if you wish to fetch from a git repository using http, you need to instead use the git:// prefix with protocol=http", ud.url)
+        ud.basename = ud.parm.get("downloadfilename") or os.path.basename(ud.path)
+        ud.localfile = ud.basename or ud.host + ud.path.replace("/", ".")
+
+    def localpath(self, ud, d):
+        return os.path.join(d.getVar("DL_DIR"), ud.localfile)
+
+
+methods = [Local(), Wget()]
+
+
+class FetchData(object):
+    """What the fetcher knows of one URL before fetching it: its parts, parameters,
+    method and local path."""
+
+    def __init__(self, url, d, localonly=False):
+        self.localfile = ""
+        self.localpath = None
+        self.basename = None
+        self.basepath = None
+        self.needdonestamp = True
+        self.donestamp = None
+        self.lockfile = None
+        (self.type, self.host, self.path, self.user, self.pswd, self.parm) = decodeurl(d.expand(url))
+        self.url = url
+        if not self.user and "user" in self.parm:
+            self.user = self.parm["user"]
+        if not self.pswd and "pswd" in self.parm:
+            self.pswd = self.parm["pswd"]
+        self.name = self.parm.get("name", "default")
+        if "," in self.name:
+            raise ParameterError("The fetcher no longer supports multiple name parameters in a single url", self.url)
+        self.method = next((m for m in methods if m.supports(self, d)), None)
+        if not self.method:
+            raise NoMethodError(url)
+        if localonly and not isinstance(self.method, Local):
+            raise NonLocalMethod()
+        self.method.urldata_init(self, d)
+        if "localpath" in self.parm:
+            self.localpath = self.parm["localpath"]
+            self.basename = os.path.basename(self.localpath)
+        elif self.localfile:
+            self.localpath = self.method.localpath(self, d)
+        if not self.needdonestamp:
+            return
+        dldir = d.getVar("DL_DIR")
+        if self.localpath and self.localpath.startswith(dldir):
+            basepath = self.localpath
+        elif self.localpath:
+            basepath = dldir + os.sep + os.path.basename(self.localpath)
+        else:
+            basepath = dldir + os.sep + (self.basepath or self.basename)
+        self.donestamp = basepath + ".done"
+        self.lockfile = basepath + ".lock"
+
+    def setup_localpath(self, d):
+        if not self.localpath:
+            self.localpath = self.method.localpath(self, d)
+
+
+class Fetch(object):
+    """The URLs of a recipe (SRC_URI when none are given) and where each is found locally.
+    Downloading and unpacking are the executor's job and raise here."""
+
+    def __init__(self, urls, d, cache=True, localonly=False, connection_cache=None):
+        if localonly and cache:
+            raise Exception("bb.fetch2.Fetch.__init__: cannot set cache and localonly at same time")
+        if not urls:
+            urls = (d.getVar("SRC_URI") or "").split()
+        self.urls = urls
+        self.d = d
+        self.ud = {}
+        for url in urls:
+            self.ud[url] = FetchData(url, d, localonly)
+
+    def localpath(self, url):
+        if url not in self.urls:
+            self.ud[url] = FetchData(url, self.d)
+        self.ud[url].setup_localpath(self.d)
+        return self.d.expand(self.ud[url].localpath)
+
+    def localpaths(self):
+        return [self.localpath(url) for url in self.urls]
+
+    def _not_here(self, what):
+        raise FetchError("%s is done by Hitzeleiter's executor, not by the python host" % what)
+
+    def download(self, urls=None):
+        self._not_here("downloading")
+
+    def checkstatus(self, urls=None):
+        self._not_here("checking URLs")
+
+    def unpack(self, root, urls=None):
+        self._not_here("unpacking")
+
+    def clean(self, urls=None):
+        self._not_here("cleaning downloads")
