@@ -1,10 +1,12 @@
 //! The datastore: BitBake's `DataSmart`, rule for rule.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::rc::Rc;
 use std::sync::Arc;
+
+use indexmap::IndexMap;
 
 use crate::expand::{self, Parsed};
 use crate::history::{Event, VariableHistory};
@@ -13,7 +15,8 @@ use crate::{DataError, ExpansionError, InlinePython, LogLevel, LogRecord, Python
 /// One variable: its value (`_content`) and its flags, in one map as BitBake keeps them.
 /// `:append`/`:prepend`/`:remove` are flags holding `[value, override]` pairs; an empty map
 /// marks a deleted variable, which hides the variable of a parent store.
-pub(crate) type VarData = BTreeMap<String, Value>;
+/// A variable's value and flags in insertion order, as BitBake's per-variable dict.
+pub(crate) type VarData = IndexMap<String, Value>;
 
 const CONTENT: &str = "_content";
 const DEFAULTVAL: &str = "_defaultval";
@@ -504,7 +507,7 @@ impl DataStore {
             if has_pending {
                 let data = inner.local_mut(var);
                 for keyword in SETVAR_KEYWORDS {
-                    data.remove(keyword);
+                    data.shift_remove(keyword);
                 }
             }
             inner.overridedata.get(var).cloned()
@@ -697,8 +700,8 @@ impl DataStore {
             return;
         }
         let data = inner.local_mut(var);
-        if data.remove(flag).is_some() {
-            data.remove(&format!("_defaultval_flag_{flag}"));
+        if data.shift_remove(flag).is_some() {
+            data.shift_remove(&format!("_defaultval_flag_{flag}"));
             inner.record(Event::new(
                 var,
                 "delFlag",
@@ -801,15 +804,17 @@ impl DataStore {
         for (keyword, entries) in pending {
             let mut inner = self.inner.borrow_mut();
             Self::clear_expand_cache(&mut inner);
-            let target = inner.local_mut(newkey);
-            let mut list = match target.remove(&keyword) {
-                Some(Value::List(list)) => list,
-                _ => Vec::new(),
-            };
-            if let Value::List(entries) = entries {
+            // Assigning an existing flag keeps its place, as in a python dict.
+            let slot = inner
+                .local_mut(newkey)
+                .entry(keyword)
+                .or_insert_with(|| Value::List(Vec::new()));
+            if !matches!(slot, Value::List(_)) {
+                *slot = Value::List(Vec::new());
+            }
+            if let (Value::List(list), Value::List(entries)) = (slot, entries) {
                 list.extend(entries);
             }
-            target.insert(keyword, Value::List(list));
             found = true;
         }
         let variants = self.inner.borrow().overridedata.get(key).cloned();
@@ -964,7 +969,7 @@ impl DataStore {
     }
 
     /// `d.getVarFlags(var, internalflags=True)`: every flag, internal ones included.
-    pub fn get_var_flags_internal(&self, var: &str) -> BTreeMap<String, Value> {
+    pub fn get_var_flags_internal(&self, var: &str) -> IndexMap<String, Value> {
         self.inner.borrow().find(var).cloned().unwrap_or_default()
     }
 
@@ -976,7 +981,7 @@ impl DataStore {
             return;
         }
         let data = inner.local_mut(var);
-        let content = data.remove(CONTENT);
+        let content = data.shift_remove(CONTENT);
         data.clear();
         if let Some(content) = content {
             data.insert(CONTENT.to_owned(), content);
@@ -985,9 +990,9 @@ impl DataStore {
 
     /// `d.getVarFlags(var)`: the user-visible flags (internal `_`/`:` ones left out,
     /// `??=` flag defaults shown where no value is set). Unexpanded.
-    pub fn get_var_flags(&self, var: &str) -> BTreeMap<String, Value> {
+    pub fn get_var_flags(&self, var: &str) -> IndexMap<String, Value> {
         let inner = self.inner.borrow();
-        let mut flags = BTreeMap::new();
+        let mut flags = IndexMap::new();
         if let Some(data) = inner.find(var) {
             for (name, value) in data {
                 if let Some(flag) = name.strip_prefix("_defaultval_flag_") {
@@ -1417,17 +1422,19 @@ impl DataStore {
                 "a variable filter needs a python host, and this datastore has none".into(),
             )));
         };
-        python.apply_filter(value, filter).map_err(|failure| match failure {
-            PythonFailure::Data(err) => err,
-            PythonFailure::Exception { type_name, message } => DataError::Expansion(
-                ExpansionError::new(Some(var), Some(filter), format!("{type_name}: {message}")),
-            ),
-            PythonFailure::UnterminatedString => DataError::Expansion(ExpansionError::new(
-                Some(var),
-                Some(filter),
-                "unterminated string in the filter".into(),
-            )),
-        })
+        python
+            .apply_filter(value, filter)
+            .map_err(|failure| match failure {
+                PythonFailure::Data(err) => err,
+                PythonFailure::Exception { type_name, message } => DataError::Expansion(
+                    ExpansionError::new(Some(var), Some(filter), format!("{type_name}: {message}")),
+                ),
+                PythonFailure::UnterminatedString => DataError::Expansion(ExpansionError::new(
+                    Some(var),
+                    Some(filter),
+                    "unterminated string in the filter".into(),
+                )),
+            })
     }
 
     /// The override variant of a variable that wins: BitBake peels the overrides off the

@@ -467,7 +467,8 @@ pub(crate) mod _hz {
             } else {
                 filter.str(vm)?.to_string_lossy().into_owned()
             };
-            zelf.store(vm)?.set_var_filter(var.as_str(), filter.as_str());
+            zelf.store(vm)?
+                .set_var_filter(var.as_str(), filter.as_str());
             Ok(())
         }
 

@@ -37,7 +37,11 @@ const EMBEDDED: &[(&str, bool, &str)] = &[
     ),
     ("bb.filter", false, include_str!("../python/bb/filter.py")),
     ("bb.process", false, include_str!("../python/bb/process.py")),
-    ("bb.runqueue", false, include_str!("../python/bb/runqueue.py")),
+    (
+        "bb.runqueue",
+        false,
+        include_str!("../python/bb/runqueue.py"),
+    ),
     ("bb.siggen", false, include_str!("../python/bb/siggen.py")),
     ("bb.data", false, include_str!("../python/bb/data.py")),
     (

@@ -24,6 +24,9 @@ pub(crate) struct BuildDir {
 pub(crate) struct ParseArgs {
     #[command(flatten)]
     build: BuildDir,
+    /// Also say which recipes were skipped and why.
+    #[arg(short, long)]
+    verbose: bool,
 }
 
 #[derive(Args)]
@@ -148,8 +151,15 @@ pub(crate) fn parse(args: &ParseArgs) -> ExitCode {
             Ok(parsed) => {
                 for (variant, d) in &parsed.variants {
                     targets += 1;
-                    if parsed.skipped(variant).ok().flatten().is_some() {
+                    if let Some(reason) = parsed.skipped(variant).ok().flatten() {
                         skipped += 1;
+                        if args.verbose {
+                            let name = match variant.as_str() {
+                                "" => recipe.display().to_string(),
+                                variant => format!("virtual:{variant}:{}", recipe.display()),
+                            };
+                            eprintln!("NOTE: Skipping {name}: {reason}");
+                        }
                     }
                     print_log(d);
                 }

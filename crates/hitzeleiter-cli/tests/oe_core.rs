@@ -1,0 +1,242 @@
+//! `hitzeleiter env` on the real openembedded-core snapshot (`../shared/corpus`) against
+//! what real BitBake printed for it (`../shared/oracle/env`): every variable value and every
+//! function body, after substituting the path placeholders and ignoring the values that
+//! differ between any two runs (../shared/oracle/README.md).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Values that differ between runs or machines: time stamps and what derives from them
+/// (handled by substitution below), the process environment, BitBake's own command line.
+const PER_RUN: &[&str] = &[
+    "DATETIME",
+    "DATE",
+    "TIME",
+    "PID",
+    "LOGFIFO",
+    "BB_CONSOLELOG",
+    "BB_HASHSERVE",
+    "BB_ORIGENV",
+    "BB_CMDLINE",
+    "BB_DEFAULT_EVENTLOG",
+    "COMBINED_FEATURES",
+    // Taken from the environment of the run: the user, PATH, which python and bitbake.
+    "PATH",
+    "PWD",
+    "USER",
+    "HOME",
+    "XAUTHORITY",
+    "LOGNAME",
+    "BB_ENV_PASSTHROUGH_ADDITIONS",
+    "HOST_USER_UID",
+    "HOST_USER_GID",
+    "PYTHON",
+    "BITBAKEPATH",
+    // They list the files of openembedded-core's scripts/ directory, which the corpus
+    // snapshot leaves out (BitBake ran on the whole checkout).
+    "POSTINST_INTERCEPTS",
+    "POSTINST_INTERCEPT_CHECKSUMS",
+];
+
+/// The host tools openembedded-core's sanity check wants that minimal machines lack
+/// (`cargo xtask test` installs them where it can).
+const HOST_TOOLS: &[&str] = &["chrpath", "cpio", "diffstat", "gawk"];
+
+/// Variables and functions of a `bitbake -e` text: name → value or body.
+fn entries(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let start = text.find("# INCLUDE HISTORY:").unwrap_or(0);
+    let mut lines = text[start..].lines();
+    while let Some(line) = lines.next() {
+        if line.starts_with('#') {
+            continue;
+        }
+        let body_of = |lines: &mut std::str::Lines<'_>| {
+            let mut body = Vec::new();
+            for line in lines.by_ref() {
+                if line == "}" {
+                    break;
+                }
+                body.push(line.to_owned());
+            }
+            body.join("\n")
+        };
+        if let Some(name) = line
+            .strip_prefix("python ")
+            .and_then(|l| l.strip_suffix(" () {"))
+        {
+            out.insert(format!("python {name}"), body_of(&mut lines));
+        } else if let Some(name) = line.strip_suffix("() {") {
+            out.insert(format!("function {name}"), body_of(&mut lines));
+        } else if let Some((name, value)) = line.split_once("=\"") {
+            let mut value = value.to_owned();
+            // A value continues while its line ends with the ` \` of an escaped newline.
+            while value.ends_with(" \\") {
+                value.push('\n');
+                value.push_str(lines.next().unwrap_or_default());
+            }
+            out.insert(name.trim_start_matches("export ").to_owned(), value);
+        } else if let Some(name) = line.strip_prefix("unset ") {
+            out.insert(name.to_owned(), "<unset>".to_owned());
+        }
+    }
+    out
+}
+
+/// The value of `var` in a `bitbake -e` text.
+fn value_of(text: &str, var: &str) -> Option<String> {
+    let prefix = format!("\n{var}=\"");
+    let at = text.find(&prefix)? + prefix.len();
+    let end = text[at..].find("\"\n")?;
+    Some(text[at..at + end].to_owned())
+}
+
+/// Replaces the per-run values that others derive from by placeholders: DATETIME (a
+/// 14-digit stamp, e.g. in IMAGE_NAME) and the process id (in log and fifo names).
+fn without_run_values(text: &str) -> String {
+    let mut text = text.to_owned();
+    if let Some(stamp) = value_of(&text, "DATETIME").filter(|v| v.len() == 14) {
+        text = text.replace(&stamp, "@DATETIME@");
+    }
+    let fifo = value_of(&text, "LOGFIFO")
+        .and_then(|f| f.rsplit_once("fifo.").map(|(_, pid)| pid.to_owned()));
+    if let Some(pid) = fifo {
+        text = replace_number(&text, &pid, "@PID@");
+    }
+    text
+}
+
+/// Replaces `number` where it stands alone (no digit before or after it).
+fn replace_number(text: &str, number: &str, with: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(number) {
+        let before = rest[..at].chars().next_back();
+        let after = rest[at + number.len()..].chars().next();
+        out.push_str(&rest[..at]);
+        if before.is_some_and(|c| c.is_ascii_digit()) || after.is_some_and(|c| c.is_ascii_digit()) {
+            out.push_str(number);
+        } else {
+            out.push_str(with);
+        }
+        rest = &rest[at + number.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn mangled(path: &str) -> String {
+    path.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+#[test]
+fn env_equals_bitbakes_on_openembedded_core() {
+    const TEST: &str = "env_equals_bitbakes_on_openembedded_core";
+    let Some(shared) = test_support::require_shared(TEST) else {
+        return;
+    };
+    let missing: Vec<&str> = HOST_TOOLS
+        .iter()
+        .copied()
+        .filter(|tool| {
+            !std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+                .any(|dir| dir.join(tool).is_file())
+        })
+        .collect();
+    if !missing.is_empty() {
+        test_support::skip(&format!(
+            "{TEST}: openembedded-core's HOSTTOOLS check needs {} on PATH",
+            missing.join(", ")
+        ));
+        return;
+    }
+    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("oe");
+    let _ = std::fs::remove_dir_all(&work);
+    let build = work.join("oe-build");
+    std::fs::create_dir_all(build.join("conf")).expect("build directory");
+    for file in ["bblayers.conf", "local.conf"] {
+        std::fs::copy(
+            shared.join("corpus/oe-build/conf").join(file),
+            build.join("conf").join(file),
+        )
+        .expect("copy conf");
+    }
+    let corpus: PathBuf = shared
+        .join("corpus/openembedded-core")
+        .canonicalize()
+        .expect("corpus");
+    std::os::unix::fs::symlink(&corpus, work.join("openembedded-core")).expect("symlink");
+
+    let topdir = build.display().to_string();
+    let oecore = format!("{topdir}/../openembedded-core");
+    let oecore_normalised = work.join("openembedded-core").display().to_string();
+    let ours_with_placeholders = |text: &str| {
+        let text = text
+            .replace(&mangled(&oecore), "_OECORE")
+            .replace(&mangled(&topdir), "_TOPDIR")
+            .replace(&oecore, "@OECORE@")
+            .replace(&oecore_normalised, "@OECORE@")
+            .replace(&topdir, "@TOPDIR@");
+        without_run_values(&text)
+    };
+
+    let mut differences = Vec::new();
+    let mut compared = 0;
+    for recipe in [
+        None,
+        Some("zlib"),
+        Some("busybox"),
+        Some("quilt-native"),
+        Some("gcc-cross-x86_64"),
+        Some("base-files"),
+        Some("core-image-minimal"),
+    ] {
+        let name = recipe.unwrap_or("_global");
+        let oracle = std::fs::read_to_string(shared.join(format!("oracle/env/{name}.env")))
+            .expect("oracle env");
+        let output = Command::new(env!("CARGO_BIN_EXE_hitzeleiter"))
+            .arg("env")
+            .args(recipe)
+            .current_dir(&build)
+            .env_remove("BBPATH")
+            .output()
+            .expect("run hitzeleiter");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        if !output.status.success() {
+            differences.push(format!(
+                "{name}: env failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ));
+            continue;
+        }
+        let theirs = entries(&without_run_values(&oracle));
+        let ours = entries(&ours_with_placeholders(&stdout));
+        assert!(
+            theirs.len() > 1000,
+            "{name}: the oracle has too few entries"
+        );
+        let keys: std::collections::BTreeSet<&String> = theirs.keys().chain(ours.keys()).collect();
+        for key in keys {
+            if PER_RUN.contains(&key.as_str()) {
+                continue;
+            }
+            compared += 1;
+            match (theirs.get(key), ours.get(key)) {
+                (Some(a), Some(b)) if a == b => {}
+                (a, b) => differences.push(format!(
+                    "{name} {key}:\n  BitBake: {:.300}\n  ours:    {:.300}",
+                    a.map_or("<missing>", String::as_str),
+                    b.map_or("<missing>", String::as_str)
+                )),
+            }
+        }
+    }
+    eprintln!(
+        "{compared} variable and function comparisons, {} differences",
+        differences.len()
+    );
+    test_support::assert_agree(&differences, compared);
+}
