@@ -35,6 +35,9 @@ pub(crate) fn run() -> Result<(), String> {
             "warnings",
         ]),
     )?;
+    if shared_dir().is_some() {
+        ensure_host_tools();
+    }
     let counts = cargo_tests()?;
     cargo_deny()?;
     forget_packaged_workspace_crates();
@@ -90,6 +93,55 @@ pub(crate) fn run() -> Result<(), String> {
         return Err("tests failed".into());
     }
     Ok(())
+}
+
+/// Host tools that openembedded-core's sanity check (HOSTTOOLS) requires and small
+/// machines lack; the tests that parse openembedded-core need them. Debian package names
+/// equal the tool names.
+const OE_HOST_TOOLS: &[&str] = &["chrpath", "cpio", "diffstat", "gawk"];
+
+/// Installs the missing OE_HOST_TOOLS with apt-get when running as root; otherwise the
+/// tests that need them report themselves skipped.
+fn ensure_host_tools() {
+    let on_path = |tool: &str| {
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .any(|dir| dir.join(tool).is_file())
+    };
+    let missing: Vec<&str> = OE_HOST_TOOLS
+        .iter()
+        .copied()
+        .filter(|t| !on_path(t))
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !root || !on_path("apt-get") {
+        eprintln!(
+            "host tools missing ({}), not root with apt-get: openembedded-core tests will be skipped",
+            missing.join(", ")
+        );
+        return;
+    }
+    let installed = run_step(
+        "apt-get update",
+        std::process::Command::new("apt-get").args(["update", "-qq"]),
+    )
+    .and_then(|()| {
+        run_step(
+            &format!("apt-get install {}", missing.join(" ")),
+            std::process::Command::new("apt-get")
+                .args(["install", "-y", "-qq"])
+                .args(&missing)
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )
+    });
+    if let Err(err) = installed {
+        eprintln!("{err}: openembedded-core tests will be skipped");
+    }
 }
 
 /// A dry run unpacks our own crates into cargo's registry cache, under their version,

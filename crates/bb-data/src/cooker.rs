@@ -37,6 +37,11 @@ pub enum CookerEvent {
         /// The tasks.
         tasks: Vec<String>,
     },
+    /// At the end of finalisation (handlers may still skip the recipe).
+    RecipeParsed {
+        /// The recipe file.
+        file: String,
+    },
 }
 
 /// An event handler registered with `addhandler`.
@@ -600,6 +605,21 @@ impl<'e> Cooker<'e> {
         virtual_recipe_providers(d, &tasks)?;
         add_task_deps(d, &tasks)?;
         d.set_var("BBINCLUDED", file_depends(d)?)?;
+        let seen = |var: &str| -> Result<bool, DataError> {
+            Ok(d.get_var(var)?.is_some_and(|v| v.is_truthy()))
+        };
+        if seen("__BBAUTOREV_SEEN")? && seen("__BBSRCREV_SEEN")? && !seen("__BBAUTOREV_ACTED_UPON")?
+        {
+            return Err(EvalError::Data(DataError::Fatal(
+                "AUTOREV/SRCPV set too late for the fetcher to work properly, please set the variables earlier in parsing. Erroring instead of later obtuse build failures.".into(),
+            )));
+        }
+        self.fire(
+            d,
+            &CookerEvent::RecipeParsed {
+                file: file.to_owned(),
+            },
+        )?;
         Ok(())
     }
 }

@@ -368,6 +368,9 @@ impl PythonHost for Python {
                     "RecipePostKeyExpansion",
                     vec![vm.ctx.new_str(file.as_str()).into()],
                 ),
+                CookerEvent::RecipeParsed { file } => {
+                    ("RecipeParsed", vec![vm.ctx.new_str(file.as_str()).into()])
+                }
                 CookerEvent::RecipeTaskPreProcess { file, tasks } => {
                     let list: Vec<PyObjectRef> = tasks
                         .iter()
