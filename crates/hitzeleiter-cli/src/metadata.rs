@@ -104,6 +104,24 @@ impl Session {
 }
 
 fn print_log(d: &DataStore) {
+    let mut lines = Vec::new();
+    log_lines(d, &mut lines);
+    for line in lines {
+        eprintln!("{line}");
+    }
+}
+
+/// What parsing one recipe file gave, ready to print.
+#[derive(Default)]
+struct RecipeOutcome {
+    targets: usize,
+    skipped: usize,
+    /// Lines for standard error: the recipe's log, skip notes, its error.
+    messages: Vec<String>,
+    failed: bool,
+}
+
+fn log_lines(d: &DataStore, out: &mut Vec<String>) {
     for record in d.take_log() {
         let prefix = match record.level {
             LogLevel::Debug => continue,
@@ -111,76 +129,163 @@ fn print_log(d: &DataStore) {
             LogLevel::Warning => "WARNING",
             LogLevel::Error => "ERROR",
         };
-        eprintln!("{prefix}: {}", record.message);
+        out.push(format!("{prefix}: {}", record.message));
     }
 }
 
-/// `hitzeleiter parse`: every recipe of BBFILES with its variants, then BitBake's summary.
-pub(crate) fn parse(args: &ParseArgs) -> ExitCode {
-    let session = match Session::new(&args.build, false) {
-        Ok(session) => session,
-        Err(err) => {
-            eprintln!("ERROR: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let mut cooker = session.cooker();
-    let config = match cooker.parse_base_configuration() {
-        Ok(config) => config,
-        Err(err) => {
-            eprintln!("ERROR: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    print_log(&config);
-    let files = match bb_data::collect_recipe_files(&config) {
-        Ok(files) => files,
-        Err(err) => {
-            eprintln!("ERROR: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let (mut targets, mut skipped, mut errors) = (0, 0, 0);
-    for recipe in &files.recipes {
-        let appends = bb_data::appends_for(recipe, &files.appends);
-        let layer = bb_data::file_layer_name(&config, recipe)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        match cooker.parse_recipe(&config, recipe, &appends, &layer) {
-            Ok(parsed) => {
-                for (variant, d) in &parsed.variants {
-                    targets += 1;
-                    if let Some(reason) = parsed.skipped(variant).ok().flatten() {
-                        skipped += 1;
-                        if args.verbose {
-                            let name = match variant.as_str() {
-                                "" => recipe.display().to_string(),
-                                variant => format!("virtual:{variant}:{}", recipe.display()),
-                            };
-                            eprintln!("NOTE: Skipping {name}: {reason}");
-                        }
+fn parse_one(
+    cooker: &mut Cooker<'_>,
+    config: &DataStore,
+    files: &bb_data::RecipeFiles,
+    recipe: &Path,
+    verbose: bool,
+) -> RecipeOutcome {
+    let mut outcome = RecipeOutcome::default();
+    let appends = bb_data::appends_for(recipe, &files.appends);
+    let layer = bb_data::file_layer_name(config, recipe)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    match cooker.parse_recipe(config, recipe, &appends, &layer) {
+        Ok(parsed) => {
+            for (variant, d) in &parsed.variants {
+                outcome.targets += 1;
+                if let Some(reason) = parsed.skipped(variant).ok().flatten() {
+                    outcome.skipped += 1;
+                    if verbose {
+                        let name = match variant.as_str() {
+                            "" => recipe.display().to_string(),
+                            variant => format!("virtual:{variant}:{}", recipe.display()),
+                        };
+                        outcome
+                            .messages
+                            .push(format!("NOTE: Skipping {name}: {reason}"));
                     }
-                    print_log(d);
+                }
+                log_lines(d, &mut outcome.messages);
+            }
+        }
+        Err(err) => {
+            outcome.failed = true;
+            outcome.messages.push(format!(
+                "ERROR: Unable to parse {}: {err}",
+                recipe.display()
+            ));
+        }
+    }
+    outcome
+}
+
+/// How many recipes are parsed at once: BB_NUMBER_PARSE_THREADS, else every core.
+fn parse_threads(config: &DataStore) -> usize {
+    config
+        .get_var_str("BB_NUMBER_PARSE_THREADS")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// `hitzeleiter parse`: every recipe of BBFILES with its variants, then BitBake's summary.
+/// Recipes are parsed on every core: each worker thread has its own python interpreter
+/// and base configuration; results are printed in recipe order.
+pub(crate) fn parse(args: &ParseArgs) -> ExitCode {
+    let run = || -> Result<ExitCode, String> {
+        let session = Session::new(&args.build, false)?;
+        let mut cooker = session.cooker();
+        let config = cooker
+            .parse_base_configuration()
+            .map_err(|e| e.to_string())?;
+        print_log(&config);
+        let files = bb_data::collect_recipe_files(&config).map_err(|e| e.to_string())?;
+        let threads = parse_threads(&config).min(files.recipes.len().max(1));
+        let progress = indicatif::ProgressBar::new(files.recipes.len() as u64).with_style(
+            indicatif::ProgressStyle::with_template(
+                "Parsing recipes: {percent:>3}% |{bar:40}| ETA: {eta_precise}",
+            )
+            .expect("progress template")
+            .progress_chars("## "),
+        );
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let (send, receive) = std::sync::mpsc::channel::<(usize, Result<RecipeOutcome, String>)>();
+        let mut outcomes: Vec<Option<RecipeOutcome>> =
+            (0..files.recipes.len()).map(|_| None).collect();
+        std::thread::scope(|scope| -> Result<(), String> {
+            // The calling thread's interpreter and configuration serve as one worker.
+            for _ in 1..threads {
+                let (send, next, files, build) = (send.clone(), &next, &files, &args.build);
+                scope.spawn(move || {
+                    let worker = || -> Result<(), String> {
+                        let session = Session::new(build, false)?;
+                        let mut cooker = session.cooker();
+                        let config = cooker
+                            .parse_base_configuration()
+                            .map_err(|e| e.to_string())?;
+                        config.take_log();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(recipe) = files.recipes.get(i) else {
+                                return Ok(());
+                            };
+                            let outcome =
+                                parse_one(&mut cooker, &config, files, recipe, args.verbose);
+                            if send.send((i, Ok(outcome))).is_err() {
+                                return Ok(());
+                            }
+                        }
+                    };
+                    if let Err(err) = worker() {
+                        let _ = send.send((usize::MAX, Err(err)));
+                    }
+                });
+            }
+            drop(send);
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(recipe) = files.recipes.get(i) else {
+                    break;
+                };
+                let outcome = parse_one(&mut cooker, &config, &files, recipe, args.verbose);
+                outcomes[i] = Some(outcome);
+                progress.inc(1);
+                while let Ok((i, outcome)) = receive.try_recv() {
+                    outcomes[i] = Some(outcome?);
+                    progress.inc(1);
                 }
             }
-            Err(err) => {
-                errors += 1;
-                eprintln!("ERROR: Unable to parse {}: {err}", recipe.display());
+            for (i, outcome) in receive {
+                outcomes[i] = Some(outcome?);
+                progress.inc(1);
+            }
+            Ok(())
+        })?;
+        progress.finish_and_clear();
+        let (mut targets, mut skipped, mut errors) = (0, 0, 0);
+        for outcome in outcomes.into_iter().flatten() {
+            targets += outcome.targets;
+            skipped += outcome.skipped;
+            errors += usize::from(outcome.failed);
+            for message in outcome.messages {
+                eprintln!("{message}");
             }
         }
-    }
-    println!(
-        "Parsing of {} .bb files complete (0 cached, {} parsed). {targets} targets, {skipped} skipped, {} masked, {errors} errors.",
-        files.recipes.len(),
-        files.recipes.len(),
-        files.masked
-    );
-    if errors > 0 {
+        println!(
+            "Parsing of {} .bb files complete (0 cached, {} parsed). {targets} targets, {skipped} skipped, {} masked, {errors} errors.",
+            files.recipes.len(),
+            files.recipes.len(),
+            files.masked
+        );
+        Ok(if errors > 0 {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        })
+    };
+    run().unwrap_or_else(|err| {
+        eprintln!("ERROR: {err}");
         ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    }
+    })
 }
 
 /// Finds the recipe whose PN (or a variant's PN) is `name`: first among files named like

@@ -132,12 +132,9 @@ fn mangled(path: &str) -> String {
         .collect()
 }
 
-#[test]
-fn env_equals_bitbakes_on_openembedded_core() {
-    const TEST: &str = "env_equals_bitbakes_on_openembedded_core";
-    let Some(shared) = test_support::require_shared(TEST) else {
-        return;
-    };
+/// A copy of the corpus' build directory beside a link to the corpus' openembedded-core,
+/// for `test`; `None` (reported skipped) where the host lacks HOST_TOOLS.
+fn oe_build_dir(shared: &Path, test: &str) -> Option<PathBuf> {
     let missing: Vec<&str> = HOST_TOOLS
         .iter()
         .copied()
@@ -148,12 +145,12 @@ fn env_equals_bitbakes_on_openembedded_core() {
         .collect();
     if !missing.is_empty() {
         test_support::skip(&format!(
-            "{TEST}: openembedded-core's HOSTTOOLS check needs {} on PATH",
+            "{test}: openembedded-core's HOSTTOOLS check needs {} on PATH",
             missing.join(", ")
         ));
-        return;
+        return None;
     }
-    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("oe");
+    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join(test);
     let _ = std::fs::remove_dir_all(&work);
     let build = work.join("oe-build");
     std::fs::create_dir_all(build.join("conf")).expect("build directory");
@@ -169,7 +166,56 @@ fn env_equals_bitbakes_on_openembedded_core() {
         .canonicalize()
         .expect("corpus");
     std::os::unix::fs::symlink(&corpus, work.join("openembedded-core")).expect("symlink");
+    Some(build)
+}
 
+/// Every recipe of openembedded-core evaluates without error, and the summary is
+/// BitBake's: the same counts, the same 49 recipes skipped.
+#[test]
+fn parse_of_openembedded_core_prints_bitbakes_summary() {
+    const TEST: &str = "parse_of_openembedded_core_prints_bitbakes_summary";
+    let Some(shared) = test_support::require_shared(TEST) else {
+        return;
+    };
+    let Some(build) = oe_build_dir(&shared, TEST) else {
+        return;
+    };
+    let output = Command::new(env!("CARGO_BIN_EXE_hitzeleiter"))
+        .args(["parse", "-v"])
+        .current_dir(&build)
+        .env_remove("BBPATH")
+        .output()
+        .expect("run hitzeleiter");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stdout,
+        "Parsing of 950 .bb files complete (0 cached, 950 parsed). 1978 targets, 49 skipped, 0 masked, 0 errors.\n",
+        "{stderr}"
+    );
+    assert!(output.status.success());
+    // A sample of BitBake's skip reasons, one per kind.
+    for expected in [
+        "meta/recipes-kernel/linux/linux-dummy.bb: PREFERRED_PROVIDER_virtual/kernel set to linux-yocto, not linux-dummy",
+        "meta/recipes-core/musl/musl_git.bb: PREFERRED_PROVIDER_virtual/libc set to glibc, not musl",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing skip '{expected}' in:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn env_equals_bitbakes_on_openembedded_core() {
+    const TEST: &str = "env_equals_bitbakes_on_openembedded_core";
+    let Some(shared) = test_support::require_shared(TEST) else {
+        return;
+    };
+    let Some(build) = oe_build_dir(&shared, TEST) else {
+        return;
+    };
+    let work = build.parent().expect("work directory").to_path_buf();
     let topdir = build.display().to_string();
     let oecore = format!("{topdir}/../openembedded-core");
     let oecore_normalised = work.join("openembedded-core").display().to_string();
