@@ -372,6 +372,32 @@ impl<'e> Cooker<'e> {
     }
 
     /// `findConfigFile`: BBPATH entries, then the working directory and its parents.
+    /// The build directory (TOPDIR) the parse will use: where conf/bblayers.conf is found
+    /// on BBPATH from the environment, else from the working directory upwards. Found
+    /// without parsing anything.
+    pub fn build_dir(&self) -> Option<PathBuf> {
+        let data = DataStore::new();
+        if let Some((_, bbpath)) = self.config.env.iter().find(|(k, _)| k == "BBPATH") {
+            data.set_var("BBPATH", bbpath.as_str()).ok()?;
+        }
+        let layerconf = self.find_config_file("bblayers.conf", &data).ok()??;
+        Some(layerconf.parent()?.parent()?.to_path_buf())
+    }
+
+    /// The environment variables a parse takes in (BitBake's approved variables), sorted.
+    pub fn approved_environment(&self) -> Vec<(String, String)> {
+        let approved = approved_variables(&self.config.env);
+        let mut out: Vec<(String, String)> = self
+            .config
+            .env
+            .iter()
+            .filter(|(k, _)| approved.contains(k))
+            .cloned()
+            .collect();
+        out.sort();
+        out
+    }
+
     fn find_config_file(&self, name: &str, data: &DataStore) -> Result<Option<PathBuf>, EvalError> {
         let mut search = Vec::new();
         if let Some(bbpath) = data.get_var_str("BBPATH")?.filter(|s| !s.is_empty()) {

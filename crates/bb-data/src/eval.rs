@@ -122,6 +122,8 @@ impl From<DataError> for EvalError {
 pub struct Evaluator {
     python: Option<Rc<dyn PythonHost>>,
     trees: RefCell<HashMap<PathBuf, Rc<(Parse, LineIndex)>>>,
+    /// The `addpylib` directories seen, for the parse cache.
+    python_libraries: RefCell<Vec<PathBuf>>,
 }
 
 impl fmt::Debug for Evaluator {
@@ -146,7 +148,13 @@ impl Evaluator {
         Evaluator {
             python,
             trees: RefCell::default(),
+            python_libraries: RefCell::default(),
         }
+    }
+
+    /// The directories `addpylib` added so far.
+    pub fn python_library_dirs(&self) -> Vec<PathBuf> {
+        self.python_libraries.borrow().clone()
     }
 
     /// Installs the python host into `d` (copies share it).
@@ -419,6 +427,11 @@ impl Evaluator {
             Statement::AddPylib(p) => {
                 let [dir, namespace] = p.parts().unwrap_or_default();
                 let dir = d.expand(&dir)?;
+                let mut seen = self.python_libraries.borrow_mut();
+                if !seen.iter().any(|s| s == Path::new(&dir)) {
+                    seen.push(PathBuf::from(&dir));
+                }
+                drop(seen);
                 self.python()?.add_pylib(d, &dir, &namespace)
             }
             Statement::AddFragments(f) => {

@@ -23,6 +23,7 @@
 //! # Ok::<(), bb_data::DataError>(())
 //! ```
 
+mod cache;
 mod collect;
 mod cooker;
 mod deps;
@@ -37,6 +38,10 @@ mod value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+pub use cache::{
+    CacheError, CacheKey, CachedRecipe, CachedVariant, FileStamp, ParseCache, collection_vars,
+    python_library_files, read_files,
+};
 pub use collect::{RecipeFiles, appends_for, collect_recipe_files, file_layer_name};
 pub use cooker::{Cooker, CookerConfig, CookerEvent, Handler, ParsedRecipe};
 pub use deps::{Signatures, VarDeps};

@@ -81,19 +81,27 @@ struct Session {
 }
 
 impl Session {
-    fn new(build: &BuildDir, tracking: bool) -> Result<Session, String> {
-        let python: Rc<dyn PythonHost> =
-            Rc::new(bb_python::Python::new().map_err(|e| format!("python failed to start: {e}"))?);
+    /// Where and with which environment to parse.
+    fn config(build: &BuildDir) -> Result<CookerConfig, String> {
         let cwd = match &build.build_dir {
             Some(dir) => std::path::absolute(dir).map_err(|e| format!("{}: {e}", dir.display()))?,
             None => std::env::current_dir().map_err(|e| format!("current directory: {e}"))?,
         };
+        Ok(CookerConfig {
+            cwd,
+            env: std::env::vars().collect(),
+            tracking: false,
+        })
+    }
+
+    fn new(build: &BuildDir, tracking: bool) -> Result<Session, String> {
+        let python: Rc<dyn PythonHost> =
+            Rc::new(bb_python::Python::new().map_err(|e| format!("python failed to start: {e}"))?);
         Ok(Session {
             evaluator: Evaluator::new(Some(python)),
             config: CookerConfig {
-                cwd,
-                env: std::env::vars().collect(),
                 tracking,
+                ..Session::config(build)?
             },
         })
     }
@@ -119,6 +127,39 @@ struct RecipeOutcome {
     /// Lines for standard error: the recipe's log, skip notes, its error.
     messages: Vec<String>,
     failed: bool,
+    /// What the parse cache keeps (a recipe that failed is parsed again next time).
+    cache_entry: Option<bb_data::CachedRecipe>,
+    /// Whether it came from the parse cache.
+    cached: bool,
+}
+
+fn skip_note(recipe: &Path, variant: &str, reason: &str) -> String {
+    let name = match variant {
+        "" => recipe.display().to_string(),
+        variant => format!("virtual:{variant}:{}", recipe.display()),
+    };
+    format!("NOTE: Skipping {name}: {reason}")
+}
+
+/// A recipe's outcome from its parse-cache entry.
+fn cached_outcome(entry: &bb_data::CachedRecipe, verbose: bool) -> RecipeOutcome {
+    let mut outcome = RecipeOutcome {
+        targets: entry.variants.len(),
+        cached: true,
+        cache_entry: Some(entry.clone()),
+        ..RecipeOutcome::default()
+    };
+    for variant in &entry.variants {
+        if let Some(reason) = &variant.skipped {
+            outcome.skipped += 1;
+            if verbose {
+                outcome
+                    .messages
+                    .push(skip_note(&entry.file, &variant.name, reason));
+            }
+        }
+    }
+    outcome
 }
 
 fn log_lines(d: &DataStore, out: &mut Vec<String>) {
@@ -148,22 +189,33 @@ fn parse_one(
         .unwrap_or_default();
     match cooker.parse_recipe(config, recipe, &appends, &layer) {
         Ok(parsed) => {
+            let mut entry = bb_data::CachedRecipe {
+                file: recipe.to_path_buf(),
+                appends: appends.clone(),
+                inputs: Vec::new(),
+                variants: Vec::new(),
+            };
             for (variant, d) in &parsed.variants {
                 outcome.targets += 1;
-                if let Some(reason) = parsed.skipped(variant).ok().flatten() {
+                let skipped = parsed.skipped(variant).ok().flatten();
+                if let Some(reason) = &skipped {
                     outcome.skipped += 1;
                     if verbose {
-                        let name = match variant.as_str() {
-                            "" => recipe.display().to_string(),
-                            variant => format!("virtual:{variant}:{}", recipe.display()),
-                        };
-                        outcome
-                            .messages
-                            .push(format!("NOTE: Skipping {name}: {reason}"));
+                        outcome.messages.push(skip_note(recipe, variant, reason));
                     }
                 }
                 log_lines(d, &mut outcome.messages);
+                for input in bb_data::read_files(d, "__depends").unwrap_or_default() {
+                    if !entry.inputs.iter().any(|i| i.path == input.path) {
+                        entry.inputs.push(input);
+                    }
+                }
+                entry.variants.push(bb_data::CachedVariant {
+                    name: variant.clone(),
+                    skipped,
+                });
             }
+            outcome.cache_entry = Some(entry);
         }
         Err(err) => {
             outcome.failed = true;
@@ -187,11 +239,99 @@ fn parse_threads(config: &DataStore) -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
+/// Identifies this build of the program, so that a parse cache written by another build
+/// is never trusted.
+fn tool_id() -> String {
+    let build = std::env::current_exe()
+        .map(|exe| bb_data::FileStamp::of(&exe))
+        .ok()
+        .and_then(|stamp| stamp.state)
+        .map(|(size, modified)| format!("{size}-{modified}"))
+        .unwrap_or_default();
+    format!("hitzeleiter {} {build}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Where the parse cache of a build directory lives.
+fn cache_path(build_dir: &Path) -> PathBuf {
+    build_dir.join("cache/hitzeleiter/parse.cache")
+}
+
+/// The parse cache, if it applies to this parse at all (same program, environment and base
+/// configuration); a broken one is reported and ignored.
+fn usable_cache(path: &Path, key: &bb_data::CacheKey) -> Option<bb_data::ParseCache> {
+    match bb_data::ParseCache::load(path) {
+        Ok(Some(cache)) if cache.key == *key && cache.base_is_current() => Some(cache),
+        Ok(_) => None,
+        Err(err) => {
+            eprintln!("WARNING: {err}; parsing everything again");
+            None
+        }
+    }
+}
+
+fn print_summary(files: &bb_data::RecipeFiles, outcomes: &[RecipeOutcome]) -> ExitCode {
+    let (mut targets, mut skipped, mut errors, mut cached) = (0, 0, 0, 0);
+    for outcome in outcomes {
+        targets += outcome.targets;
+        skipped += outcome.skipped;
+        errors += usize::from(outcome.failed);
+        cached += usize::from(outcome.cached);
+        for message in &outcome.messages {
+            eprintln!("{message}");
+        }
+    }
+    println!(
+        "Parsing of {} .bb files complete ({cached} cached, {} parsed). {targets} targets, {skipped} skipped, {} masked, {errors} errors.",
+        files.recipes.len(),
+        files.recipes.len() - cached,
+        files.masked
+    );
+    if errors > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 /// `hitzeleiter parse`: every recipe of BBFILES with its variants, then BitBake's summary.
-/// Recipes are parsed on every core: each worker thread has its own python interpreter
-/// and base configuration; results are printed in recipe order.
+/// Recipes whose inputs are unchanged since the last parse come from the parse cache
+/// (with nothing changed, no python starts at all); the others are parsed on every core:
+/// each worker thread has its own python interpreter and base configuration; results are
+/// printed in recipe order.
 pub(crate) fn parse(args: &ParseArgs) -> ExitCode {
     let run = || -> Result<ExitCode, String> {
+        // Finding the cache needs no python: only where bblayers.conf is.
+        let no_python = Evaluator::new(None);
+        let probe_config = Session::config(&args.build)?;
+        let cwd = probe_config.cwd.clone();
+        let probe = Cooker::new(&no_python, probe_config);
+        let build_dir = probe.build_dir().unwrap_or(cwd);
+        let cache_file = cache_path(&build_dir);
+        let key = bb_data::CacheKey {
+            tool: tool_id(),
+            environment: probe.approved_environment(),
+        };
+        let cache = usable_cache(&cache_file, &key);
+        if let Some(cache) = &cache {
+            let files = cache
+                .collection_store()
+                .and_then(|d| bb_data::collect_recipe_files(&d))
+                .map_err(|e| e.to_string())?;
+            let outcomes: Option<Vec<RecipeOutcome>> = files
+                .recipes
+                .iter()
+                .map(|recipe| {
+                    let appends = bb_data::appends_for(recipe, &files.appends);
+                    cache
+                        .current_recipe(recipe, &appends)
+                        .map(|entry| cached_outcome(entry, args.verbose))
+                })
+                .collect();
+            if let Some(outcomes) = outcomes {
+                return Ok(print_summary(&files, &outcomes));
+            }
+        }
+
         let session = Session::new(&args.build, false)?;
         let mut cooker = session.cooker();
         let config = cooker
@@ -199,8 +339,21 @@ pub(crate) fn parse(args: &ParseArgs) -> ExitCode {
             .map_err(|e| e.to_string())?;
         print_log(&config);
         let files = bb_data::collect_recipe_files(&config).map_err(|e| e.to_string())?;
-        let threads = parse_threads(&config).min(files.recipes.len().max(1));
-        let progress = indicatif::ProgressBar::new(files.recipes.len() as u64).with_style(
+        let mut outcomes: Vec<Option<RecipeOutcome>> =
+            (0..files.recipes.len()).map(|_| None).collect();
+        let mut todo = Vec::new();
+        for (i, recipe) in files.recipes.iter().enumerate() {
+            let appends = bb_data::appends_for(recipe, &files.appends);
+            match cache
+                .as_ref()
+                .and_then(|c| c.current_recipe(recipe, &appends))
+            {
+                Some(entry) => outcomes[i] = Some(cached_outcome(entry, args.verbose)),
+                None => todo.push(i),
+            }
+        }
+        let threads = parse_threads(&config).min(todo.len().max(1));
+        let progress = indicatif::ProgressBar::new(todo.len() as u64).with_style(
             indicatif::ProgressStyle::with_template(
                 "Parsing recipes: {percent:>3}% |{bar:40}| ETA: {eta_precise}",
             )
@@ -209,27 +362,30 @@ pub(crate) fn parse(args: &ParseArgs) -> ExitCode {
         );
         let next = std::sync::atomic::AtomicUsize::new(0);
         let (send, receive) = std::sync::mpsc::channel::<(usize, Result<RecipeOutcome, String>)>();
-        let mut outcomes: Vec<Option<RecipeOutcome>> =
-            (0..files.recipes.len()).map(|_| None).collect();
         std::thread::scope(|scope| -> Result<(), String> {
             // The calling thread's interpreter and configuration serve as one worker.
             for _ in 1..threads {
-                let (send, next, files, build) = (send.clone(), &next, &files, &args.build);
+                let (send, next, files, todo) = (send.clone(), &next, &files, &todo);
                 scope.spawn(move || {
                     let worker = || -> Result<(), String> {
-                        let session = Session::new(build, false)?;
+                        let session = Session::new(&args.build, false)?;
                         let mut cooker = session.cooker();
                         let config = cooker
                             .parse_base_configuration()
                             .map_err(|e| e.to_string())?;
                         config.take_log();
                         loop {
-                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            let Some(recipe) = files.recipes.get(i) else {
+                            let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(&i) = todo.get(n) else {
                                 return Ok(());
                             };
-                            let outcome =
-                                parse_one(&mut cooker, &config, files, recipe, args.verbose);
+                            let outcome = parse_one(
+                                &mut cooker,
+                                &config,
+                                files,
+                                &files.recipes[i],
+                                args.verbose,
+                            );
                             if send.send((i, Ok(outcome))).is_err() {
                                 return Ok(());
                             }
@@ -242,12 +398,17 @@ pub(crate) fn parse(args: &ParseArgs) -> ExitCode {
             }
             drop(send);
             loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(recipe) = files.recipes.get(i) else {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(&i) = todo.get(n) else {
                     break;
                 };
-                let outcome = parse_one(&mut cooker, &config, &files, recipe, args.verbose);
-                outcomes[i] = Some(outcome);
+                outcomes[i] = Some(parse_one(
+                    &mut cooker,
+                    &config,
+                    &files,
+                    &files.recipes[i],
+                    args.verbose,
+                ));
                 progress.inc(1);
                 while let Ok((i, outcome)) = receive.try_recv() {
                     outcomes[i] = Some(outcome?);
@@ -261,26 +422,26 @@ pub(crate) fn parse(args: &ParseArgs) -> ExitCode {
             Ok(())
         })?;
         progress.finish_and_clear();
-        let (mut targets, mut skipped, mut errors) = (0, 0, 0);
-        for outcome in outcomes.into_iter().flatten() {
-            targets += outcome.targets;
-            skipped += outcome.skipped;
-            errors += usize::from(outcome.failed);
-            for message in outcome.messages {
-                eprintln!("{message}");
-            }
+        let outcomes: Vec<RecipeOutcome> = outcomes.into_iter().flatten().collect();
+
+        let mut base_inputs =
+            bb_data::read_files(&config, "__base_depends").map_err(|e| e.to_string())?;
+        base_inputs.extend(bb_data::python_library_files(
+            &session.evaluator.python_library_dirs(),
+        ));
+        let new_cache = bb_data::ParseCache {
+            key,
+            base_inputs,
+            collection_vars: bb_data::collection_vars(&config).map_err(|e| e.to_string())?,
+            recipes: outcomes
+                .iter()
+                .filter_map(|o| o.cache_entry.clone())
+                .collect(),
+        };
+        if let Err(err) = new_cache.save(&cache_file) {
+            eprintln!("WARNING: {err}");
         }
-        println!(
-            "Parsing of {} .bb files complete (0 cached, {} parsed). {targets} targets, {skipped} skipped, {} masked, {errors} errors.",
-            files.recipes.len(),
-            files.recipes.len(),
-            files.masked
-        );
-        Ok(if errors > 0 {
-            ExitCode::FAILURE
-        } else {
-            ExitCode::SUCCESS
-        })
+        Ok(print_summary(&files, &outcomes))
     };
     run().unwrap_or_else(|err| {
         eprintln!("ERROR: {err}");

@@ -44,28 +44,23 @@ fn run_bitbake(python: &std::ffi::OsStr, script: &str, args: &[&str]) -> String 
     String::from_utf8(output.stdout).expect("UTF-8")
 }
 
+/// `parse` (which writes a parse cache) runs in a scratch copy of the build directory,
+/// given with `--build-dir` from elsewhere.
 #[test]
 fn parse_prints_bitbakes_summary() {
-    let (code, stdout, stderr) = hitzeleiter(&["parse"]);
-    assert_eq!(code, 0, "{stderr}");
-    assert_eq!(
-        stdout,
-        "Parsing of 2 .bb files complete (0 cached, 2 parsed). 3 targets, 1 skipped, 0 masked, 0 errors.\n"
-    );
-}
-
-#[test]
-fn parse_finds_the_build_directory_given() {
+    let build = scratch_build("parse-summary", &[]);
     let output = Command::new(env!("CARGO_BIN_EXE_hitzeleiter"))
         .args(["parse", "--build-dir"])
-        .arg(build_dir())
+        .arg(&build)
         .current_dir(std::env::temp_dir())
+        .env_remove("BBPATH")
         .output()
         .expect("run hitzeleiter");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "Parsing of 2 .bb files complete (0 cached, 2 parsed). 3 targets, 1 skipped, 0 masked, 0 errors.\n"
     );
 }
 
@@ -288,6 +283,10 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     for entry in std::fs::read_dir(dir).expect("read_dir") {
         let path = entry.expect("entry").path();
         if path.is_dir() {
+            // Caches that earlier parses left in the test build directory are not inputs.
+            if path.file_name().is_some_and(|n| n == "cache" || n == "tmp") {
+                continue;
+            }
             files.extend(walk(&path));
         } else {
             files.push(path);
@@ -331,4 +330,132 @@ fn python_exceptions_name_the_metadata_lines() {
         "{stderr}"
     );
     assert!(stderr.contains("KeyError: 'missing'"), "{stderr}");
+}
+
+/// `parse` in `build`, with extra environment variables; returns the summary's
+/// "(C cached, P parsed)" counts.
+fn parse_counts(build: &Path, env: &[(&str, &str)]) -> (usize, usize) {
+    let output = Command::new(env!("CARGO_BIN_EXE_hitzeleiter"))
+        .args(["parse", "--build-dir"])
+        .arg(build)
+        .env_remove("BBPATH")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run hitzeleiter");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    let counts = stdout
+        .split_once('(')
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .map(|(inside, _)| inside.to_owned())
+        .unwrap_or_default();
+    let number = |word: &str| {
+        counts
+            .split(", ")
+            .find_map(|part| part.strip_suffix(word))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no '{word}' count in {stdout}"))
+    };
+    (number(" cached"), number(" parsed"))
+}
+
+/// Appends a line to a file, so that its size (and so its recorded state) changes.
+fn touch(path: &Path) {
+    let mut text = std::fs::read_to_string(path).expect("read");
+    text.push_str("\n# changed\n");
+    std::fs::write(path, text).expect("write");
+}
+
+/// The parse cache is used when nothing changed and invalidated exactly by each kind of
+/// input: a recipe, a bbappend, an include, a class, a configuration file, a layer python
+/// library, an environment variable BitBake passes through, the program itself; a
+/// corrupt or truncated cache file is detected, reported and replaced.
+#[test]
+fn parse_cache_is_reused_and_invalidated_exactly() {
+    let build = scratch_build(
+        "parse-cache",
+        &[
+            (
+                "meta-test/recipes-test/greet/greet_1.0.bb",
+                "require greet.inc\ninherit greet\n",
+            ),
+            ("meta-test/recipes-test/greet/greet.inc", "A = \"a\"\n"),
+            ("meta-test/classes-recipe/greet.bbclass", "B = \"b\"\n"),
+            (
+                "meta-test/lib/hztest/__init__.py",
+                "def value():\n    return 'v'\n",
+            ),
+            (
+                "meta-test/conf/layer.conf",
+                &(std::fs::read_to_string(build_dir().join("../meta-test/conf/layer.conf"))
+                    .expect("layer.conf")
+                    + "addpylib ${LAYERDIR}/lib hztest\n"),
+            ),
+        ],
+    );
+    let layer = build.join("../meta-test");
+    let env = [
+        ("BB_ENV_PASSTHROUGH_ADDITIONS", "HZ_TEST_VALUE"),
+        ("HZ_TEST_VALUE", "1"),
+    ];
+    assert_eq!(parse_counts(&build, &env), (0, 3), "cold");
+    assert_eq!(parse_counts(&build, &env), (3, 0), "warm, nothing changed");
+
+    for (what, file, reparsed) in [
+        ("recipe", "recipes-test/greet/greet_1.0.bb", 1),
+        ("include", "recipes-test/greet/greet.inc", 1),
+        ("class", "classes-recipe/greet.bbclass", 1),
+        ("bbappend", "recipes-test/hello/hello_%.bbappend", 1),
+        ("configuration", "conf/bitbake.conf", 3),
+        ("python library", "lib/hztest/__init__.py", 3),
+    ] {
+        touch(&layer.join(file));
+        assert_eq!(
+            parse_counts(&build, &env),
+            (3 - reparsed, reparsed),
+            "{what} changed"
+        );
+        assert_eq!(
+            parse_counts(&build, &env),
+            (3, 0),
+            "after the {what} change"
+        );
+    }
+    let changed_env = [env[0], ("HZ_TEST_VALUE", "2")];
+    assert_eq!(
+        parse_counts(&build, &changed_env),
+        (0, 3),
+        "passed-through variable changed"
+    );
+
+    let cache_file = build.join("cache/hitzeleiter/parse.cache");
+    let mut cache = bb_data::ParseCache::load(&cache_file)
+        .expect("readable")
+        .expect("written");
+    cache.key.tool.push_str(" (another build)");
+    cache.save(&cache_file).expect("save");
+    assert_eq!(
+        parse_counts(&build, &changed_env),
+        (0, 3),
+        "another program's cache"
+    );
+
+    let bytes = std::fs::read(&cache_file).expect("cache");
+    std::fs::write(&cache_file, &bytes[..bytes.len() / 2]).expect("truncate");
+    let output = Command::new(env!("CARGO_BIN_EXE_hitzeleiter"))
+        .args(["parse", "--build-dir"])
+        .arg(&build)
+        .env_remove("BBPATH")
+        .envs(changed_env.iter().copied())
+        .output()
+        .expect("run hitzeleiter");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("parse cache is corrupt"), "{stderr}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("(0 cached, 3 parsed)"));
+    assert_eq!(
+        parse_counts(&build, &changed_env),
+        (3, 0),
+        "rewritten after corruption"
+    );
 }

@@ -1,0 +1,316 @@
+//! The parse cache: what a parse of a build directory found, with the state of every input
+//! it read, so that the next parse reuses each recipe whose inputs are unchanged.
+//!
+//! Inputs are recorded as [`FileStamp`]s (path, size, modification time, or "absent" for the
+//! places BitBake looked and found nothing): the base configuration's files, the layers'
+//! python libraries, each recipe's own files (recipe, bbappends, classes, includes). The
+//! file is versioned, carries a digest of its contents, and is replaced atomically; a file
+//! that is corrupt, truncated or from another version is reported and never used.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{DataError, DataStore, Value};
+
+/// First line of a cache file; the number is the format version.
+const MAGIC: &str = "hitzeleiter-parse-cache 1";
+
+/// The state of one input file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileStamp {
+    /// The file.
+    pub path: PathBuf,
+    /// Size and modification time (ns since the epoch); `None` when it did not exist.
+    pub state: Option<(u64, u128)>,
+}
+
+impl FileStamp {
+    /// The file's state now.
+    pub fn of(path: &Path) -> FileStamp {
+        let state = std::fs::metadata(path).ok().map(|m| {
+            let modified = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            (m.len(), modified)
+        });
+        FileStamp {
+            path: path.to_owned(),
+            state,
+        }
+    }
+
+    /// Whether the file is still as recorded.
+    pub fn is_current(&self) -> bool {
+        FileStamp::of(&self.path).state == self.state
+    }
+}
+
+/// One variant of a cached recipe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedVariant {
+    /// The variant (`""` for the recipe itself, `native`, …).
+    pub name: String,
+    /// Why it was skipped (SkipRecipe), if it was.
+    pub skipped: Option<String>,
+}
+
+/// A recipe file's parse result and its inputs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedRecipe {
+    /// The recipe file.
+    pub file: PathBuf,
+    /// The bbappends applied, in order.
+    pub appends: Vec<PathBuf>,
+    /// Every file it read (or looked for) beyond the base configuration.
+    pub inputs: Vec<FileStamp>,
+    /// Its variants.
+    pub variants: Vec<CachedVariant>,
+}
+
+/// What must be equal for a cache to apply at all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheKey {
+    /// The program that wrote it (name, version and build), so a new build never trusts an
+    /// old cache.
+    pub tool: String,
+    /// The environment variables the parse took in (BitBake's approved variables).
+    pub environment: Vec<(String, String)>,
+}
+
+/// A whole parse: the key, the base configuration's inputs, the variables that select the
+/// recipe files, and every recipe.
+///
+/// ```
+/// use bb_data::{CacheKey, FileStamp, ParseCache};
+///
+/// let dir = std::env::temp_dir().join(format!("bb-data-doc-{}", std::process::id()));
+/// let input = dir.join("local.conf");
+/// std::fs::create_dir_all(&dir).unwrap();
+/// std::fs::write(&input, "A = \"1\"\n").unwrap();
+/// let cache = ParseCache {
+///     key: CacheKey { tool: "example 1".into(), environment: vec![] },
+///     base_inputs: vec![FileStamp::of(&input)],
+///     collection_vars: vec![],
+///     recipes: vec![],
+/// };
+/// let file = dir.join("parse.cache");
+/// cache.save(&file).unwrap();
+/// assert_eq!(ParseCache::load(&file).unwrap().as_ref(), Some(&cache));
+/// assert!(cache.base_is_current());
+/// std::fs::write(&input, "A = \"22\"\n").unwrap();
+/// assert!(!cache.base_is_current());
+/// // A damaged file is refused, never half-read.
+/// let bytes = std::fs::read(&file).unwrap();
+/// std::fs::write(&file, &bytes[..bytes.len() - 3]).unwrap();
+/// assert!(ParseCache::load(&file).is_err());
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParseCache {
+    /// See [`CacheKey`].
+    pub key: CacheKey,
+    /// Files of the base configuration and of the layers' python libraries.
+    pub base_inputs: Vec<FileStamp>,
+    /// BBFILES, BBMASK and the layer collections, to collect the recipe files again.
+    pub collection_vars: Vec<(String, String)>,
+    /// The recipes.
+    pub recipes: Vec<CachedRecipe>,
+}
+
+/// Why a cache file was not used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheError {
+    /// Reading or writing failed.
+    Io(String),
+    /// Another version wrote it, or it is not a cache file.
+    Version(String),
+    /// Its digest does not match its contents (truncated or corrupted).
+    Corrupt(String),
+}
+
+impl fmt::Display for CacheError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CacheError::Io(m) => write!(f, "parse cache: {m}"),
+            CacheError::Version(m) => write!(f, "parse cache from another version: {m}"),
+            CacheError::Corrupt(m) => write!(f, "parse cache is corrupt: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for CacheError {}
+
+fn digest(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl ParseCache {
+    /// Reads a cache file; `Ok(None)` when there is none.
+    pub fn load(path: &Path) -> Result<Option<ParseCache>, CacheError> {
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(CacheError::Io(format!("{}: {err}", path.display()))),
+        };
+        let text = String::from_utf8(bytes)
+            .map_err(|_| CacheError::Corrupt(format!("{} is not UTF-8", path.display())))?;
+        let mut parts = text.splitn(3, '\n');
+        let (Some(magic), Some(sum), Some(body)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(CacheError::Corrupt(format!(
+                "{} is truncated",
+                path.display()
+            )));
+        };
+        if magic != MAGIC {
+            return Err(CacheError::Version(format!(
+                "{}: expected '{MAGIC}', found '{magic:.40}'",
+                path.display()
+            )));
+        }
+        if digest(body.as_bytes()) != sum {
+            return Err(CacheError::Corrupt(format!(
+                "{}: the digest does not match the contents",
+                path.display()
+            )));
+        }
+        serde_json::from_str(body)
+            .map(Some)
+            .map_err(|e| CacheError::Corrupt(format!("{}: {e}", path.display())))
+    }
+
+    /// Writes the cache atomically: a temporary file beside `path`, flushed to disk, then
+    /// renamed over it.
+    pub fn save(&self, path: &Path) -> Result<(), CacheError> {
+        let io = |e: std::io::Error| CacheError::Io(format!("{}: {e}", path.display()));
+        let body = serde_json::to_string(self).map_err(|e| CacheError::Io(e.to_string()))?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let temporary = dir.join(format!(
+            ".{}.{}.tmp",
+            path.file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default(),
+            std::process::id()
+        ));
+        let write = || -> std::io::Result<()> {
+            let mut file = std::fs::File::create(&temporary)?;
+            writeln!(file, "{MAGIC}")?;
+            writeln!(file, "{}", digest(body.as_bytes()))?;
+            file.write_all(body.as_bytes())?;
+            file.sync_all()?;
+            std::fs::rename(&temporary, path)?;
+            std::fs::File::open(dir)?.sync_all()
+        };
+        write().map_err(|e| {
+            let _ = std::fs::remove_file(&temporary);
+            io(e)
+        })
+    }
+
+    /// Whether the base configuration's inputs are unchanged.
+    pub fn base_is_current(&self) -> bool {
+        self.base_inputs.iter().all(FileStamp::is_current)
+    }
+
+    /// A datastore holding only the variables that select recipe files, for
+    /// [`crate::collect_recipe_files`] without parsing the configuration.
+    pub fn collection_store(&self) -> Result<DataStore, DataError> {
+        let d = DataStore::new();
+        for (name, value) in &self.collection_vars {
+            d.set_var(name, value.as_str())?;
+        }
+        Ok(d)
+    }
+
+    /// The cached result for `file` with `appends`, if all its inputs are unchanged.
+    pub fn current_recipe(&self, file: &Path, appends: &[PathBuf]) -> Option<&CachedRecipe> {
+        self.recipes
+            .iter()
+            .find(|r| r.file == file)
+            .filter(|r| r.appends == appends && r.inputs.iter().all(FileStamp::is_current))
+    }
+}
+
+/// The files a datastore read or looked for (`__base_depends` for a base configuration,
+/// `__depends` for a recipe), with their state now.
+pub fn read_files(d: &DataStore, var: &str) -> Result<Vec<FileStamp>, DataError> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    if let Some(Value::List(entries)) = d.get_var_raw(var)? {
+        for entry in entries {
+            let path = match entry {
+                Value::List(pair) => pair.first().map(Value::to_string),
+                other => Some(other.to_string()),
+            };
+            if let Some(path) = path
+                && seen.insert(path.clone())
+            {
+                out.push(FileStamp::of(Path::new(&path)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The variables [`crate::collect_recipe_files`] reads, with their values in `config`.
+pub fn collection_vars(config: &DataStore) -> Result<Vec<(String, String)>, DataError> {
+    let mut names = vec![
+        "BBFILES".to_owned(),
+        "BBMASK".to_owned(),
+        "BBFILE_COLLECTIONS".to_owned(),
+    ];
+    for collection in config
+        .get_var_str("BBFILE_COLLECTIONS")?
+        .unwrap_or_default()
+        .split_whitespace()
+    {
+        names.push(format!("BBFILE_PATTERN_{collection}"));
+        names.push(format!("BBFILE_PRIORITY_{collection}"));
+    }
+    let mut out = Vec::new();
+    for name in names {
+        if let Some(value) = config.get_var_str(&name)? {
+            out.push((name, value));
+        }
+    }
+    Ok(out)
+}
+
+/// Every python file below `dirs` (the layers' `addpylib` directories), with its state.
+pub fn python_library_files(dirs: &[PathBuf]) -> Vec<FileStamp> {
+    fn walk(dir: &Path, out: &mut Vec<FileStamp>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        paths.sort();
+        for path in paths {
+            if path.is_dir() {
+                if path.file_name().is_some_and(|n| n != "__pycache__") {
+                    walk(&path, out);
+                }
+            } else if path.extension().is_some_and(|e| e == "py") {
+                out.push(FileStamp::of(&path));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for dir in dirs {
+        // The directory itself too: a new module appears in its listing.
+        out.push(FileStamp::of(dir));
+        walk(dir, &mut out);
+    }
+    out
+}
