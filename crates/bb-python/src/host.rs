@@ -159,7 +159,14 @@ impl Python {
     /// Starts an interpreter with the CPython standard library frozen in and the
     /// embedded `bb` package importable.
     pub fn new() -> Result<Python, String> {
-        let builder = rustpython::InterpreterBuilder::new().init_stdlib();
+        // No python signal handlers: installing them probes every signal by setting it to
+        // SIG_IGN for a moment, process-wide, and a child of another thread that exits
+        // then (SIGCHLD ignored) is reaped by the kernel, so its waitpid fails (ECHILD).
+        let mut settings = rustpython_vm::Settings::default();
+        settings.install_signal_handlers = false;
+        let builder = rustpython::InterpreterBuilder::new()
+            .settings(settings)
+            .init_stdlib();
         let module = _hz::module_def(&builder.ctx);
         let interpreter = builder.add_native_module(module).interpreter();
         let setup = interpreter.enter(|vm| -> PyResult<(PyDictRef, PyObjectRef)> {
