@@ -1,7 +1,11 @@
 //! The datastore: BitBake's `DataSmart`, rule for rule.
 
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+
+// Variable names are looked up through many layers on every read: FxHash is several
+// times cheaper than SipHash for such short keys.
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::fmt;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -189,7 +193,7 @@ impl DataStore {
     /// An empty store.
     pub fn new() -> DataStore {
         let inner = Inner {
-            local: HashMap::new(),
+            local: HashMap::default(),
             parent: None,
             overridedata: Arc::default(),
             overridevars: ["OVERRIDES", "FILE"]
@@ -197,9 +201,9 @@ impl DataStore {
                 .map(|s| s.to_string())
                 .collect(),
             overrides: None,
-            overridesset: HashSet::new(),
+            overridesset: HashSet::default(),
             inoverride: false,
-            expand_cache: HashMap::new(),
+            expand_cache: HashMap::default(),
             reading: Vec::new(),
             overrides_generation: 0,
             renames: RENAMED_VARIABLES
@@ -208,7 +212,7 @@ impl DataStore {
                 .collect(),
             history: None,
             own_layers: 0,
-            filters: HashMap::new(),
+            filters: HashMap::default(),
         };
         DataStore {
             inner: Rc::new(RefCell::new(inner)),
@@ -300,11 +304,26 @@ impl DataStore {
     /// Freezes this store's variables into a layer that any number of stores (on any
     /// thread) can start from; this store goes on, on top of the frozen layer.
     pub fn freeze(&self) -> Arc<Frozen> {
-        let mut inner = self.inner.borrow_mut();
-        if inner.local.is_empty()
-            && let Some(parent) = &inner.parent
-        {
-            return parent.clone();
+        let mut guard = self.inner.borrow_mut();
+        let inner = &mut *guard;
+        if let Some(parent) = inner.parent.as_mut() {
+            // Our own top layer that no other store holds any more (the copy made for a
+            // `:=` is gone) takes the new variables in, instead of a new layer on top:
+            // reads walk the layers, so a short chain keeps them cheap.
+            if inner.own_layers > 0
+                && let Some(layer) = Arc::get_mut(parent)
+            {
+                layer.vars.extend(std::mem::take(&mut inner.local));
+                layer.overridedata = inner.overridedata.clone();
+                layer.overridevars = inner.overridevars.clone();
+                layer.renames = inner.renames.clone();
+                layer.filters = inner.filters.clone();
+                layer.history = inner.history.clone();
+                return parent.clone();
+            }
+            if inner.local.is_empty() && parent.filters == inner.filters {
+                return parent.clone();
+            }
         }
         let frozen = Arc::new(Frozen {
             vars: std::mem::take(&mut inner.local),
@@ -1035,7 +1054,7 @@ impl DataStore {
     pub fn keys(&self) -> Result<Vec<String>, DataError> {
         self.need_overrides()?;
         let inner = self.inner.borrow();
-        let mut seen: HashSet<&str> = HashSet::new();
+        let mut seen: HashSet<&str> = HashSet::default();
         let mut keys = BTreeSet::new();
         let mut layers: Vec<&HashMap<String, VarData>> = vec![&inner.local];
         let mut parent = inner.parent.as_deref();
