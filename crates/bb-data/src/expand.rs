@@ -158,6 +158,9 @@ fn substitute_python(
         if contains_var_ref(code) {
             // Code with unexpanded references waits until they are expanded.
             out.push_str(&s[at..end]);
+        } else if let Some(result) = crate::fastpy::eval(d, code.trim()) {
+            out.push_str(&result?);
+            evaluated.push(code.to_owned());
         } else {
             let Some(python) = d.python() else {
                 return Err(DataError::Expansion(ExpansionError::new(

@@ -30,6 +30,7 @@ mod deps;
 mod emit;
 mod eval;
 mod expand;
+mod fastpy;
 mod history;
 mod shell;
 mod store;
