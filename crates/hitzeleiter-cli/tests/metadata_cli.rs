@@ -459,3 +459,86 @@ fn parse_cache_is_reused_and_invalidated_exactly() {
         "rewritten after corruption"
     );
 }
+
+/// Runs `parse` in a scratch build directory and returns (exit code, stdout, stderr).
+fn parse_in(build: &Path) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_hitzeleiter"))
+        .args(["parse", "--build-dir"])
+        .arg(build)
+        .env_remove("BBPATH")
+        .output()
+        .expect("run hitzeleiter");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A syntax error in one recipe is reported with its file and line; the other recipes
+/// still parse and the error is counted, as in BitBake.
+#[test]
+fn a_syntax_error_fails_only_its_recipe() {
+    let build = scratch_build(
+        "syntax-error",
+        &[(
+            "meta-test/recipes-test/broken/broken_1.0.bb",
+            "A = \"a\"\ndo_compile() {\n    make\n",
+        )],
+    );
+    let (code, stdout, stderr) = parse_in(&build);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stdout.contains(
+            "3 .bb files complete (0 cached, 3 parsed). 3 targets, 1 skipped, 0 masked, 1 errors."
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("ERROR: Unable to parse") && stderr.contains("broken_1.0.bb"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("broken_1.0.bb:2"),
+        "the line is named: {stderr}"
+    );
+}
+
+/// A layer that does not exist, or a BBPATH without conf/bitbake.conf, is one clear
+/// error saying what was looked for and where.
+#[test]
+fn missing_layers_and_bitbake_conf_are_clear_errors() {
+    let build = scratch_build(
+        "missing-layer",
+        &[(
+            "build/conf/bblayers.conf",
+            "BBPATH = \"${TOPDIR}\"\nBBFILES ?= \"\"\nBBLAYERS ?= \"${TOPDIR}/../meta-test ${TOPDIR}/../meta-nowhere\"\n",
+        )],
+    );
+    let (code, _, stderr) = parse_in(&build);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("meta-nowhere"), "{stderr}");
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with("ERROR")).count(),
+        1,
+        "{stderr}"
+    );
+
+    let build = scratch_build(
+        "no-bitbake-conf",
+        &[
+            (
+                "build/conf/bblayers.conf",
+                "BBPATH = \"${TOPDIR}\"\nBBFILES ?= \"\"\nBBLAYERS ?= \"${TOPDIR}/../meta-empty\"\n",
+            ),
+            ("meta-empty/conf/layer.conf", "BBPATH .= \":${LAYERDIR}\"\n"),
+        ],
+    );
+    let (code, _, stderr) = parse_in(&build);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("conf/bitbake.conf was not found in any BBPATH entry")
+            && stderr.contains("meta-empty"),
+        "{stderr}"
+    );
+}
