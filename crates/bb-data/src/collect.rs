@@ -20,7 +20,8 @@ pub struct RecipeFiles {
 #[derive(Debug, Clone)]
 struct Collection {
     name: String,
-    pattern: Option<regex::Regex>,
+    /// BitBake's patterns are python regular expressions (lookaround included).
+    pattern: Option<fancy_regex::Regex>,
     /// Length of BBFILE_PATTERN as written: the longest matching pattern names a file's
     /// layer, so nested layers win.
     pattern_len: usize,
@@ -45,7 +46,7 @@ fn collections(d: &DataStore) -> Result<Vec<Collection>, DataError> {
         let pattern_len = pattern.len();
         // BitBake matches the pattern at the start of the path (`re.match`).
         let pattern = (!pattern.is_empty())
-            .then(|| regex::Regex::new(&format!("^(?:{pattern})")).ok())
+            .then(|| fancy_regex::Regex::new(&format!("^(?:{pattern})")).ok())
             .flatten();
         out.push(Collection {
             name: name.to_owned(),
@@ -66,7 +67,7 @@ pub fn file_layer_name(d: &DataStore, file: &Path) -> Result<Option<String>, Dat
         let matches = collection
             .pattern
             .as_ref()
-            .is_some_and(|p| p.is_match(&text));
+            .is_some_and(|p| p.is_match(&text).unwrap_or(false));
         if matches && collection.pattern_len > best.as_ref().map_or(0, |b| b.pattern_len) {
             best = Some(collection);
         }
@@ -83,7 +84,11 @@ pub fn collect_recipe_files(d: &DataStore) -> Result<RecipeFiles, DataError> {
     let priority = |entry: &str| {
         collections
             .iter()
-            .find(|c| c.pattern.as_ref().is_some_and(|p| p.is_match(entry)))
+            .find(|c| {
+                c.pattern
+                    .as_ref()
+                    .is_some_and(|p| p.is_match(entry).unwrap_or(false))
+            })
             .map_or(0, |c| c.priority)
     };
     let mut entries: Vec<String> = d
@@ -119,7 +124,7 @@ pub fn collect_recipe_files(d: &DataStore) -> Result<RecipeFiles, DataError> {
         .split_whitespace()
     {
         let mask = mask.strip_prefix('|').unwrap_or(mask);
-        match regex::Regex::new(mask) {
+        match fancy_regex::Regex::new(mask) {
             Ok(_) => masks.push(mask.to_owned()),
             Err(_) => d.log(
                 LogLevel::Error,
@@ -128,12 +133,15 @@ pub fn collect_recipe_files(d: &DataStore) -> Result<RecipeFiles, DataError> {
         }
     }
     let mask = (!masks.is_empty())
-        .then(|| regex::Regex::new(&masks.join("|")).ok())
+        .then(|| fancy_regex::Regex::new(&masks.join("|")).ok())
         .flatten();
     let mut result = RecipeFiles::default();
     for file in files {
         let text = file.display().to_string();
-        if mask.as_ref().is_some_and(|m| m.is_match(&text)) {
+        if mask
+            .as_ref()
+            .is_some_and(|m| m.is_match(&text).unwrap_or(false))
+        {
             result.masked += 1;
         } else if text.ends_with(".bb") {
             result.recipes.push(file);

@@ -313,10 +313,9 @@ pub(crate) fn parse(args: &ParseArgs) -> ExitCode {
         };
         let cache = usable_cache(&cache_file, &key);
         if let Some(cache) = &cache {
-            let files = cache
-                .collection_store()
-                .and_then(|d| bb_data::collect_recipe_files(&d))
-                .map_err(|e| e.to_string())?;
+            let store = cache.collection_store().map_err(|e| e.to_string())?;
+            let files = bb_data::collect_recipe_files(&store).map_err(|e| e.to_string())?;
+            print_log(&store);
             let outcomes: Option<Vec<RecipeOutcome>> = files
                 .recipes
                 .iter()
@@ -337,8 +336,8 @@ pub(crate) fn parse(args: &ParseArgs) -> ExitCode {
         let config = cooker
             .parse_base_configuration()
             .map_err(|e| e.to_string())?;
-        print_log(&config);
         let files = bb_data::collect_recipe_files(&config).map_err(|e| e.to_string())?;
+        print_log(&config);
         let mut outcomes: Vec<Option<RecipeOutcome>> =
             (0..files.recipes.len()).map(|_| None).collect();
         let mut todo = Vec::new();

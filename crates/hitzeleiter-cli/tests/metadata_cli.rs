@@ -542,3 +542,27 @@ fn missing_layers_and_bitbake_conf_are_clear_errors() {
         "{stderr}"
     );
 }
+
+/// BBMASK is a python regular expression: lookarounds work; an invalid one is reported
+/// and ignored, as BitBake does.
+#[test]
+fn bbmask_takes_python_regular_expressions() {
+    let local = std::fs::read_to_string(build_dir().join("conf/local.conf")).expect("local.conf");
+    let build = scratch_build(
+        "bbmask",
+        &[(
+            "build/conf/local.conf",
+            &format!("{local}BBMASK = \"recipes-test/(?!hello) (unclosed\"\n"),
+        )],
+    );
+    let (code, stdout, stderr) = parse_in(&build);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("Parsing of 1 .bb files complete (0 cached, 1 parsed). 2 targets, 0 skipped, 1 masked, 0 errors."),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("BBMASK contains an invalid regular expression, ignoring: (unclosed"),
+        "{stderr}"
+    );
+}
