@@ -7,7 +7,14 @@
 //! Copies share unchanged variables ([`DataStore::create_copy`], [`DataStore::freeze`]).
 //!
 //! Python is pluggable: `${@…}` is evaluated by an [`InlinePython`] host (bb-python
-//! provides one on RustPython); without a host such an expression is an error.
+//! provides one on RustPython); without a host such an expression is an error, except
+//! for a few common shapes (`d.getVar('X')`, `bb.utils.contains(…)`) evaluated natively.
+//!
+//! Around the datastore: the [`Evaluator`] and [`Cooker`] run metadata files in BitBake's
+//! parse order; [`collect_recipe_files`] finds a configuration's recipes; [`Signatures`]
+//! gives what a task's signature depends on; [`emit_environment`] and [`emit_variable`]
+//! print `bitbake -e` and `bitbake-getvar` output; [`ParseCache`] keeps a parse's results
+//! with the state of every input it read.
 //!
 //! ```
 //! use bb_data::DataStore;
