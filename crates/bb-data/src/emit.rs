@@ -228,11 +228,18 @@ fn variable_history(d: &DataStore, var: &str, unexpanded: Option<&Value>) -> Str
             .as_ref()
             .map(|f| format!("[{f}] "))
             .unwrap_or_default();
+        // An operation made by python code names the file's base name and the function.
+        let (file, func) = match &event.func {
+            Some(func) => (
+                event.file.rsplit('/').next().unwrap_or(&event.file),
+                format!(" [{func}]"),
+            ),
+            None => (event.file.as_str(), String::new()),
+        };
         let _ = writeln!(
             out,
-            "#   {} {}:{}\n#     {flag}\"{}\"",
+            "#   {} {file}:{}{func}\n#     {flag}\"{}\"",
             event.op,
-            event.file,
             event.line,
             event.detail.replace('\n', "\n#     ")
         );

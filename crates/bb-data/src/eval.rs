@@ -332,6 +332,7 @@ impl Evaluator {
             let origin = Origin {
                 file: file.clone(),
                 line,
+                func: None,
             };
             self.eval_statement(d, &statement, &origin, &module, class_name, conf)?;
         }

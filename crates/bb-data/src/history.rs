@@ -19,6 +19,8 @@ pub struct Event {
     pub detail: String,
     /// The flag, for flag operations.
     pub flag: Option<String>,
+    /// The python function that made the operation, if python code made it.
+    pub func: Option<String>,
 }
 
 impl Event {
@@ -36,6 +38,7 @@ impl Event {
             line: origin.map_or(0, |o| o.line),
             detail,
             flag,
+            func: origin.and_then(|o| o.func.clone()),
         }
     }
 }

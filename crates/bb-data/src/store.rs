@@ -95,6 +95,9 @@ pub struct Origin {
     pub file: String,
     /// BitBake's line number of the statement.
     pub line: u32,
+    /// The python function making the operation, when python code made it (BitBake then
+    /// shows the file's base name and `[function]`).
+    pub func: Option<String>,
 }
 
 struct Inner {
@@ -231,6 +234,11 @@ impl DataStore {
         if inner.history.is_none() {
             inner.history = Some(VariableHistory::default());
         }
+    }
+
+    /// Whether operations are being recorded (`enable_tracking`).
+    pub fn is_tracking(&self) -> bool {
+        self.inner.borrow().history.is_some()
     }
 
     /// `bb.parse.handle` starts handling `file` (recorded in the include history while

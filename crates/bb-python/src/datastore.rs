@@ -124,6 +124,32 @@ pub(crate) mod _hz {
         }
     }
 
+    /// Where the python code calling the datastore is (file, line, function), for the
+    /// variable history; only while the store records history, as frames cost to look at.
+    fn caller(d: &bb_data::DataStore, vm: &VirtualMachine) -> Option<bb_data::Origin> {
+        if !d.is_tracking() {
+            return None;
+        }
+        let frame = vm.current_frame()?;
+        let frame = frame.as_object();
+        let text = |object: PyObjectRef| {
+            object
+                .str(vm)
+                .ok()
+                .map(|s| s.to_string_lossy().into_owned())
+        };
+        let code = frame.get_attr("f_code", vm).ok()?;
+        Some(bb_data::Origin {
+            file: text(code.get_attr("co_filename", vm).ok()?)?,
+            line: frame
+                .get_attr("f_lineno", vm)
+                .ok()
+                .and_then(|l| l.try_into_value::<u32>(vm).ok())
+                .unwrap_or(0),
+            func: text(code.get_attr("co_name", vm).ok()?),
+        })
+    }
+
     fn kw_bool(kwargs: &KwArgs, name: &str, vm: &VirtualMachine) -> PyResult<bool> {
         match kwargs.get(name) {
             Some(value) => value.clone().try_to_bool(vm),
@@ -254,12 +280,17 @@ pub(crate) mod _hz {
             let d = zelf.store(vm)?;
             let value = from_python(vm, &value)?;
             let parsing = kw_bool(&kwargs, "parsing", vm)?;
-            let result = if parsing {
-                d.set_var_parsing(var.as_str(), value, None, "set")
-            } else {
-                d.set_var(var.as_str(), value)
-            };
-            result.map_err(|e| raise(vm, e))
+            let origin = caller(&d, vm);
+            let detail = value.to_string();
+            d.set_var_logged(
+                var.as_str(),
+                value,
+                parsing,
+                origin.as_ref(),
+                "set",
+                &detail,
+            )
+            .map_err(|e| raise(vm, e))
         }
 
         /// `setVarFlag(var, flag, value)`.
@@ -274,8 +305,17 @@ pub(crate) mod _hz {
         ) -> PyResult<()> {
             let d = zelf.store(vm)?;
             let value = from_python(vm, &value)?;
-            d.set_var_flag(var.as_str(), flag.as_str(), value)
-                .map_err(|e| raise(vm, e))
+            let origin = caller(&d, vm);
+            let detail = value.to_string();
+            d.set_var_flag_logged(
+                var.as_str(),
+                flag.as_str(),
+                value,
+                origin.as_ref(),
+                "set",
+                &detail,
+            )
+            .map_err(|e| raise(vm, e))
         }
 
         /// `setVarFlags(var, flags)`.

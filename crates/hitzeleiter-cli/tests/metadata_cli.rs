@@ -566,3 +566,33 @@ fn bbmask_takes_python_regular_expressions() {
         "{stderr}"
     );
 }
+
+/// An operation made by python code shows in the history as BitBake shows it: the file's
+/// base name, the line in it, and the python function (an anonymous function is named
+/// after its last line, as BitBake names it).
+#[test]
+fn history_names_the_python_function_that_set_a_variable() {
+    let build = scratch_build(
+        "python-history",
+        &[(
+            "meta-test/recipes-test/anon/anon_1.0.bb",
+            "A = \"a\"\npython __anonymous() {\n    d.setVar('SET_BY_PYTHON', 'y')\n}\n",
+        )],
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_hitzeleiter"))
+        .args(["getvar", "-r", "anon", "SET_BY_PYTHON", "--build-dir"])
+        .arg(&build)
+        .env_remove("BBPATH")
+        .output()
+        .expect("run hitzeleiter");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("#   set anon_1.0.bb:3 [__anon_4_"),
+        "history line missing in:\n{stdout}"
+    );
+}
