@@ -11,7 +11,7 @@ use std::rc::Rc;
 
 use crate::expand::Parsed;
 use crate::store::to_boolean;
-use crate::{CodeRefs, DataError, DataStore, ExpansionError, InlinePython, PythonFailure, Value};
+use crate::{CodeRefs, DataError, DataStore, InlinePython, Value};
 
 /// The signature inputs of one variable or function.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,20 +58,6 @@ fn words(value: Option<Value>) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn python_error(name: &str, failure: PythonFailure) -> DataError {
-    match failure {
-        PythonFailure::Data(err) => err,
-        PythonFailure::UnterminatedString => DataError::Expansion(ExpansionError::new(
-            Some(name),
-            None,
-            "unterminated string in python code".into(),
-        )),
-        PythonFailure::Exception { type_name, message } => DataError::Expansion(
-            ExpansionError::new(Some(name), None, format!("{type_name}: {message}")),
-        ),
-    }
 }
 
 impl Signatures {
@@ -273,7 +259,9 @@ impl Signatures {
             return Ok(CodeRefs::default());
         }
         let host = self.host()?;
-        let mut refs = host.analyze(code).map_err(|e| python_error(name, e))?;
+        let mut refs = host
+            .analyze(code)
+            .map_err(|e| e.into_data_error(Some(name), None))?;
         for literal in std::mem::take(&mut refs.expands) {
             // BitBake expands the literal in an empty datastore.
             let empty = DataStore::new();

@@ -175,14 +175,7 @@ fn substitute_python(
                     evaluated.push(code.to_owned());
                 }
                 Err(PythonFailure::UnterminatedString) => return Ok(None),
-                Err(PythonFailure::Data(err)) => return Err(err),
-                Err(PythonFailure::Exception { type_name, message }) => {
-                    return Err(DataError::Expansion(ExpansionError::new(
-                        varname,
-                        Some(s),
-                        format!("{type_name}: {message}"),
-                    )));
-                }
+                Err(failure) => return Err(failure.into_data_error(varname, Some(s))),
             }
         }
         copied = end;

@@ -153,6 +153,23 @@ pub enum PythonFailure {
     Data(DataError),
 }
 
+impl PythonFailure {
+    /// The datastore error for a failure of python evaluating `expression` (inline code, a
+    /// filter) for `varname`.
+    pub(crate) fn into_data_error(
+        self,
+        varname: Option<&str>,
+        expression: Option<&str>,
+    ) -> DataError {
+        let cause = match self {
+            PythonFailure::Data(err) => return err,
+            PythonFailure::UnterminatedString => "SyntaxError: unterminated string literal".into(),
+            PythonFailure::Exception { type_name, message } => format!("{type_name}: {message}"),
+        };
+        DataError::Expansion(ExpansionError::new(varname, expression, cause))
+    }
+}
+
 /// Evaluates `${@…}` expressions for a datastore.
 pub trait InlinePython {
     /// Evaluates `code` with `d` bound, BitBake's globals and `DataContext` locals (bare

@@ -14,7 +14,7 @@ use indexmap::IndexMap;
 
 use crate::expand::{self, Parsed};
 use crate::history::{Event, VariableHistory};
-use crate::{DataError, ExpansionError, InlinePython, LogLevel, LogRecord, PythonFailure, Value};
+use crate::{DataError, ExpansionError, InlinePython, LogLevel, LogRecord, Value};
 
 /// One variable: its value (`_content`) and its flags, in one map as BitBake keeps them.
 /// `:append`/`:prepend`/`:remove` are flags holding `[value, override]` pairs; an empty map
@@ -1451,17 +1451,7 @@ impl DataStore {
         };
         python
             .apply_filter(value, filter)
-            .map_err(|failure| match failure {
-                PythonFailure::Data(err) => err,
-                PythonFailure::Exception { type_name, message } => DataError::Expansion(
-                    ExpansionError::new(Some(var), Some(filter), format!("{type_name}: {message}")),
-                ),
-                PythonFailure::UnterminatedString => DataError::Expansion(ExpansionError::new(
-                    Some(var),
-                    Some(filter),
-                    "unterminated string in the filter".into(),
-                )),
-            })
+            .map_err(|failure| failure.into_data_error(Some(var), Some(filter)))
     }
 
     /// The override variant of a variable that wins: BitBake peels the overrides off the
