@@ -123,7 +123,8 @@ fn parse(code: &str) -> Option<Expr> {
     c.eat(")")?;
     let mut replaces = Vec::new();
     while c.eat(".replace(").is_some() {
-        let from = c.string()?;
+        // python's str.replace("", x) inserts x between every character; leave it to python.
+        let from = c.string().filter(|f| !f.is_empty())?;
         c.eat(",")?;
         let to = c.string()?;
         c.eat(")")?;
@@ -145,14 +146,11 @@ fn parse(code: &str) -> Option<Expr> {
 /// The value of `code` as python's `str()` of it would give, when `code` has one of the
 /// supported shapes and the values it reads are strings (or unset); `None` otherwise.
 pub(crate) fn eval(d: &DataStore, code: &str) -> Option<Result<String, DataError>> {
-    let expr = parse(code)?;
-    let read = |var: &str, expand: bool| {
-        if expand {
-            d.get_var(var)
-        } else {
-            d.get_var_raw(var)
-        }
-    };
+    evaluate(d, &parse(code)?).transpose()
+}
+
+/// `Ok(None)` when a value read makes the expression one for python after all.
+fn evaluate(d: &DataStore, expr: &Expr) -> Result<Option<String>, DataError> {
     match expr {
         Expr::GetVar {
             var,
@@ -160,46 +158,35 @@ pub(crate) fn eval(d: &DataStore, code: &str) -> Option<Result<String, DataError
             replaces,
             default,
         } => {
-            let value = match read(&var, expand) {
-                Ok(value) => value,
-                Err(err) => return Some(Err(err)),
+            let value = if *expand {
+                d.get_var(var)?
+            } else {
+                d.get_var_raw(var)?
             };
-            let text = match value {
+            let mut text = match value {
                 Some(Value::Str(s)) => Some(s),
                 // `None.replace` raises and `str(None)` is "None": leave both to python.
                 None if replaces.is_empty() => None,
-                _ => return None,
+                _ => return Ok(None),
             };
-            let text = text.map(|mut s| {
-                for (from, to) in &replaces {
-                    // python's str.replace("", x) inserts x everywhere; Rust's differs.
-                    if from.is_empty() {
-                        return None;
-                    }
-                    s = s.replace(from.as_str(), to);
+            if let Some(text) = &mut text {
+                for (from, to) in replaces {
+                    *text = text.replace(from.as_str(), to);
                 }
-                Some(s)
-            });
-            let text = match text {
-                Some(Some(s)) => Some(s),
-                Some(None) => return None,
-                None => None,
-            };
-            match (text, default) {
-                (Some(s), Some(default)) if s.is_empty() => Some(Ok(default)),
-                (Some(s), _) => Some(Ok(s)),
-                (None, Some(default)) => Some(Ok(default)),
-                (None, None) => Some(Ok("None".to_owned())),
             }
+            Ok(Some(match (text, default) {
+                (Some(s), Some(default)) if s.is_empty() => default.clone(),
+                (Some(s), _) => s,
+                (None, Some(default)) => default.clone(),
+                (None, None) => "None".to_owned(),
+            }))
         }
         Expr::VarsFromFile { index, default } => {
-            let file = match d.get_var_raw("FILE") {
-                Ok(Some(Value::Str(file))) => file,
-                Ok(_) => return None,
-                Err(err) => return Some(Err(err)),
+            let Some(Value::Str(file)) = d.get_var_raw("FILE")? else {
+                return Ok(None);
             };
             if !file.ends_with(".bb") && !file.ends_with(".bbappend") {
-                return None;
+                return Ok(None);
             }
             let base = file.rsplit('/').next().unwrap_or(&file);
             // os.path.splitext: the last dot, unless the name only starts with dots.
@@ -210,13 +197,13 @@ pub(crate) fn eval(d: &DataStore, code: &str) -> Option<Result<String, DataError
             let parts: Vec<&str> = stem.split('_').collect();
             if parts.len() > 3 {
                 // BitBake raises a ParseError: let python say it.
-                return None;
+                return Ok(None);
             }
-            let part = parts.get(index).copied().unwrap_or_default();
-            Some(Ok(match (part, default) {
-                ("", Some(default)) => default,
+            let part = parts.get(*index).copied().unwrap_or_default();
+            Ok(Some(match (part, default) {
+                ("", Some(default)) => default.clone(),
                 // A missing part is None: `str(None)`.
-                ("", None) if index >= parts.len() => "None".to_owned(),
+                ("", None) if *index >= parts.len() => "None".to_owned(),
                 (part, _) => part.to_owned(),
             }))
         }
@@ -226,21 +213,15 @@ pub(crate) fn eval(d: &DataStore, code: &str) -> Option<Result<String, DataError
             yes,
             no,
         } => {
-            let value = match read(&var, true) {
-                Ok(value) => value,
-                Err(err) => return Some(Err(err)),
-            };
-            let value = match value {
+            let value = match d.get_var(var)? {
                 Some(Value::Str(s)) => s,
-                None => return Some(Ok(no)),
-                _ => return None,
+                None => return Ok(Some(no.clone())),
+                _ => return Ok(None),
             };
-            if value.is_empty() {
-                return Some(Ok(no));
-            }
             let words: Vec<&str> = value.split_whitespace().collect();
-            let all = items.split_whitespace().all(|item| words.contains(&item));
-            Some(Ok(if all { yes } else { no }))
+            // An empty value is python's falsy `val`: the false value.
+            let all = !value.is_empty() && items.split_whitespace().all(|i| words.contains(&i));
+            Ok(Some(if all { yes.clone() } else { no.clone() }))
         }
     }
 }
