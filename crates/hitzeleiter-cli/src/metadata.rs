@@ -359,12 +359,17 @@ pub(crate) fn parse(args: &ParseArgs) -> ExitCode {
             .expect("progress template")
             .progress_chars("## "),
         );
+        // Recipes are handed out one at a time, to whichever worker is free.
         let next = std::sync::atomic::AtomicUsize::new(0);
+        let claim = || {
+            todo.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                .copied()
+        };
         let (send, receive) = std::sync::mpsc::channel::<(usize, Result<RecipeOutcome, String>)>();
         std::thread::scope(|scope| -> Result<(), String> {
             // The calling thread's interpreter and configuration serve as one worker.
             for _ in 1..threads {
-                let (send, next, files, todo) = (send.clone(), &next, &files, &todo);
+                let (send, claim, files) = (send.clone(), &claim, &files);
                 scope.spawn(move || {
                     let worker = || -> Result<(), String> {
                         let session = Session::new(&args.build, false)?;
@@ -373,11 +378,7 @@ pub(crate) fn parse(args: &ParseArgs) -> ExitCode {
                             .parse_base_configuration()
                             .map_err(|e| e.to_string())?;
                         config.take_log();
-                        loop {
-                            let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            let Some(&i) = todo.get(n) else {
-                                return Ok(());
-                            };
+                        while let Some(i) = claim() {
                             let outcome = parse_one(
                                 &mut cooker,
                                 &config,
@@ -386,9 +387,10 @@ pub(crate) fn parse(args: &ParseArgs) -> ExitCode {
                                 args.verbose,
                             );
                             if send.send((i, Ok(outcome))).is_err() {
-                                return Ok(());
+                                break;
                             }
                         }
+                        Ok(())
                     };
                     if let Err(err) = worker() {
                         let _ = send.send((usize::MAX, Err(err)));
@@ -396,11 +398,7 @@ pub(crate) fn parse(args: &ParseArgs) -> ExitCode {
                 });
             }
             drop(send);
-            loop {
-                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(&i) = todo.get(n) else {
-                    break;
-                };
+            while let Some(i) = claim() {
                 outcomes[i] = Some(parse_one(
                     &mut cooker,
                     &config,
