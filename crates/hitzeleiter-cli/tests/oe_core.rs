@@ -92,6 +92,16 @@ fn value_of(text: &str, var: &str) -> Option<String> {
     Some(text[at..at + end].to_owned())
 }
 
+/// The value `var` had in the environment BitBake ran in, from its history in a `bitbake -e`
+/// text (`#   from env …` followed by the quoted value).
+fn value_from_environment(text: &str, var: &str) -> Option<String> {
+    let history = &text[text.find(&format!("\n# ${var} "))?..];
+    let mut lines = history.lines().skip(1);
+    lines.find(|line| line.starts_with("#   from env "))?;
+    let value = lines.next()?.trim_start_matches('#').trim();
+    Some(value.strip_prefix('"')?.strip_suffix('"')?.to_owned())
+}
+
 /// Replaces the per-run values that others derive from by placeholders: DATETIME (a
 /// 14-digit stamp, e.g. in IMAGE_NAME) and the process id (in log and fifo names).
 fn without_run_values(text: &str) -> String {
@@ -229,6 +239,12 @@ fn env_equals_bitbakes_on_openembedded_core() {
         without_run_values(&text)
     };
 
+    // SHELL passes from the environment into the metadata (DEVSHELL, terminal.bbclass's
+    // default when it is unset): give ours the one BitBake ran with.
+    let global =
+        std::fs::read_to_string(shared.join("oracle/env/_global.env")).expect("oracle env");
+    let shell = value_from_environment(&global, "SHELL").expect("the oracle's SHELL");
+
     let mut differences = Vec::new();
     let mut compared = 0;
     for recipe in [
@@ -248,6 +264,7 @@ fn env_equals_bitbakes_on_openembedded_core() {
             .args(recipe)
             .current_dir(&build)
             .env_remove("BBPATH")
+            .env("SHELL", &shell)
             .output()
             .expect("run hitzeleiter");
         let stdout = String::from_utf8_lossy(&output.stdout);
