@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::{DataError, DataStore, Value};
 
 /// First line of a cache file; the number is the format version.
-const MAGIC: &str = "hitzeleiter-parse-cache 1";
+const MAGIC: &str = "hitzeleiter-parse-cache 2";
 
 /// The state of one input file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +60,11 @@ pub struct CachedVariant {
     pub name: String,
     /// Why it was skipped (SkipRecipe), if it was.
     pub skipped: Option<String>,
+    /// What the build needs to know of it. Kept in a second section of the cache file,
+    /// read only by [`ParseCache::load_with_infos`] (a plain [`ParseCache::load`] leaves
+    /// it empty), so that checking the cache stays fast.
+    #[serde(skip)]
+    pub info: crate::RecipeInfo,
 }
 
 /// A recipe file's parse result and its inputs.
@@ -156,22 +161,29 @@ fn digest(data: &[u8]) -> String {
 }
 
 impl ParseCache {
-    /// Reads a cache file; `Ok(None)` when there is none.
+    /// Reads a cache file without the recipe infos; `Ok(None)` when there is none.
     pub fn load(path: &Path) -> Result<Option<ParseCache>, CacheError> {
+        Self::read(path, false)
+    }
+
+    /// Reads a cache file with every variant's [`crate::RecipeInfo`].
+    pub fn load_with_infos(path: &Path) -> Result<Option<ParseCache>, CacheError> {
+        Self::read(path, true)
+    }
+
+    fn read(path: &Path, with_infos: bool) -> Result<Option<ParseCache>, CacheError> {
         let bytes = match std::fs::read(path) {
             Ok(bytes) => bytes,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(err) => return Err(CacheError::Io(format!("{}: {err}", path.display()))),
         };
-        let text = String::from_utf8(bytes)
-            .map_err(|_| CacheError::Corrupt(format!("{} is not UTF-8", path.display())))?;
-        let mut parts = text.splitn(3, '\n');
-        let (Some(magic), Some(sum), Some(body)) = (parts.next(), parts.next(), parts.next())
+        let corrupt = |what: &str| CacheError::Corrupt(format!("{}: {what}", path.display()));
+        let text = String::from_utf8(bytes).map_err(|_| corrupt("not UTF-8"))?;
+        let mut parts = text.splitn(4, '\n');
+        let (Some(magic), Some(sums), Some(index), Some(infos)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
-            return Err(CacheError::Corrupt(format!(
-                "{} is truncated",
-                path.display()
-            )));
+            return Err(corrupt("truncated"));
         };
         if magic != MAGIC {
             return Err(CacheError::Version(format!(
@@ -179,22 +191,52 @@ impl ParseCache {
                 path.display()
             )));
         }
-        if digest(body.as_bytes()) != sum {
-            return Err(CacheError::Corrupt(format!(
-                "{}: the digest does not match the contents",
-                path.display()
-            )));
+        let mut sums = sums.split(' ');
+        let (Some(index_sum), Some(infos_sum), Some(infos_len)) =
+            (sums.next(), sums.next(), sums.next())
+        else {
+            return Err(corrupt("no digests"));
+        };
+        // The length catches a truncated file without hashing the infos.
+        if infos_len != infos.len().to_string() {
+            return Err(corrupt("truncated"));
         }
-        serde_json::from_str(body)
-            .map(Some)
-            .map_err(|e| CacheError::Corrupt(format!("{}: {e}", path.display())))
+        if digest(index.as_bytes()) != index_sum {
+            return Err(corrupt("the digest does not match the contents"));
+        }
+        let mut cache: ParseCache =
+            serde_json::from_str(index).map_err(|e| corrupt(&e.to_string()))?;
+        if with_infos {
+            if digest(infos.as_bytes()) != infos_sum {
+                return Err(corrupt("the digest of the recipe infos does not match them"));
+            }
+            let infos: Vec<crate::RecipeInfo> =
+                serde_json::from_str(infos).map_err(|e| corrupt(&e.to_string()))?;
+            let count: usize = cache.recipes.iter().map(|r| r.variants.len()).sum();
+            let variants = cache.recipes.iter_mut().flat_map(|r| r.variants.iter_mut());
+            if count != infos.len() {
+                return Err(corrupt("the recipe infos do not match the recipes"));
+            }
+            for (variant, info) in variants.zip(infos) {
+                variant.info = info;
+            }
+        }
+        Ok(Some(cache))
     }
 
     /// Writes the cache atomically: a temporary file beside `path`, flushed to disk, then
     /// renamed over it.
     pub fn save(&self, path: &Path) -> Result<(), CacheError> {
         let io = |e: std::io::Error| CacheError::Io(format!("{}: {e}", path.display()));
-        let body = serde_json::to_string(self).map_err(|e| CacheError::Io(e.to_string()))?;
+        let encode = |e: serde_json::Error| CacheError::Io(e.to_string());
+        // serde_json writes no newline, so each section is one line.
+        let index = serde_json::to_string(self).map_err(encode)?;
+        let infos: Vec<&crate::RecipeInfo> = self
+            .recipes
+            .iter()
+            .flat_map(|r| r.variants.iter().map(|v| &v.info))
+            .collect();
+        let infos = serde_json::to_string(&infos).map_err(encode)?;
         let dir = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(io)?;
         let temporary = dir.join(format!(
@@ -207,8 +249,15 @@ impl ParseCache {
         let write = || -> std::io::Result<()> {
             let mut file = std::fs::File::create(&temporary)?;
             writeln!(file, "{MAGIC}")?;
-            writeln!(file, "{}", digest(body.as_bytes()))?;
-            file.write_all(body.as_bytes())?;
+            writeln!(
+                file,
+                "{} {} {}",
+                digest(index.as_bytes()),
+                digest(infos.as_bytes()),
+                infos.len()
+            )?;
+            writeln!(file, "{index}")?;
+            file.write_all(infos.as_bytes())?;
             file.sync_all()?;
             std::fs::rename(&temporary, path)?;
             std::fs::File::open(dir)?.sync_all()
@@ -278,6 +327,8 @@ pub fn collection_vars(config: &DataStore) -> Result<Vec<(String, String)>, Data
     {
         names.push(format!("BBFILE_PATTERN_{collection}"));
         names.push(format!("BBFILE_PRIORITY_{collection}"));
+        names.push(format!("LAYERDEPENDS_{collection}"));
+        names.push(format!("LAYERRECOMMENDS_{collection}"));
     }
     let mut out = Vec::new();
     for name in names {

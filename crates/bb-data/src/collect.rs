@@ -16,59 +16,135 @@ pub struct RecipeFiles {
     pub masked: usize,
 }
 
-/// A layer collection: name, BBFILE_PATTERN, priority.
+/// A layer collection (BBFILE_COLLECTIONS): its name, BBFILE_PATTERN and priority.
 #[derive(Debug, Clone)]
-struct Collection {
-    name: String,
+pub struct LayerCollection {
+    /// The collection name (`core`).
+    pub name: String,
+    /// BBFILE_PATTERN as written.
+    pub pattern: String,
+    /// BBFILE_PRIORITY, or as BitBake calculates it when unset: one more than the highest
+    /// priority among the layers it depends on (LAYERDEPENDS, LAYERRECOMMENDS).
+    pub priority: i64,
     /// BitBake's patterns are python regular expressions (lookaround included).
-    pattern: Option<fancy_regex::Regex>,
-    /// Length of BBFILE_PATTERN as written: the longest matching pattern names a file's
-    /// layer, so nested layers win.
-    pattern_len: usize,
-    priority: i64,
+    regex: Option<fancy_regex::Regex>,
 }
 
-/// The layer collections, in BBFILE_COLLECTIONS order.
-fn collections(d: &DataStore) -> Result<Vec<Collection>, DataError> {
-    let mut out = Vec::new();
-    for name in d
+impl LayerCollection {
+    /// Whether a file belongs to it (the pattern matches at the start of its path).
+    pub fn matches(&self, file: &str) -> bool {
+        self.regex
+            .as_ref()
+            .is_some_and(|r| r.is_match(file).unwrap_or(false))
+    }
+}
+
+/// The layer collections in BitBake's `bbfile_config_priorities` order (patterns sorted
+/// in reverse, so that a nested layer's longer pattern is tried first).
+pub fn layer_collections(d: &DataStore) -> Result<Vec<LayerCollection>, DataError> {
+    let names: Vec<String> = d
         .get_var_str("BBFILE_COLLECTIONS")?
         .unwrap_or_default()
         .split_whitespace()
-    {
+        .map(str::to_owned)
+        .collect();
+    let mut explicit = std::collections::BTreeMap::new();
+    let mut depends = std::collections::BTreeMap::new();
+    let mut min_priority = 0;
+    for name in &names {
+        let priority = d
+            .get_var_str(&format!("BBFILE_PRIORITY_{name}"))?
+            .filter(|p| !p.is_empty());
+        if let Some(priority) = priority {
+            let priority: i64 = priority.trim().parse().map_err(|_| {
+                DataError::Fatal(format!(
+                    "invalid value for BBFILE_PRIORITY_{name}: \"{priority}\""
+                ))
+            })?;
+            if min_priority == 0 || priority < min_priority {
+                min_priority = priority;
+            }
+            explicit.insert(name.clone(), priority);
+        }
+        let mut deps = Vec::new();
+        for var in ["LAYERDEPENDS", "LAYERRECOMMENDS"] {
+            let text = d.get_var_str(&format!("{var}_{name}"))?.unwrap_or_default();
+            // Only layers that are enabled count (a missing dependency is an error that
+            // BitBake reports separately).
+            deps.extend(
+                crate::explode_deps(&text)
+                    .into_iter()
+                    .filter(|dep| names.contains(dep)),
+            );
+        }
+        depends.insert(name.clone(), deps);
+    }
+    fn calculate(
+        name: &str,
+        priorities: &mut std::collections::BTreeMap<String, i64>,
+        depends: &std::collections::BTreeMap<String, Vec<String>>,
+        min_priority: i64,
+        visiting: &mut Vec<String>,
+    ) -> i64 {
+        if let Some(priority) = priorities.get(name) {
+            return *priority;
+        }
+        if visiting.iter().any(|v| v == name) {
+            return min_priority;
+        }
+        visiting.push(name.to_owned());
+        let mut highest = min_priority;
+        for dep in depends.get(name).into_iter().flatten() {
+            highest = highest.max(calculate(dep, priorities, depends, min_priority, visiting));
+        }
+        visiting.pop();
+        priorities.insert(name.to_owned(), highest + 1);
+        highest + 1
+    }
+    let mut priorities = explicit;
+    let mut out = Vec::new();
+    for name in &names {
+        let priority = calculate(name, &mut priorities, &depends, min_priority, &mut Vec::new());
         let pattern = d
             .get_var_str(&format!("BBFILE_PATTERN_{name}"))?
             .unwrap_or_default();
-        let priority = d
-            .get_var_str(&format!("BBFILE_PRIORITY_{name}"))?
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or(0);
-        let pattern_len = pattern.len();
-        // BitBake matches the pattern at the start of the path (`re.match`).
-        let pattern = (!pattern.is_empty())
+        // BitBake matches the pattern at the start of the path (`re.match`); an empty
+        // pattern matches nothing.
+        let regex = (!pattern.is_empty())
             .then(|| fancy_regex::Regex::new(&format!("^(?:{pattern})")).ok())
             .flatten();
-        out.push(Collection {
-            name: name.to_owned(),
+        out.push(LayerCollection {
+            name: name.clone(),
             pattern,
-            pattern_len,
             priority,
+            regex,
         });
     }
+    out.sort_by(|a, b| b.pattern.cmp(&a.pattern));
     Ok(out)
+}
+
+/// BitBake's `calc_bbfile_priority`: the priority of the first collection (in
+/// [`layer_collections`] order) whose pattern matches the file, and that collection.
+pub fn bbfile_priority<'c>(
+    collections: &'c [LayerCollection],
+    file: &str,
+) -> (i64, Option<&'c LayerCollection>) {
+    collections
+        .iter()
+        .find(|c| c.matches(file))
+        .map_or((0, None), |c| (c.priority, Some(c)))
 }
 
 /// The collection (layer name) a file belongs to, as `bb.utils.get_file_layer`: the
 /// collection with the longest BBFILE_PATTERN that matches the path.
 pub fn file_layer_name(d: &DataStore, file: &Path) -> Result<Option<String>, DataError> {
     let text = file.display().to_string();
-    let mut best: Option<Collection> = None;
-    for collection in collections(d)? {
-        let matches = collection
-            .pattern
-            .as_ref()
-            .is_some_and(|p| p.is_match(&text).unwrap_or(false));
-        if matches && collection.pattern_len > best.as_ref().map_or(0, |b| b.pattern_len) {
+    let mut best: Option<LayerCollection> = None;
+    for collection in layer_collections(d)? {
+        if collection.matches(&text)
+            && collection.pattern.len() > best.as_ref().map_or(0, |b| b.pattern.len())
+        {
             best = Some(collection);
         }
     }
@@ -78,19 +154,8 @@ pub fn file_layer_name(d: &DataStore, file: &Path) -> Result<Option<String>, Dat
 /// BitBake's `collect_bbfiles`: BBFILES entries in layer-priority order, each globbed
 /// and sorted, then BBMASK.
 pub fn collect_recipe_files(d: &DataStore) -> Result<RecipeFiles, DataError> {
-    let mut collections = collections(d)?;
-    // BitBake looks priorities up highest first.
-    collections.sort_by_key(|c| std::cmp::Reverse(c.priority));
-    let priority = |entry: &str| {
-        collections
-            .iter()
-            .find(|c| {
-                c.pattern
-                    .as_ref()
-                    .is_some_and(|p| p.is_match(entry).unwrap_or(false))
-            })
-            .map_or(0, |c| c.priority)
-    };
+    let collections = layer_collections(d)?;
+    let priority = |entry: &str| bbfile_priority(&collections, entry).0;
     let mut entries: Vec<String> = d
         .get_var_str("BBFILES")?
         .unwrap_or_default()

@@ -135,6 +135,7 @@ pub struct Cooker<'e> {
     evaluator: &'e Evaluator,
     config: CookerConfig,
     handlers: Vec<Handler>,
+    layer_dirs: Vec<(String, PathBuf)>,
 }
 
 impl<'e> Cooker<'e> {
@@ -144,11 +145,18 @@ impl<'e> Cooker<'e> {
             evaluator,
             config,
             handlers: Vec::new(),
+            layer_dirs: Vec::new(),
         }
     }
 
     fn fatal(message: impl Into<String>) -> EvalError {
         EvalError::Data(DataError::Fatal(message.into()))
+    }
+
+    /// The directory of each layer collection, by the layer.conf that added it to
+    /// BBFILE_COLLECTIONS (known after [`Cooker::parse_base_configuration`]).
+    pub fn layer_dirs(&self) -> &[(String, PathBuf)] {
+        &self.layer_dirs
     }
 
     /// `CookerDataBuilder.__init__` + `parseBaseConfiguration`: the store every recipe
@@ -190,7 +198,7 @@ impl<'e> Cooker<'e> {
         Ok(data.create_copy())
     }
 
-    fn parse_configuration_files(&self, base: &DataStore) -> Result<DataStore, EvalError> {
+    fn parse_configuration_files(&mut self, base: &DataStore) -> Result<DataStore, EvalError> {
         let mut data = base.create_copy();
         data.set_var("BB_CURRENT_MC", "")?;
         let layerconf = self.find_config_file("bblayers.conf", &data)?;
@@ -236,8 +244,15 @@ impl<'e> Cooker<'e> {
                 data.set_var("LAYERDIR", layer)?;
                 data.set_var("LAYERDIR_RE", regex_escape(layer))?;
                 let conf = Path::new(layer).join("conf/layer.conf");
+                let before = data.get_var_str("BBFILE_COLLECTIONS")?.unwrap_or_default();
                 self.evaluator
                     .handle(&data, &conf.display().to_string(), true)?;
+                let after = data.get_var_str("BBFILE_COLLECTIONS")?.unwrap_or_default();
+                for added in after.split_whitespace() {
+                    if !before.split_whitespace().any(|c| c == added) {
+                        self.layer_dirs.push((added.to_owned(), PathBuf::from(layer)));
+                    }
+                }
                 data.expand_var_ref("LAYERDIR")?;
                 data.expand_var_ref("LAYERDIR_RE")?;
                 let collections = data.get_var_str("BBFILE_COLLECTIONS")?.unwrap_or_default();

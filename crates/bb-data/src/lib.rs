@@ -38,6 +38,7 @@ mod emit;
 mod eval;
 mod expand;
 mod fastpy;
+mod info;
 mod history;
 mod shell;
 mod store;
@@ -50,12 +51,16 @@ pub use cache::{
     CacheError, CacheKey, CachedRecipe, CachedVariant, FileStamp, ParseCache, collection_vars,
     python_library_files, read_files,
 };
-pub use collect::{RecipeFiles, appends_for, collect_recipe_files, file_layer_name};
+pub use collect::{
+    LayerCollection, RecipeFiles, appends_for, bbfile_priority, collect_recipe_files,
+    file_layer_name, layer_collections,
+};
 pub use cooker::{Cooker, CookerConfig, CookerEvent, Handler, ParsedRecipe};
 pub use deps::{Signatures, VarDeps};
 pub use emit::{emit_environment, emit_variable};
 pub use eval::{EvalError, Evaluator, PythonHost, add_task, del_task, inherit_defer};
 pub use history::Event;
+pub use info::{RecipeInfo, TaskInfo, explode_deps};
 pub use indexmap::IndexMap;
 pub use shell::{ShellSyntaxError, shell_execs};
 pub use store::{DataStore, Frozen, Origin, to_boolean};

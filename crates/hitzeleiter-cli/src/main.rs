@@ -3,6 +3,7 @@
 //! The binary only wires the library crates together; each subcommand lives in its own
 //! module.
 
+mod graph;
 mod metadata;
 mod syntax;
 
@@ -31,6 +32,8 @@ enum Command {
     Getvar(metadata::GetvarArgs),
     /// Print the whole environment of the configuration or of a recipe, as `bitbake -e`.
     Env(metadata::EnvArgs),
+    /// Write the task graph of targets (task-depends.dot, pn-buildlist), as `bitbake -g`.
+    Graph(graph::GraphArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,5 +43,6 @@ fn main() -> ExitCode {
         Command::Parse(args) => metadata::parse(&args),
         Command::Getvar(args) => metadata::getvar(&args),
         Command::Env(args) => metadata::env(&args),
+        Command::Graph(args) => graph::graph(&args),
     }
 }

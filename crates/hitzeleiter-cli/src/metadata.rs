@@ -75,7 +75,7 @@ pub(crate) enum Format {
 }
 
 /// A parse session: the python host, the evaluator and the base configuration.
-struct Session {
+pub(crate) struct Session {
     evaluator: Evaluator,
     config: CookerConfig,
 }
@@ -94,7 +94,7 @@ impl Session {
         })
     }
 
-    fn new(build: &BuildDir, tracking: bool) -> Result<Session, String> {
+    pub(crate) fn new(build: &BuildDir, tracking: bool) -> Result<Session, String> {
         let python: Rc<dyn PythonHost> =
             Rc::new(bb_python::Python::new().map_err(|e| format!("python failed to start: {e}"))?);
         Ok(Session {
@@ -106,7 +106,7 @@ impl Session {
         })
     }
 
-    fn cooker(&self) -> Cooker<'_> {
+    pub(crate) fn cooker(&self) -> Cooker<'_> {
         Cooker::new(&self.evaluator, self.config.clone())
     }
 }
@@ -121,14 +121,14 @@ fn print_log(d: &DataStore) {
 
 /// What parsing one recipe file gave, ready to print.
 #[derive(Default)]
-struct RecipeOutcome {
+pub(crate) struct RecipeOutcome {
     targets: usize,
     skipped: usize,
     /// Lines for standard error: the recipe's log, skip notes, its error.
-    messages: Vec<String>,
-    failed: bool,
+    pub(crate) messages: Vec<String>,
+    pub(crate) failed: bool,
     /// What the parse cache keeps (a recipe that failed is parsed again next time).
-    cache_entry: Option<bb_data::CachedRecipe>,
+    pub(crate) cache_entry: Option<bb_data::CachedRecipe>,
     /// Whether it came from the parse cache.
     cached: bool,
 }
@@ -197,8 +197,18 @@ fn parse_one(
             };
             for (variant, d) in &parsed.variants {
                 outcome.targets += 1;
-                let skipped = parsed.skipped(variant).ok().flatten();
-                if let Some(reason) = &skipped {
+                let info = match bb_data::RecipeInfo::from_datastore(d) {
+                    Ok(info) => info,
+                    Err(err) => {
+                        outcome.failed = true;
+                        outcome.messages.push(format!(
+                            "ERROR: Unable to parse {}: {err}",
+                            recipe.display()
+                        ));
+                        return outcome;
+                    }
+                };
+                if let Some(reason) = &info.skipped {
                     outcome.skipped += 1;
                     if verbose {
                         outcome.messages.push(skip_note(recipe, variant, reason));
@@ -212,7 +222,8 @@ fn parse_one(
                 }
                 entry.variants.push(bb_data::CachedVariant {
                     name: variant.clone(),
-                    skipped,
+                    skipped: info.skipped.clone(),
+                    info,
                 });
             }
             outcome.cache_entry = Some(entry);
@@ -258,8 +269,17 @@ fn cache_path(build_dir: &Path) -> PathBuf {
 
 /// The parse cache, if it applies to this parse at all (same program, environment and base
 /// configuration); a broken one is reported and ignored.
-fn usable_cache(path: &Path, key: &bb_data::CacheKey) -> Option<bb_data::ParseCache> {
-    match bb_data::ParseCache::load(path) {
+fn usable_cache(
+    path: &Path,
+    key: &bb_data::CacheKey,
+    with_infos: bool,
+) -> Option<bb_data::ParseCache> {
+    let loaded = if with_infos {
+        bb_data::ParseCache::load_with_infos(path)
+    } else {
+        bb_data::ParseCache::load(path)
+    };
+    match loaded {
         Ok(Some(cache)) if cache.key == *key && cache.base_is_current() => Some(cache),
         Ok(_) => None,
         Err(err) => {
@@ -294,156 +314,178 @@ fn print_summary(files: &bb_data::RecipeFiles, outcomes: &[RecipeOutcome]) -> Ex
 }
 
 /// `hitzeleiter parse`: every recipe of BBFILES with its variants, then BitBake's summary.
-/// Recipes whose inputs are unchanged since the last parse come from the parse cache
-/// (with nothing changed, no python starts at all); the others are parsed on every core:
-/// each worker thread has its own python interpreter and base configuration; results are
-/// printed in recipe order.
 pub(crate) fn parse(args: &ParseArgs) -> ExitCode {
-    let run = || -> Result<ExitCode, String> {
-        // Finding the cache needs no python: only where bblayers.conf is.
-        let no_python = Evaluator::new(None);
-        let probe_config = Session::config(&args.build)?;
-        let cwd = probe_config.cwd.clone();
-        let probe = Cooker::new(&no_python, probe_config);
-        let build_dir = probe.build_dir().unwrap_or(cwd);
-        let cache_file = cache_path(&build_dir);
-        let key = bb_data::CacheKey {
-            tool: tool_id(),
-            environment: probe.approved_environment(),
-        };
-        let cache = usable_cache(&cache_file, &key);
-        if let Some(cache) = &cache {
-            let store = cache.collection_store().map_err(|e| e.to_string())?;
-            let files = bb_data::collect_recipe_files(&store).map_err(|e| e.to_string())?;
-            print_log(&store);
-            let outcomes: Option<Vec<RecipeOutcome>> = files
-                .recipes
-                .iter()
-                .map(|recipe| {
-                    let appends = bb_data::appends_for(recipe, &files.appends);
-                    cache
-                        .current_recipe(recipe, &appends)
-                        .map(|entry| cached_outcome(entry, args.verbose))
-                })
-                .collect();
-            if let Some(outcomes) = outcomes {
-                return Ok(print_summary(&files, &outcomes));
-            }
+    match parse_recipes(&args.build, args.verbose, false) {
+        Ok(parsed) => print_summary(&parsed.files, &parsed.outcomes),
+        Err(err) => {
+            eprintln!("ERROR: {err}");
+            ExitCode::FAILURE
         }
+    }
+}
 
-        let session = Session::new(&args.build, false)?;
-        let mut cooker = session.cooker();
-        let config = cooker
-            .parse_base_configuration()
-            .map_err(|e| e.to_string())?;
-        let files = bb_data::collect_recipe_files(&config).map_err(|e| e.to_string())?;
-        print_log(&config);
-        let mut outcomes: Vec<Option<RecipeOutcome>> =
-            (0..files.recipes.len()).map(|_| None).collect();
-        let mut todo = Vec::new();
-        for (i, recipe) in files.recipes.iter().enumerate() {
-            let appends = bb_data::appends_for(recipe, &files.appends);
-            match cache
-                .as_ref()
-                .and_then(|c| c.current_recipe(recipe, &appends))
-            {
-                Some(entry) => outcomes[i] = Some(cached_outcome(entry, args.verbose)),
-                None => todo.push(i),
-            }
+/// Every recipe of a build directory, parsed or from the parse cache.
+pub(crate) struct ParsedRecipes {
+    /// The recipe files, in BitBake's order.
+    pub(crate) files: bb_data::RecipeFiles,
+    /// One outcome per recipe file, in the same order.
+    pub(crate) outcomes: Vec<RecipeOutcome>,
+}
+
+/// Parses every recipe of BBFILES with its variants. Recipes whose inputs are unchanged
+/// since the last parse come from the parse cache (with nothing changed, no python starts
+/// at all); the others are parsed on every core: each worker thread has its own python
+/// interpreter and base configuration. With `with_infos`, every outcome's cache entry
+/// carries its variants' [`bb_data::RecipeInfo`].
+pub(crate) fn parse_recipes(
+    build: &BuildDir,
+    verbose: bool,
+    with_infos: bool,
+) -> Result<ParsedRecipes, String> {
+    // Finding the cache needs no python: only where bblayers.conf is.
+    let no_python = Evaluator::new(None);
+    let probe_config = Session::config(build)?;
+    let cwd = probe_config.cwd.clone();
+    let probe = Cooker::new(&no_python, probe_config);
+    let build_dir = probe.build_dir().unwrap_or(cwd);
+    let cache_file = cache_path(&build_dir);
+    let key = bb_data::CacheKey {
+        tool: tool_id(),
+        environment: probe.approved_environment(),
+    };
+    let cache = usable_cache(&cache_file, &key, with_infos);
+    if let Some(cache) = &cache {
+        let store = cache.collection_store().map_err(|e| e.to_string())?;
+        let files = bb_data::collect_recipe_files(&store).map_err(|e| e.to_string())?;
+        print_log(&store);
+        let outcomes: Option<Vec<RecipeOutcome>> = files
+            .recipes
+            .iter()
+            .map(|recipe| {
+                let appends = bb_data::appends_for(recipe, &files.appends);
+                cache
+                    .current_recipe(recipe, &appends)
+                    .map(|entry| cached_outcome(entry, verbose))
+            })
+            .collect();
+        if let Some(outcomes) = outcomes {
+            return Ok(ParsedRecipes { files, outcomes });
         }
-        let threads = parse_threads(&config).min(todo.len().max(1));
-        let progress = indicatif::ProgressBar::new(todo.len() as u64).with_style(
-            indicatif::ProgressStyle::with_template(
-                "Parsing recipes: {percent:>3}% |{bar:40}| ETA: {eta_precise}",
-            )
-            .expect("progress template")
-            .progress_chars("## "),
-        );
-        // Recipes are handed out one at a time, to whichever worker is free.
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let claim = || {
-            todo.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
-                .copied()
-        };
-        let (send, receive) = std::sync::mpsc::channel::<(usize, Result<RecipeOutcome, String>)>();
-        std::thread::scope(|scope| -> Result<(), String> {
-            // The calling thread's interpreter and configuration serve as one worker.
-            for _ in 1..threads {
-                let (send, claim, files) = (send.clone(), &claim, &files);
-                scope.spawn(move || {
-                    let worker = || -> Result<(), String> {
-                        let session = Session::new(&args.build, false)?;
-                        let mut cooker = session.cooker();
-                        let config = cooker
-                            .parse_base_configuration()
-                            .map_err(|e| e.to_string())?;
-                        config.take_log();
-                        while let Some(i) = claim() {
-                            let outcome = parse_one(
-                                &mut cooker,
-                                &config,
-                                files,
-                                &files.recipes[i],
-                                args.verbose,
-                            );
-                            if send.send((i, Ok(outcome))).is_err() {
-                                break;
-                            }
+    }
+    // The entries reused below go into the new cache: they need their infos.
+    let cache = match cache {
+        Some(_) if !with_infos => usable_cache(&cache_file, &key, true),
+        cache => cache,
+    };
+
+    let session = Session::new(build, false)?;
+    let mut cooker = session.cooker();
+    let config = cooker
+        .parse_base_configuration()
+        .map_err(|e| e.to_string())?;
+    let files = bb_data::collect_recipe_files(&config).map_err(|e| e.to_string())?;
+    print_log(&config);
+    let mut outcomes: Vec<Option<RecipeOutcome>> =
+        (0..files.recipes.len()).map(|_| None).collect();
+    let mut todo = Vec::new();
+    for (i, recipe) in files.recipes.iter().enumerate() {
+        let appends = bb_data::appends_for(recipe, &files.appends);
+        match cache
+            .as_ref()
+            .and_then(|c| c.current_recipe(recipe, &appends))
+        {
+            Some(entry) => outcomes[i] = Some(cached_outcome(entry, verbose)),
+            None => todo.push(i),
+        }
+    }
+    let threads = parse_threads(&config).min(todo.len().max(1));
+    let progress = indicatif::ProgressBar::new(todo.len() as u64).with_style(
+        indicatif::ProgressStyle::with_template(
+            "Parsing recipes: {percent:>3}% |{bar:40}| ETA: {eta_precise}",
+        )
+        .expect("progress template")
+        .progress_chars("## "),
+    );
+    // Recipes are handed out one at a time, to whichever worker is free.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let claim = || {
+        todo.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+            .copied()
+    };
+    let (send, receive) = std::sync::mpsc::channel::<(usize, Result<RecipeOutcome, String>)>();
+    std::thread::scope(|scope| -> Result<(), String> {
+        // The calling thread's interpreter and configuration serve as one worker.
+        for _ in 1..threads {
+            let (send, claim, files) = (send.clone(), &claim, &files);
+            scope.spawn(move || {
+                let worker = || -> Result<(), String> {
+                    let session = Session::new(build, false)?;
+                    let mut cooker = session.cooker();
+                    let config = cooker
+                        .parse_base_configuration()
+                        .map_err(|e| e.to_string())?;
+                    config.take_log();
+                    while let Some(i) = claim() {
+                        let outcome = parse_one(
+                            &mut cooker,
+                            &config,
+                            files,
+                            &files.recipes[i],
+                            verbose,
+                        );
+                        if send.send((i, Ok(outcome))).is_err() {
+                            break;
                         }
-                        Ok(())
-                    };
-                    if let Err(err) = worker() {
-                        let _ = send.send((usize::MAX, Err(err)));
                     }
-                });
-            }
-            drop(send);
-            while let Some(i) = claim() {
-                outcomes[i] = Some(parse_one(
-                    &mut cooker,
-                    &config,
-                    &files,
-                    &files.recipes[i],
-                    args.verbose,
-                ));
-                progress.inc(1);
-                while let Ok((i, outcome)) = receive.try_recv() {
-                    outcomes[i] = Some(outcome?);
-                    progress.inc(1);
+                    Ok(())
+                };
+                if let Err(err) = worker() {
+                    let _ = send.send((usize::MAX, Err(err)));
                 }
-            }
-            for (i, outcome) in receive {
+            });
+        }
+        drop(send);
+        while let Some(i) = claim() {
+            outcomes[i] = Some(parse_one(
+                &mut cooker,
+                &config,
+                &files,
+                &files.recipes[i],
+                verbose,
+            ));
+            progress.inc(1);
+            while let Ok((i, outcome)) = receive.try_recv() {
                 outcomes[i] = Some(outcome?);
                 progress.inc(1);
             }
-            Ok(())
-        })?;
-        progress.finish_and_clear();
-        let outcomes: Vec<RecipeOutcome> = outcomes.into_iter().flatten().collect();
-
-        let mut base_inputs =
-            bb_data::read_files(&config, "__base_depends").map_err(|e| e.to_string())?;
-        base_inputs.extend(bb_data::python_library_files(
-            &session.evaluator.python_library_dirs(),
-        ));
-        let new_cache = bb_data::ParseCache {
-            key,
-            base_inputs,
-            collection_vars: bb_data::collection_vars(&config).map_err(|e| e.to_string())?,
-            recipes: outcomes
-                .iter()
-                .filter_map(|o| o.cache_entry.clone())
-                .collect(),
-        };
-        if let Err(err) = new_cache.save(&cache_file) {
-            eprintln!("WARNING: {err}");
         }
-        Ok(print_summary(&files, &outcomes))
+        for (i, outcome) in receive {
+            outcomes[i] = Some(outcome?);
+            progress.inc(1);
+        }
+        Ok(())
+    })?;
+    progress.finish_and_clear();
+    let outcomes: Vec<RecipeOutcome> = outcomes.into_iter().flatten().collect();
+
+    let mut base_inputs =
+        bb_data::read_files(&config, "__base_depends").map_err(|e| e.to_string())?;
+    base_inputs.extend(bb_data::python_library_files(
+        &session.evaluator.python_library_dirs(),
+    ));
+    let new_cache = bb_data::ParseCache {
+        key,
+        base_inputs,
+        collection_vars: bb_data::collection_vars(&config).map_err(|e| e.to_string())?,
+        recipes: outcomes
+            .iter()
+            .filter_map(|o| o.cache_entry.clone())
+            .collect(),
     };
-    run().unwrap_or_else(|err| {
-        eprintln!("ERROR: {err}");
-        ExitCode::FAILURE
-    })
+    if let Err(err) = new_cache.save(&cache_file) {
+        eprintln!("WARNING: {err}");
+    }
+    Ok(ParsedRecipes { files, outcomes })
 }
 
 /// Finds the recipe whose PN (or a variant's PN) is `name`: first among files named like

@@ -1,0 +1,222 @@
+//! `hitzeleiter graph`: BitBake's `-g` (task-depends.dot and pn-buildlist), from the parsed
+//! recipes and the configuration's provider settings.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use bb_data::DataStore;
+use clap::Args;
+use serde_json::json;
+use taskgraph::{Notice, ProviderSettings, Recipe, RecipeCache, TaskData, TaskGraph, Target};
+
+use crate::metadata::{BuildDir, Format, ParsedRecipes, Session, parse_recipes};
+
+#[derive(Args)]
+pub(crate) struct GraphArgs {
+    #[command(flatten)]
+    build: BuildDir,
+    /// The task to graph for each target (default: BB_DEFAULT_TASK, else `build`).
+    #[arg(short = 'c', long = "cmd")]
+    task: Option<String>,
+    /// Also print the graph as JSON on standard output.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Targets: PN or PROVIDES names, optionally `name:do_task`.
+    #[arg(required = true)]
+    targets: Vec<String>,
+}
+
+/// The configuration and every parsed recipe, indexed for provider lookups.
+pub(crate) struct Recipes {
+    /// The base configuration with its keys expanded (where PREFERRED_* are read).
+    pub(crate) config: DataStore,
+    /// The layer collections, in BitBake's priority-lookup order.
+    pub(crate) collections: Vec<bb_data::LayerCollection>,
+    /// The recipes.
+    pub(crate) cache: RecipeCache,
+    /// The parse outcome (files, appends).
+    pub(crate) parsed: ParsedRecipes,
+    /// Each collection's layer directory.
+    pub(crate) layer_dirs: Vec<(String, std::path::PathBuf)>,
+}
+
+fn words(config: &DataStore, var: &str) -> Vec<String> {
+    config
+        .get_var_str(var)
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// BitBake's name for a variant of a recipe file.
+pub(crate) fn virtual_name(file: &Path, variant: &str) -> String {
+    match variant {
+        "" => file.display().to_string(),
+        variant => format!("virtual:{variant}:{}", file.display()),
+    }
+}
+
+/// Parses (or takes from the parse cache) every recipe, and the base configuration.
+pub(crate) fn load_recipes(build: &BuildDir) -> Result<Recipes, String> {
+    let parsed = parse_recipes(build, false, true)?;
+    let mut failed = 0;
+    for outcome in &parsed.outcomes {
+        failed += usize::from(outcome.failed);
+        for message in &outcome.messages {
+            eprintln!("{message}");
+        }
+    }
+    if failed > 0 {
+        return Err(format!("{failed} recipes could not be parsed"));
+    }
+    let session = Session::new(build, false)?;
+    let mut cooker = session.cooker();
+    let base = cooker
+        .parse_base_configuration()
+        .map_err(|e| e.to_string())?;
+    base.take_log();
+    let config = base.create_copy();
+    config.expand_keys().map_err(|e| e.to_string())?;
+    let collections = bb_data::layer_collections(&config).map_err(|e| e.to_string())?;
+    let mut preferred_providers = std::collections::BTreeMap::new();
+    for entry in words(&config, "PREFERRED_PROVIDERS") {
+        match entry.split_once(':') {
+            Some((providee, provider)) => {
+                preferred_providers.insert(providee.to_owned(), provider.to_owned());
+            }
+            None => eprintln!("ERROR: Malformed option in PREFERRED_PROVIDERS variable: {entry}"),
+        }
+    }
+    let settings = ProviderSettings {
+        assume_provided: words(&config, "ASSUME_PROVIDED"),
+        preferred_providers,
+        multi_provider_allowed: words(&config, "BB_MULTI_PROVIDER_ALLOWED"),
+    };
+    let mut cache = RecipeCache::new(settings);
+    for entry in parsed.outcomes.iter().filter_map(|o| o.cache_entry.as_ref()) {
+        let priority =
+            bb_data::bbfile_priority(&collections, &entry.file.display().to_string()).0;
+        // BitBake adds a file's class-extended variants before the recipe itself.
+        let (plain, extended): (Vec<_>, Vec<_>) =
+            entry.variants.iter().partition(|v| v.name.is_empty());
+        for variant in extended.into_iter().chain(plain) {
+            cache.add(Recipe {
+                file: virtual_name(&entry.file, &variant.name),
+                info: variant.info.clone(),
+                priority,
+            });
+        }
+    }
+    Ok(Recipes {
+        config,
+        collections,
+        cache,
+        parsed,
+        layer_dirs: cooker.layer_dirs().to_vec(),
+    })
+}
+
+fn print_notices(notices: &[Notice]) -> bool {
+    let mut errors = false;
+    for notice in notices {
+        let level = if notice.error { "ERROR" } else { "WARNING" };
+        errors |= notice.error;
+        eprintln!("{level}: {}", notice.message);
+    }
+    errors
+}
+
+/// Writes a file atomically (a temporary beside it, then renamed).
+fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let temporary = path.with_extension(format!("tmp.{}", std::process::id()));
+    std::fs::write(&temporary, text)?;
+    std::fs::rename(&temporary, path)
+}
+
+/// `hitzeleiter graph`: `bitbake -g TARGET…`.
+pub(crate) fn graph(args: &GraphArgs) -> ExitCode {
+    let run = || -> Result<bool, String> {
+        let recipes = load_recipes(&args.build)?;
+        let config = &recipes.config;
+        let cache = &recipes.cache;
+        let default_task = args
+            .task
+            .clone()
+            .or_else(|| config.get_var_str("BB_DEFAULT_TASK").ok().flatten())
+            .unwrap_or_else(|| "build".to_owned());
+        let with_do = |task: &str| {
+            if task.starts_with("do_") {
+                task.to_owned()
+            } else {
+                format!("do_{task}")
+            }
+        };
+        let assumed = words(config, "ASSUME_PROVIDED");
+        let mut taskdata = TaskData::new(true, true);
+        let mut targets = Vec::new();
+        for target in &args.targets {
+            if assumed.contains(target) {
+                eprintln!("WARNING: Explicit target \"{target}\" is in ASSUME_PROVIDED, ignoring");
+            }
+            let (name, task) = match target.split_once(":do_") {
+                Some((name, task)) => (name, with_do(task)),
+                None => (target.as_str(), with_do(&default_task)),
+            };
+            taskdata
+                .add_provider(cache, config, name)
+                .map_err(|e| e.to_string())?;
+            if let Some(&file) = taskdata.build_providers(name).first() {
+                targets.push(Target {
+                    name: name.to_owned(),
+                    task,
+                    file,
+                });
+            }
+        }
+        taskdata
+            .add_unresolved(cache, config)
+            .map_err(|e| e.to_string())?;
+        let mut errors = print_notices(&taskdata.notices);
+        let graph = TaskGraph::build(cache, &taskdata, &targets).map_err(|e| e.to_string())?;
+        errors |= print_notices(&graph.notices);
+        let pns = graph.pns(cache);
+        let mut buildlist: String = pns.iter().map(|pn| format!("{pn}\n")).collect();
+        if buildlist.is_empty() {
+            buildlist.push('\n');
+        }
+        let io = |e: std::io::Error| format!("writing the graph: {e}");
+        write_atomically(Path::new("pn-buildlist"), &buildlist).map_err(io)?;
+        eprintln!("NOTE: PN build list saved to 'pn-buildlist'");
+        write_atomically(Path::new("task-depends.dot"), &graph.to_dot(cache)).map_err(io)?;
+        eprintln!("NOTE: Task dependencies saved to 'task-depends.dot'");
+        if args.format == Format::Json {
+            let tasks: Vec<serde_json::Value> = (0..graph.len())
+                .map(|id| {
+                    let (file, task) = graph.task(id);
+                    let recipe = cache.recipe(file);
+                    json!({
+                        "task": graph.task_name(cache, id),
+                        "pn": recipe.info.pn,
+                        "name": task,
+                        "file": recipe.file,
+                        "version": format!("{}:{}-{}", recipe.info.pe, recipe.info.pv, recipe.info.pr),
+                        "depends": graph.depends(id).iter().map(|&d| graph.task_name(cache, d)).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            println!("{:#}", json!({"recipes": pns, "tasks": tasks}));
+        }
+        Ok(errors)
+    };
+    match run() {
+        Ok(false) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("ERROR: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

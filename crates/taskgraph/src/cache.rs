@@ -1,0 +1,166 @@
+//! The parsed recipes as the provider code looks them up: BitBake's `CacheData`
+//! (`pkg_pn`, `providers`, `rproviders`, `packages`, …).
+
+use std::collections::BTreeMap;
+
+use bb_data::RecipeInfo;
+use rustc_hash::FxHashMap;
+
+/// Index of a recipe variant in a [`RecipeCache`].
+pub type FileId = usize;
+
+/// One parsed recipe variant.
+#[derive(Debug, Clone)]
+pub struct Recipe {
+    /// BitBake's name for it: the recipe file, or `virtual:VARIANT:FILE` for a
+    /// BBCLASSEXTEND variant.
+    pub file: String,
+    /// What parsing it gave.
+    pub info: RecipeInfo,
+    /// Its file's layer priority (BBFILE_PRIORITY of the layer it belongs to).
+    pub priority: i64,
+}
+
+/// What the configuration says about providers.
+#[derive(Debug, Clone, Default)]
+pub struct ProviderSettings {
+    /// ASSUME_PROVIDED: names never resolved (exact names, or `^…`/`…$` regexes).
+    pub assume_provided: Vec<String>,
+    /// PREFERRED_PROVIDERS entries (`providee:provider`).
+    pub preferred_providers: BTreeMap<String, String>,
+    /// BB_MULTI_PROVIDER_ALLOWED.
+    pub multi_provider_allowed: Vec<String>,
+}
+
+/// Every parsed recipe variant, indexed the ways BitBake's `CacheData` is. Skipped
+/// variants are kept apart: they provide nothing, but say why something is missing.
+#[derive(Debug, Default)]
+pub struct RecipeCache {
+    pub(crate) recipes: Vec<Recipe>,
+    pub(crate) by_file: FxHashMap<String, FileId>,
+    pub(crate) skipped: Vec<Recipe>,
+    /// PN → its files, in the order they were added.
+    pub(crate) pkg_pn: BTreeMap<String, Vec<FileId>>,
+    /// Build-time name (PN or PROVIDES) → files.
+    pub(crate) providers: FxHashMap<String, Vec<FileId>>,
+    /// PN → everything its files provide.
+    pub(crate) pn_provides: FxHashMap<String, Vec<String>>,
+    pub(crate) rproviders: FxHashMap<String, Vec<FileId>>,
+    pub(crate) packages: FxHashMap<String, Vec<FileId>>,
+    pub(crate) packages_dynamic: Vec<(String, Vec<FileId>)>,
+    pub(crate) settings: ProviderSettings,
+}
+
+impl RecipeCache {
+    /// An empty cache with the configuration's provider settings.
+    pub fn new(settings: ProviderSettings) -> RecipeCache {
+        RecipeCache {
+            settings,
+            ..RecipeCache::default()
+        }
+    }
+
+    /// Adds a variant, as `CoreRecipeInfo.add_cacheData` (skipped ones go to the skip list).
+    pub fn add(&mut self, recipe: Recipe) {
+        if recipe.info.skipped.is_some() {
+            self.skipped.push(recipe);
+            return;
+        }
+        let id = self.recipes.len();
+        let info = &recipe.info;
+        self.by_file.insert(recipe.file.clone(), id);
+        self.pkg_pn.entry(info.pn.clone()).or_default().push(id);
+        for provide in info.build_provides() {
+            self.providers
+                .entry(provide.to_owned())
+                .or_default()
+                .push(id);
+            let provides = self.pn_provides.entry(info.pn.clone()).or_default();
+            if !provides.iter().any(|p| p == provide) {
+                provides.push(provide.to_owned());
+            }
+        }
+        let mut rprovides = info.rprovides.clone();
+        for package in &info.packages {
+            push_unique(self.packages.entry(package.clone()).or_default(), id);
+            rprovides.extend(info.rprovides_pkg.get(package).into_iter().flatten().cloned());
+        }
+        for rprovide in rprovides {
+            push_unique(self.rproviders.entry(rprovide).or_default(), id);
+        }
+        for pattern in &info.packages_dynamic {
+            match self.packages_dynamic.iter_mut().find(|(p, _)| p == pattern) {
+                Some((_, files)) => files.push(id),
+                None => self.packages_dynamic.push((pattern.clone(), vec![id])),
+            }
+        }
+        self.recipes.push(recipe);
+    }
+
+    /// The variant with index `id`.
+    pub fn recipe(&self, id: FileId) -> &Recipe {
+        &self.recipes[id]
+    }
+
+    /// The variant BitBake calls `file` (`virtual:native:/…/x.bb` for a variant).
+    pub fn find(&self, file: &str) -> Option<FileId> {
+        self.by_file.get(file).copied()
+    }
+
+    /// Every PN, sorted.
+    pub fn pns(&self) -> impl Iterator<Item = &str> {
+        self.pkg_pn.keys().map(String::as_str)
+    }
+
+    /// The files of a PN, in the order they were added.
+    pub fn files_of(&self, pn: &str) -> &[FileId] {
+        self.pkg_pn.get(pn).map_or(&[], Vec::as_slice)
+    }
+
+    /// The skipped variants.
+    pub fn skipped(&self) -> &[Recipe] {
+        &self.skipped
+    }
+
+    /// Whether ASSUME_PROVIDED covers `name`.
+    pub(crate) fn is_assumed(&self, name: &str) -> bool {
+        self.settings.assume_provided.iter().any(|pattern| {
+            if pattern.starts_with('^') || pattern.ends_with('$') {
+                fancy_regex::Regex::new(&format!("^(?:{pattern})"))
+                    .ok()
+                    .and_then(|r| r.is_match(name).ok())
+                    .unwrap_or(false)
+            } else {
+                pattern == name
+            }
+        })
+    }
+
+    /// `getRuntimeProviders`: files that RPROVIDE or package `name`, else those whose
+    /// PACKAGES_DYNAMIC matches it.
+    pub fn runtime_providers(&self, name: &str) -> Vec<FileId> {
+        let mut out: Vec<FileId> = Vec::new();
+        out.extend(self.rproviders.get(name).into_iter().flatten());
+        out.extend(self.packages.get(name).into_iter().flatten());
+        if !out.is_empty() {
+            return out;
+        }
+        for (pattern, files) in &self.packages_dynamic {
+            let pattern = pattern.replace('+', "\\+");
+            let matches = fancy_regex::Regex::new(&format!("^(?:{pattern})"))
+                .ok()
+                .and_then(|r| r.is_match(name).ok())
+                .unwrap_or(false);
+            if matches {
+                out.extend(files);
+            }
+        }
+        out
+    }
+}
+
+fn push_unique(list: &mut Vec<FileId>, id: FileId) {
+    if !list.contains(&id) {
+        list.push(id);
+    }
+}
