@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::{DataError, DataStore, Value};
 
 /// First line of a cache file; the number is the format version.
-const MAGIC: &str = "hitzeleiter-parse-cache 2";
+const MAGIC: &str = "hitzeleiter-parse-cache 3";
 
 /// The state of one input file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,6 +126,14 @@ pub struct ParseCache {
     pub base_inputs: Vec<FileStamp>,
     /// BBFILES, BBMASK and the layer collections, to collect the recipe files again.
     pub collection_vars: Vec<(String, String)>,
+    /// The configuration's provider settings ([`provider_vars`]), so that choosing
+    /// providers needs no parse of the configuration.
+    pub provider_vars: Vec<(String, String)>,
+    /// Each layer collection's directory ([`crate::Cooker::layer_dirs`]).
+    pub layer_dirs: Vec<(String, PathBuf)>,
+    /// Recipe file → index in `recipes`, made on first lookup.
+    #[serde(skip)]
+    by_file: std::sync::OnceLock<std::collections::HashMap<PathBuf, usize>>,
     /// The recipes.
     pub recipes: Vec<CachedRecipe>,
 }
@@ -161,6 +169,27 @@ fn digest(data: &[u8]) -> String {
 }
 
 impl ParseCache {
+    /// A cache of a parse: its key, the base configuration's inputs, the collection and
+    /// provider variables, the layer directories and the recipes.
+    pub fn new(
+        key: CacheKey,
+        base_inputs: Vec<FileStamp>,
+        collection_vars: Vec<(String, String)>,
+        provider_vars: Vec<(String, String)>,
+        layer_dirs: Vec<(String, PathBuf)>,
+        recipes: Vec<CachedRecipe>,
+    ) -> ParseCache {
+        ParseCache {
+            key,
+            base_inputs,
+            collection_vars,
+            provider_vars,
+            layer_dirs,
+            recipes,
+            by_file: std::sync::OnceLock::new(),
+        }
+    }
+
     /// Reads a cache file without the recipe infos; `Ok(None)` when there is none.
     pub fn load(path: &Path) -> Result<Option<ParseCache>, CacheError> {
         Self::read(path, false)
@@ -208,7 +237,9 @@ impl ParseCache {
             serde_json::from_str(index).map_err(|e| corrupt(&e.to_string()))?;
         if with_infos {
             if digest(infos.as_bytes()) != infos_sum {
-                return Err(corrupt("the digest of the recipe infos does not match them"));
+                return Err(corrupt(
+                    "the digest of the recipe infos does not match them",
+                ));
             }
             let infos: Vec<crate::RecipeInfo> =
                 serde_json::from_str(infos).map_err(|e| corrupt(&e.to_string()))?;
@@ -285,9 +316,16 @@ impl ParseCache {
 
     /// The cached result for `file` with `appends`, if all its inputs are unchanged.
     pub fn current_recipe(&self, file: &Path, appends: &[PathBuf]) -> Option<&CachedRecipe> {
-        self.recipes
-            .iter()
-            .find(|r| r.file == file)
+        let index = self.by_file.get_or_init(|| {
+            self.recipes
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (r.file.clone(), i))
+                .collect()
+        });
+        index
+            .get(file)
+            .map(|&i| &self.recipes[i])
             .filter(|r| r.appends == appends && r.inputs.iter().all(FileStamp::is_current))
     }
 }
@@ -313,7 +351,47 @@ pub fn read_files(d: &DataStore, var: &str) -> Result<Vec<FileStamp>, DataError>
     Ok(out)
 }
 
-/// The variables [`crate::collect_recipe_files`] reads, with their values in `config`.
+/// What choosing providers reads from the configuration, expanded, after the keys are
+/// expanded as BitBake does for it: every variable named PREFERRED_VERSION*,
+/// PREFERRED_PROVIDER*, PREFERRED_RPROVIDER* or REQUIRED_VERSION* (also under the name
+/// without its override suffix, as a lookup applies OVERRIDES), ASSUME_PROVIDED,
+/// PREFERRED_PROVIDERS, BB_MULTI_PROVIDER_ALLOWED, BB_DEFAULT_TASK and INHERIT.
+pub fn provider_vars(config: &DataStore) -> Result<Vec<(String, String)>, DataError> {
+    const PREFIXES: [&str; 4] = [
+        "PREFERRED_VERSION",
+        "PREFERRED_PROVIDER",
+        "PREFERRED_RPROVIDER",
+        "REQUIRED_VERSION",
+    ];
+    const NAMES: [&str; 5] = [
+        "ASSUME_PROVIDED",
+        "PREFERRED_PROVIDERS",
+        "BB_MULTI_PROVIDER_ALLOWED",
+        "BB_DEFAULT_TASK",
+        "INHERIT",
+    ];
+    let d = config.create_copy();
+    d.expand_keys()?;
+    let mut names: BTreeSet<String> = NAMES.iter().map(|n| (*n).to_owned()).collect();
+    for key in d.keys()? {
+        if PREFIXES.iter().any(|p| key.starts_with(p)) {
+            if let Some((base, _)) = key.split_once(':') {
+                names.insert(base.to_owned());
+            }
+            names.insert(key);
+        }
+    }
+    let mut out = Vec::new();
+    for name in names {
+        if let Some(value) = d.get_var_str(&name)? {
+            out.push((name, value));
+        }
+    }
+    Ok(out)
+}
+
+/// The variables [`crate::collect_recipe_files`] and [`crate::layer_collections`] read,
+/// with their values in `config`.
 pub fn collection_vars(config: &DataStore) -> Result<Vec<(String, String)>, DataError> {
     let mut names = vec![
         "BBFILES".to_owned(),

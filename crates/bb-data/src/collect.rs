@@ -104,7 +104,13 @@ pub fn layer_collections(d: &DataStore) -> Result<Vec<LayerCollection>, DataErro
     let mut priorities = explicit;
     let mut out = Vec::new();
     for name in &names {
-        let priority = calculate(name, &mut priorities, &depends, min_priority, &mut Vec::new());
+        let priority = calculate(
+            name,
+            &mut priorities,
+            &depends,
+            min_priority,
+            &mut Vec::new(),
+        );
         let pattern = d
             .get_var_str(&format!("BBFILE_PATTERN_{name}"))?
             .unwrap_or_default();

@@ -250,7 +250,8 @@ impl<'e> Cooker<'e> {
                 let after = data.get_var_str("BBFILE_COLLECTIONS")?.unwrap_or_default();
                 for added in after.split_whitespace() {
                     if !before.split_whitespace().any(|c| c == added) {
-                        self.layer_dirs.push((added.to_owned(), PathBuf::from(layer)));
+                        self.layer_dirs
+                            .push((added.to_owned(), PathBuf::from(layer)));
                     }
                 }
                 data.expand_var_ref("LAYERDIR")?;

@@ -38,8 +38,8 @@ mod emit;
 mod eval;
 mod expand;
 mod fastpy;
-mod info;
 mod history;
+mod info;
 mod shell;
 mod store;
 mod value;
@@ -49,7 +49,7 @@ use std::fmt;
 
 pub use cache::{
     CacheError, CacheKey, CachedRecipe, CachedVariant, FileStamp, ParseCache, collection_vars,
-    python_library_files, read_files,
+    provider_vars, python_library_files, read_files,
 };
 pub use collect::{
     LayerCollection, RecipeFiles, appends_for, bbfile_priority, collect_recipe_files,
@@ -60,8 +60,8 @@ pub use deps::{Signatures, VarDeps};
 pub use emit::{emit_environment, emit_variable};
 pub use eval::{EvalError, Evaluator, PythonHost, add_task, del_task, inherit_defer};
 pub use history::Event;
-pub use info::{RecipeInfo, TaskInfo, explode_deps};
 pub use indexmap::IndexMap;
+pub use info::{RecipeInfo, TaskInfo, explode_deps};
 pub use shell::{ShellSyntaxError, shell_execs};
 pub use store::{DataStore, Frozen, Origin, to_boolean};
 pub use value::Value;

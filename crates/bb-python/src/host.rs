@@ -164,6 +164,9 @@ impl Python {
         // then (SIGCHLD ignored) is reaped by the kernel, so its waitpid fails (ECHILD).
         let mut settings = rustpython_vm::Settings::default();
         settings.install_signal_handlers = false;
+        // Importing a layer's python library must not write __pycache__ into the layer
+        // (layers may be read-only or shared between builds).
+        settings.write_bytecode = false;
         let builder = rustpython::InterpreterBuilder::new()
             .settings(settings)
             .init_stdlib();

@@ -4,12 +4,13 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use bb_data::DataStore;
+use std::collections::HashMap;
+
 use clap::Args;
 use serde_json::json;
-use taskgraph::{Notice, ProviderSettings, Recipe, RecipeCache, TaskData, TaskGraph, Target};
+use taskgraph::{Notice, ProviderSettings, Recipe, RecipeCache, Target, TaskData, TaskGraph};
 
-use crate::metadata::{BuildDir, Format, ParsedRecipes, Session, parse_recipes};
+use crate::metadata::{BuildDir, Format, ParsedRecipes, parse_recipes};
 
 #[derive(Args)]
 pub(crate) struct GraphArgs {
@@ -26,29 +27,19 @@ pub(crate) struct GraphArgs {
     targets: Vec<String>,
 }
 
-/// The configuration and every parsed recipe, indexed for provider lookups.
+/// Every parsed recipe, indexed for provider lookups, with the configuration's provider
+/// settings.
 pub(crate) struct Recipes {
-    /// The base configuration with its keys expanded (where PREFERRED_* are read).
-    pub(crate) config: DataStore,
-    /// The layer collections, in BitBake's priority-lookup order.
-    pub(crate) collections: Vec<bb_data::LayerCollection>,
     /// The recipes.
     pub(crate) cache: RecipeCache,
-    /// The parse outcome (files, appends).
+    /// The parse outcome: files, provider settings, layers.
     pub(crate) parsed: ParsedRecipes,
-    /// Each collection's layer directory.
-    pub(crate) layer_dirs: Vec<(String, std::path::PathBuf)>,
 }
 
-fn words(config: &DataStore, var: &str) -> Vec<String> {
-    config
-        .get_var_str(var)
-        .ok()
-        .flatten()
+fn words(vars: &HashMap<String, String>, var: &str) -> Vec<String> {
+    vars.get(var)
+        .map(|v| v.split_whitespace().map(str::to_owned).collect())
         .unwrap_or_default()
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect()
 }
 
 /// BitBake's name for a variant of a recipe file.
@@ -59,30 +50,18 @@ pub(crate) fn virtual_name(file: &Path, variant: &str) -> String {
     }
 }
 
-/// Parses (or takes from the parse cache) every recipe, and the base configuration.
+/// Parses (or takes from the parse cache) every recipe; a recipe that fails to parse is
+/// reported and fails the whole.
 pub(crate) fn load_recipes(build: &BuildDir) -> Result<Recipes, String> {
-    let parsed = parse_recipes(build, false, true)?;
-    let mut failed = 0;
-    for outcome in &parsed.outcomes {
-        failed += usize::from(outcome.failed);
-        for message in &outcome.messages {
-            eprintln!("{message}");
-        }
-    }
+    let mut parsed = parse_recipes(build, false, true)?;
+    let (summary, failed) = parsed.report();
+    eprintln!("{summary}");
     if failed > 0 {
         return Err(format!("{failed} recipes could not be parsed"));
     }
-    let session = Session::new(build, false)?;
-    let mut cooker = session.cooker();
-    let base = cooker
-        .parse_base_configuration()
-        .map_err(|e| e.to_string())?;
-    base.take_log();
-    let config = base.create_copy();
-    config.expand_keys().map_err(|e| e.to_string())?;
-    let collections = bb_data::layer_collections(&config).map_err(|e| e.to_string())?;
+    let vars = &parsed.provider_vars;
     let mut preferred_providers = std::collections::BTreeMap::new();
-    for entry in words(&config, "PREFERRED_PROVIDERS") {
+    for entry in words(vars, "PREFERRED_PROVIDERS") {
         match entry.split_once(':') {
             Some((providee, provider)) => {
                 preferred_providers.insert(providee.to_owned(), provider.to_owned());
@@ -91,32 +70,30 @@ pub(crate) fn load_recipes(build: &BuildDir) -> Result<Recipes, String> {
         }
     }
     let settings = ProviderSettings {
-        assume_provided: words(&config, "ASSUME_PROVIDED"),
+        assume_provided: words(vars, "ASSUME_PROVIDED"),
         preferred_providers,
-        multi_provider_allowed: words(&config, "BB_MULTI_PROVIDER_ALLOWED"),
+        multi_provider_allowed: words(vars, "BB_MULTI_PROVIDER_ALLOWED"),
     };
     let mut cache = RecipeCache::new(settings);
-    for entry in parsed.outcomes.iter().filter_map(|o| o.cache_entry.as_ref()) {
+    for entry in parsed
+        .outcomes
+        .iter_mut()
+        .filter_map(|o| o.cache_entry.as_mut())
+    {
         let priority =
-            bb_data::bbfile_priority(&collections, &entry.file.display().to_string()).0;
+            bb_data::bbfile_priority(&parsed.collections, &entry.file.display().to_string()).0;
         // BitBake adds a file's class-extended variants before the recipe itself.
         let (plain, extended): (Vec<_>, Vec<_>) =
-            entry.variants.iter().partition(|v| v.name.is_empty());
+            entry.variants.iter_mut().partition(|v| v.name.is_empty());
         for variant in extended.into_iter().chain(plain) {
             cache.add(Recipe {
                 file: virtual_name(&entry.file, &variant.name),
-                info: variant.info.clone(),
+                info: std::mem::take(&mut variant.info),
                 priority,
             });
         }
     }
-    Ok(Recipes {
-        config,
-        collections,
-        cache,
-        parsed,
-        layer_dirs: cooker.layer_dirs().to_vec(),
-    })
+    Ok(Recipes { cache, parsed })
 }
 
 fn print_notices(notices: &[Notice]) -> bool {
@@ -140,12 +117,12 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
 pub(crate) fn graph(args: &GraphArgs) -> ExitCode {
     let run = || -> Result<bool, String> {
         let recipes = load_recipes(&args.build)?;
-        let config = &recipes.config;
+        let config = &recipes.parsed.provider_vars;
         let cache = &recipes.cache;
         let default_task = args
             .task
             .clone()
-            .or_else(|| config.get_var_str("BB_DEFAULT_TASK").ok().flatten())
+            .or_else(|| config.get("BB_DEFAULT_TASK").cloned())
             .unwrap_or_else(|| "build".to_owned());
         let with_do = |task: &str| {
             if task.starts_with("do_") {

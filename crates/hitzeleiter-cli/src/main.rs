@@ -4,6 +4,7 @@
 //! module.
 
 mod graph;
+mod layers;
 mod metadata;
 mod syntax;
 
@@ -34,6 +35,12 @@ enum Command {
     Env(metadata::EnvArgs),
     /// Write the task graph of targets (task-depends.dot, pn-buildlist), as `bitbake -g`.
     Graph(graph::GraphArgs),
+    /// List the layers with their paths and priorities, as `bitbake-layers show-layers`.
+    ShowLayers(layers::ShowLayersArgs),
+    /// List recipes with their layers and versions, as `bitbake-layers show-recipes`.
+    ShowRecipes(layers::ShowRecipesArgs),
+    /// List bbappends and the recipes they apply to, as `bitbake-layers show-appends`.
+    ShowAppends(layers::ShowAppendsArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,5 +51,8 @@ fn main() -> ExitCode {
         Command::Getvar(args) => metadata::getvar(&args),
         Command::Env(args) => metadata::env(&args),
         Command::Graph(args) => graph::graph(&args),
+        Command::ShowLayers(args) => layers::show_layers(&args),
+        Command::ShowRecipes(args) => layers::show_recipes(&args),
+        Command::ShowAppends(args) => layers::show_appends(&args),
     }
 }

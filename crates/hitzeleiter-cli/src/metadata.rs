@@ -289,34 +289,43 @@ fn usable_cache(
     }
 }
 
-fn print_summary(files: &bb_data::RecipeFiles, outcomes: &[RecipeOutcome]) -> ExitCode {
-    let (mut targets, mut skipped, mut errors, mut cached) = (0, 0, 0, 0);
-    for outcome in outcomes {
-        targets += outcome.targets;
-        skipped += outcome.skipped;
-        errors += usize::from(outcome.failed);
-        cached += usize::from(outcome.cached);
-        for message in &outcome.messages {
-            eprintln!("{message}");
+impl ParsedRecipes {
+    /// Prints each recipe's messages (standard error), then returns BitBake's summary line
+    /// and the number of recipes that failed.
+    pub(crate) fn report(&self) -> (String, usize) {
+        let (mut targets, mut skipped, mut errors, mut cached) = (0, 0, 0, 0);
+        for outcome in &self.outcomes {
+            targets += outcome.targets;
+            skipped += outcome.skipped;
+            errors += usize::from(outcome.failed);
+            cached += usize::from(outcome.cached);
+            for message in &outcome.messages {
+                eprintln!("{message}");
+            }
         }
-    }
-    println!(
-        "Parsing of {} .bb files complete ({cached} cached, {} parsed). {targets} targets, {skipped} skipped, {} masked, {errors} errors.",
-        files.recipes.len(),
-        files.recipes.len() - cached,
-        files.masked
-    );
-    if errors > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
+        let files = &self.files;
+        let summary = format!(
+            "Parsing of {} .bb files complete ({cached} cached, {} parsed). {targets} targets, {skipped} skipped, {} masked, {errors} errors.",
+            files.recipes.len(),
+            files.recipes.len() - cached,
+            files.masked
+        );
+        (summary, errors)
     }
 }
 
 /// `hitzeleiter parse`: every recipe of BBFILES with its variants, then BitBake's summary.
 pub(crate) fn parse(args: &ParseArgs) -> ExitCode {
     match parse_recipes(&args.build, args.verbose, false) {
-        Ok(parsed) => print_summary(&parsed.files, &parsed.outcomes),
+        Ok(parsed) => {
+            let (summary, errors) = parsed.report();
+            println!("{summary}");
+            if errors > 0 {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
         Err(err) => {
             eprintln!("ERROR: {err}");
             ExitCode::FAILURE
@@ -330,6 +339,12 @@ pub(crate) struct ParsedRecipes {
     pub(crate) files: bb_data::RecipeFiles,
     /// One outcome per recipe file, in the same order.
     pub(crate) outcomes: Vec<RecipeOutcome>,
+    /// The configuration's provider settings ([`bb_data::provider_vars`]).
+    pub(crate) provider_vars: std::collections::HashMap<String, String>,
+    /// The layer collections (name, pattern, priority), in BitBake's lookup order.
+    pub(crate) collections: Vec<bb_data::LayerCollection>,
+    /// Each collection's layer directory.
+    pub(crate) layer_dirs: Vec<(String, PathBuf)>,
 }
 
 /// Parses every recipe of BBFILES with its variants. Recipes whose inputs are unchanged
@@ -369,7 +384,13 @@ pub(crate) fn parse_recipes(
             })
             .collect();
         if let Some(outcomes) = outcomes {
-            return Ok(ParsedRecipes { files, outcomes });
+            return Ok(ParsedRecipes {
+                files,
+                outcomes,
+                provider_vars: cache.provider_vars.iter().cloned().collect(),
+                collections: bb_data::layer_collections(&store).map_err(|e| e.to_string())?,
+                layer_dirs: cache.layer_dirs.clone(),
+            });
         }
     }
     // The entries reused below go into the new cache: they need their infos.
@@ -385,8 +406,7 @@ pub(crate) fn parse_recipes(
         .map_err(|e| e.to_string())?;
     let files = bb_data::collect_recipe_files(&config).map_err(|e| e.to_string())?;
     print_log(&config);
-    let mut outcomes: Vec<Option<RecipeOutcome>> =
-        (0..files.recipes.len()).map(|_| None).collect();
+    let mut outcomes: Vec<Option<RecipeOutcome>> = (0..files.recipes.len()).map(|_| None).collect();
     let mut todo = Vec::new();
     for (i, recipe) in files.recipes.iter().enumerate() {
         let appends = bb_data::appends_for(recipe, &files.appends);
@@ -426,13 +446,8 @@ pub(crate) fn parse_recipes(
                         .map_err(|e| e.to_string())?;
                     config.take_log();
                     while let Some(i) = claim() {
-                        let outcome = parse_one(
-                            &mut cooker,
-                            &config,
-                            files,
-                            &files.recipes[i],
-                            verbose,
-                        );
+                        let outcome =
+                            parse_one(&mut cooker, &config, files, &files.recipes[i], verbose);
                         if send.send((i, Ok(outcome))).is_err() {
                             break;
                         }
@@ -473,19 +488,29 @@ pub(crate) fn parse_recipes(
     base_inputs.extend(bb_data::python_library_files(
         &session.evaluator.python_library_dirs(),
     ));
-    let new_cache = bb_data::ParseCache {
+    let provider_vars = bb_data::provider_vars(&config).map_err(|e| e.to_string())?;
+    let layer_dirs = cooker.layer_dirs().to_vec();
+    let new_cache = bb_data::ParseCache::new(
         key,
         base_inputs,
-        collection_vars: bb_data::collection_vars(&config).map_err(|e| e.to_string())?,
-        recipes: outcomes
+        bb_data::collection_vars(&config).map_err(|e| e.to_string())?,
+        provider_vars.clone(),
+        layer_dirs.clone(),
+        outcomes
             .iter()
             .filter_map(|o| o.cache_entry.clone())
             .collect(),
-    };
+    );
     if let Err(err) = new_cache.save(&cache_file) {
         eprintln!("WARNING: {err}");
     }
-    Ok(ParsedRecipes { files, outcomes })
+    Ok(ParsedRecipes {
+        files,
+        outcomes,
+        provider_vars: provider_vars.into_iter().collect(),
+        collections: bb_data::layer_collections(&config).map_err(|e| e.to_string())?,
+        layer_dirs,
+    })
 }
 
 /// Finds the recipe whose PN (or a variant's PN) is `name`: first among files named like

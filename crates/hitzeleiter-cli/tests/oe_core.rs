@@ -3,7 +3,7 @@
 //! function body, after substituting the path placeholders and ignoring the values that
 //! differ between any two runs (../shared/oracle/README.md).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -180,10 +180,11 @@ fn oe_build_dir(shared: &Path, test: &str) -> Option<PathBuf> {
 }
 
 /// Every recipe of openembedded-core evaluates without error, and the summary is
-/// BitBake's: the same counts, the same 49 recipes skipped.
+/// BitBake's: the same counts, the same 49 recipes skipped. Then, from the parse cache,
+/// the task graph of core-image-minimal is BitBake's, file for file.
 #[test]
-fn parse_of_openembedded_core_prints_bitbakes_summary() {
-    const TEST: &str = "parse_of_openembedded_core_prints_bitbakes_summary";
+fn parse_and_graph_of_openembedded_core_are_bitbakes() {
+    const TEST: &str = "parse_and_graph_of_openembedded_core_are_bitbakes";
     let Some(shared) = test_support::require_shared(TEST) else {
         return;
     };
@@ -212,6 +213,37 @@ fn parse_of_openembedded_core_prints_bitbakes_summary() {
         assert!(
             stderr.contains(expected),
             "missing skip '{expected}' in:\n{stderr}"
+        );
+    }
+
+    let output = Command::new(env!("CARGO_BIN_EXE_hitzeleiter"))
+        .args(["graph", "core-image-minimal"])
+        .current_dir(&build)
+        .env_remove("BBPATH")
+        .output()
+        .expect("run hitzeleiter graph");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("(950 cached, 0 parsed)"),
+        "the graph did not come from the parse cache:\n{stderr}"
+    );
+    let oecore = format!("{}/../openembedded-core", build.display());
+    for file in ["pn-buildlist", "task-depends.dot"] {
+        let ours = std::fs::read_to_string(build.join(file))
+            .expect("graph file")
+            .replace(&oecore, "@OECORE@");
+        let theirs =
+            std::fs::read_to_string(shared.join("oracle/graph").join(file)).expect("oracle graph");
+        let (ours_lines, theirs_lines): (BTreeSet<&str>, BTreeSet<&str>) =
+            (ours.lines().collect(), theirs.lines().collect());
+        let missing: Vec<&&str> = theirs_lines.difference(&ours_lines).take(10).collect();
+        let extra: Vec<&&str> = ours_lines.difference(&theirs_lines).take(10).collect();
+        assert!(
+            ours == theirs,
+            "{file} differs from BitBake's: {} lines missing, {} extra; first missing: {missing:#?}; first extra: {extra:#?}",
+            theirs_lines.difference(&ours_lines).count(),
+            ours_lines.difference(&theirs_lines).count(),
         );
     }
 }

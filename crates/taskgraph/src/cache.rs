@@ -47,15 +47,25 @@ pub struct RecipeCache {
     pub(crate) pn_provides: FxHashMap<String, Vec<String>>,
     pub(crate) rproviders: FxHashMap<String, Vec<FileId>>,
     pub(crate) packages: FxHashMap<String, Vec<FileId>>,
-    pub(crate) packages_dynamic: Vec<(String, Vec<FileId>)>,
+    /// PACKAGES_DYNAMIC patterns (compiled once; `None` if invalid) → files.
+    pub(crate) packages_dynamic: Vec<(String, Option<fancy_regex::Regex>, Vec<FileId>)>,
     pub(crate) settings: ProviderSettings,
+    /// ASSUME_PROVIDED entries that are regular expressions, compiled.
+    assumed_patterns: Vec<fancy_regex::Regex>,
 }
 
 impl RecipeCache {
     /// An empty cache with the configuration's provider settings.
     pub fn new(settings: ProviderSettings) -> RecipeCache {
+        let assumed_patterns = settings
+            .assume_provided
+            .iter()
+            .filter(|p| p.starts_with('^') || p.ends_with('$'))
+            .filter_map(|p| fancy_regex::Regex::new(&format!("^(?:{p})")).ok())
+            .collect();
         RecipeCache {
             settings,
+            assumed_patterns,
             ..RecipeCache::default()
         }
     }
@@ -83,15 +93,31 @@ impl RecipeCache {
         let mut rprovides = info.rprovides.clone();
         for package in &info.packages {
             push_unique(self.packages.entry(package.clone()).or_default(), id);
-            rprovides.extend(info.rprovides_pkg.get(package).into_iter().flatten().cloned());
+            rprovides.extend(
+                info.rprovides_pkg
+                    .get(package)
+                    .into_iter()
+                    .flatten()
+                    .cloned(),
+            );
         }
         for rprovide in rprovides {
             push_unique(self.rproviders.entry(rprovide).or_default(), id);
         }
         for pattern in &info.packages_dynamic {
-            match self.packages_dynamic.iter_mut().find(|(p, _)| p == pattern) {
-                Some((_, files)) => files.push(id),
-                None => self.packages_dynamic.push((pattern.clone(), vec![id])),
+            match self
+                .packages_dynamic
+                .iter_mut()
+                .find(|(p, _, _)| p == pattern)
+            {
+                Some((_, _, files)) => files.push(id),
+                None => {
+                    // BitBake escapes `+` (package names such as `gtk+3-…`).
+                    let escaped = pattern.replace('+', "\\+");
+                    let regex = fancy_regex::Regex::new(&format!("^(?:{escaped})")).ok();
+                    self.packages_dynamic
+                        .push((pattern.clone(), regex, vec![id]));
+                }
             }
         }
         self.recipes.push(recipe);
@@ -124,16 +150,11 @@ impl RecipeCache {
 
     /// Whether ASSUME_PROVIDED covers `name`.
     pub(crate) fn is_assumed(&self, name: &str) -> bool {
-        self.settings.assume_provided.iter().any(|pattern| {
-            if pattern.starts_with('^') || pattern.ends_with('$') {
-                fancy_regex::Regex::new(&format!("^(?:{pattern})"))
-                    .ok()
-                    .and_then(|r| r.is_match(name).ok())
-                    .unwrap_or(false)
-            } else {
-                pattern == name
-            }
-        })
+        self.settings.assume_provided.iter().any(|p| p == name)
+            || self
+                .assumed_patterns
+                .iter()
+                .any(|r| r.is_match(name).unwrap_or(false))
     }
 
     /// `getRuntimeProviders`: files that RPROVIDE or package `name`, else those whose
@@ -145,13 +166,11 @@ impl RecipeCache {
         if !out.is_empty() {
             return out;
         }
-        for (pattern, files) in &self.packages_dynamic {
-            let pattern = pattern.replace('+', "\\+");
-            let matches = fancy_regex::Regex::new(&format!("^(?:{pattern})"))
-                .ok()
-                .and_then(|r| r.is_match(name).ok())
-                .unwrap_or(false);
-            if matches {
+        for (_, regex, files) in &self.packages_dynamic {
+            if regex
+                .as_ref()
+                .is_some_and(|r| r.is_match(name).unwrap_or(false))
+            {
                 out.extend(files);
             }
         }

@@ -71,9 +71,12 @@ impl TaskGraph {
         targets: &[Target],
     ) -> Result<TaskGraph, GraphError> {
         let keys: Vec<&TaskKey> = taskdata.task_order.iter().collect();
-        let index: FxHashMap<&TaskKey, TaskId> =
-            keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
-        let lookup = |file: FileId, task: &str| index.get(&(file, task.to_owned())).copied();
+        let index: FxHashMap<(FileId, &str), TaskId> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, (file, task))| ((*file, task.as_str()), i))
+            .collect();
+        let lookup = |file: FileId, task: &str| index.get(&(file, task)).copied();
         let count = keys.len();
         let mut depends: Vec<FxHashSet<TaskId>> = vec![FxHashSet::default(); count];
         let mut recursive: Vec<(TaskId, Vec<String>)> = Vec::new();
@@ -276,7 +279,10 @@ impl TaskGraph {
         };
         if let Some(cycle) = graph.find_cycle() {
             return Err(GraphError::Cycle(
-                cycle.into_iter().map(|id| graph.task_name(cache, id)).collect(),
+                cycle
+                    .into_iter()
+                    .map(|id| graph.task_name(cache, id))
+                    .collect(),
             ));
         }
         graph.check_providers(cache)?;
@@ -344,7 +350,8 @@ impl TaskGraph {
                         }
                         1 => {
                             let at = path.iter().position(|(n, _)| *n == dep).unwrap_or(0);
-                            let mut cycle: Vec<TaskId> = path[at..].iter().map(|(n, _)| *n).collect();
+                            let mut cycle: Vec<TaskId> =
+                                path[at..].iter().map(|(n, _)| *n).collect();
                             cycle.push(dep);
                             return Some(cycle);
                         }

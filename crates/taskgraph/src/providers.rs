@@ -134,7 +134,11 @@ fn find_preferred(
         let mut available: Vec<String> = Vec::new();
         for &id in groups.iter().flatten() {
             let (pe, pv, _) = version_of(cache, id);
-            let text = if pe.is_empty() { pv } else { format!("{pe}:{pv}") };
+            let text = if pe.is_empty() {
+                pv
+            } else {
+                format!("{pe}:{pv}")
+            };
             if !available.contains(&text) {
                 available.push(text);
             }
@@ -224,7 +228,8 @@ fn filter_providers_common(
     let mut groups: BTreeMap<&str, Vec<Vec<FileId>>> = BTreeMap::new();
     for (pn, files) in &by_pn {
         let pn_groups = sort_priorities(cache, files);
-        let (preferred, required) = find_preferred(cache, vars, pn, &pn_groups, Some(item), notices);
+        let (preferred, required) =
+            find_preferred(cache, vars, pn, &pn_groups, Some(item), notices);
         if required && preferred.is_none() {
             return eligible;
         }

@@ -4,9 +4,9 @@
 use bb_data::IndexMap;
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use crate::Variables;
 use crate::cache::{FileId, RecipeCache};
 use crate::providers::{Notice, filter_providers, filter_providers_runtime};
-use crate::Variables;
 
 /// A task of a recipe variant.
 pub type TaskKey = (FileId, String);
@@ -533,7 +533,12 @@ impl TaskData {
     }
 }
 
-fn multiple_providers(cache: &RecipeCache, name: &str, eligible: &[FileId], runtime: bool) -> String {
+fn multiple_providers(
+    cache: &RecipeCache,
+    name: &str,
+    eligible: &[FileId],
+    runtime: bool,
+) -> String {
     let pns: Vec<&str> = eligible
         .iter()
         .map(|&f| cache.recipe(f).info.pn.as_str())

@@ -28,7 +28,9 @@ fn explode(version: &str) -> Vec<Piece<'_>> {
     let mut rest = version;
     while let Some(c) = rest.chars().next() {
         if c.is_ascii_digit() {
-            let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+            let end = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
             // Longer than u128 cannot happen in real versions; saturate rather than fail.
             out.push(Piece::Number(rest[..end].parse().unwrap_or(u128::MAX)));
             rest = &rest[end..];
@@ -39,7 +41,11 @@ fn explode(version: &str) -> Vec<Piece<'_>> {
             out.push(Piece::Alpha(&rest[..end]));
             rest = &rest[end..];
         } else {
-            out.push(if c == '~' { Piece::Tilde } else { Piece::Other(c) });
+            out.push(if c == '~' {
+                Piece::Tilde
+            } else {
+                Piece::Other(c)
+            });
             rest = &rest[c.len_utf8()..];
         }
     }
