@@ -22,7 +22,9 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(args.get(1).map(String::as_str)),
         Some("fuzz") => fuzz::run(args.get(1).map(String::as_str)),
         Some("oracle") => oracle(),
-        _ => Err("usage: cargo xtask test | bench [parse] | fuzz [SECONDS] | oracle".to_owned()),
+        _ => Err(
+            "usage: cargo xtask test | bench [parse|graph] | fuzz [SECONDS] | oracle".to_owned(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -100,12 +100,8 @@ pub struct CacheKey {
 /// let input = dir.join("local.conf");
 /// std::fs::create_dir_all(&dir).unwrap();
 /// std::fs::write(&input, "A = \"1\"\n").unwrap();
-/// let cache = ParseCache {
-///     key: CacheKey { tool: "example 1".into(), environment: vec![] },
-///     base_inputs: vec![FileStamp::of(&input)],
-///     collection_vars: vec![],
-///     recipes: vec![],
-/// };
+/// let key = CacheKey { tool: "example 1".into(), environment: vec![] };
+/// let cache = ParseCache::new(key, vec![FileStamp::of(&input)], vec![], vec![], vec![], vec![]);
 /// let file = dir.join("parse.cache");
 /// cache.save(&file).unwrap();
 /// assert_eq!(ParseCache::load(&file).unwrap().as_ref(), Some(&cache));

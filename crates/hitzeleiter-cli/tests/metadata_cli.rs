@@ -263,36 +263,8 @@ fn getvar_and_env_print_json() {
 /// Copies testdata/parse to a scratch directory and adds `files` (path relative to it).
 fn scratch_build(name: &str, files: &[(&str, &str)]) -> PathBuf {
     let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&root);
-    let source = build_dir().join("..");
-    for entry in walk(&source) {
-        let target = root.join(entry.strip_prefix(&source).expect("under source"));
-        std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
-        std::fs::copy(&entry, &target).expect("copy");
-    }
-    for (path, text) in files {
-        let path = root.join(path);
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        std::fs::write(path, text).expect("write");
-    }
+    test_support::scratch_copy(&build_dir().join(".."), &root, files);
     root.join("build")
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("read_dir") {
-        let path = entry.expect("entry").path();
-        if path.is_dir() {
-            // Caches that earlier parses left in the test build directory are not inputs.
-            if path.file_name().is_some_and(|n| n == "cache" || n == "tmp") {
-                continue;
-            }
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }
 
 /// A python exception in one recipe is reported with the metadata file and line of each

@@ -310,6 +310,11 @@ impl TaskGraph {
         &self.depends[id]
     }
 
+    /// What every task depends on, by task (the input of [`crate::Scheduler::new`]).
+    pub fn dependency_lists(&self) -> &[Vec<TaskId>] {
+        &self.depends
+    }
+
     /// The tasks the targets asked for.
     pub fn targets(&self) -> &[TaskId] {
         &self.targets

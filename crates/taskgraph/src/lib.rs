@@ -10,6 +10,7 @@
 //! - [`TaskGraph`] turns that into task dependencies (`addtask`, `[depends]`,
 //!   `[rdepends]`, `[deptask]`, `[rdeptask]`, `[recrdeptask]`, `[recideptask]`), pruned
 //!   to what the targets need, and writes BitBake's `task-depends.dot`.
+//! - [`Scheduler`] hands out ready tasks by critical path, for the executor to run.
 //!
 //! Configuration variables (PREFERRED_*, …) are read through [`Variables`], implemented
 //! for [`bb_data::DataStore`] and for a plain map.
@@ -48,7 +49,8 @@
 //! let app = taskdata.build_providers("app")[0];
 //! let target = Target { name: "app".into(), task: "do_build".into(), file: app };
 //! let graph = TaskGraph::build(&cache, &taskdata, &[target])?;
-//! assert_eq!(graph.len(), 6);
+//! // app: compile, populate_sysroot, build; zlib: compile, populate_sysroot.
+//! assert_eq!(graph.len(), 5);
 //! assert!(graph.to_dot(&cache).contains("\"app.do_compile\" -> \"zlib.do_populate_sysroot\""));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -56,6 +58,7 @@
 mod cache;
 mod graph;
 mod providers;
+mod schedule;
 mod taskdata;
 mod version;
 
@@ -64,6 +67,7 @@ pub use graph::{GraphError, Target, TaskGraph, TaskId};
 pub use providers::{
     BestProvider, Notice, Version, filter_providers, filter_providers_runtime, find_best_provider,
 };
+pub use schedule::{CycleError, Scheduler, TaskState, topological_order};
 pub use taskdata::{ResolveError, TaskData, TaskKey};
 pub use version::vercmp;
 

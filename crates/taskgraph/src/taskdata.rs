@@ -58,7 +58,7 @@ pub struct TaskData {
     failed_rdeps: FxHashSet<String>,
     pub(crate) failed_files: FxHashSet<FileId>,
     consider_messages: FxHashSet<String>,
-    /// Warnings and errors, in BitBake's words, in the order they arose.
+    /// Warnings and errors, in BitBake's words, in the order they arose (each once).
     pub notices: Vec<Notice>,
     halt: bool,
     allow_incomplete: bool,
@@ -174,6 +174,15 @@ impl TaskData {
         Ok(())
     }
 
+    /// Records a notice unless the same one was recorded already (an unresolvable target
+    /// is tried again on every round of [`TaskData::add_unresolved`]).
+    fn notice(&mut self, error: bool, message: String) {
+        let notice = Notice { error, message };
+        if !self.notices.contains(&notice) {
+            self.notices.push(notice);
+        }
+    }
+
     fn seen_build_target(&mut self, name: &str) {
         if !self.build_targets.contains_key(name) {
             self.build_targets.insert(name.to_owned(), Vec::new());
@@ -259,10 +268,7 @@ impl TaskData {
             if self.halt || matches!(err, ResolveError::BadFlag(_)) {
                 return Err(err);
             }
-            self.notices.push(Notice {
-                error: true,
-                message: err.to_string(),
-            });
+            self.notice(true, err.to_string());
             self.remove_build_target(cache, name, Vec::new())?;
         }
         if !self.external_targets.iter().any(|t| t == name) {
@@ -453,12 +459,12 @@ impl TaskData {
     ) -> Result<(), ResolveError> {
         let mut chain = vec![target.to_owned()];
         chain.extend(missing);
-        self.notices.push(Notice {
-            error: false,
-            message: format!(
+        self.notice(
+            false,
+            format!(
                 "Runtime target '{target}' is unbuildable, removing...\nMissing or unbuildable dependency chain was: {chain:?}"
             ),
-        });
+        );
         self.failed_rdeps.insert(target.to_owned());
         for file in self.files_needing(target, true) {
             self.fail_file(cache, file, chain.clone())?;
@@ -491,10 +497,7 @@ impl TaskData {
                         if self.halt && self.external_targets.contains(&target) {
                             return Err(ResolveError::NoProvider(message));
                         }
-                        self.notices.push(Notice {
-                            error: true,
-                            message,
-                        });
+                        self.notice(true, message);
                         // A graph may be incomplete; a build may not.
                         if !self.allow_incomplete {
                             self.remove_build_target(cache, &target, Vec::new())?;
@@ -517,10 +520,7 @@ impl TaskData {
                 match self.add_rprovider(cache, vars, &target) {
                     Ok(()) => added += 1,
                     Err(ResolveError::NoProvider(message)) => {
-                        self.notices.push(Notice {
-                            error: true,
-                            message,
-                        });
+                        self.notice(true, message);
                         self.remove_run_target(cache, &target, Vec::new())?;
                     }
                     Err(err) => return Err(err),

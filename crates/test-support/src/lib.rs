@@ -123,3 +123,35 @@ impl Rng {
         items[self.below(items.len())]
     }
 }
+
+/// Copies the tree `source` to `scratch` (emptied first), leaving out what parses write
+/// (`cache/`, `tmp/` directories and graph files), then adds `files` (path relative to
+/// `scratch`, contents).
+pub fn scratch_copy(source: &Path, scratch: &Path, files: &[(&str, &str)]) {
+    fn walk(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).expect("read_dir") {
+            let path = entry.expect("entry").path();
+            let name = path.file_name().unwrap_or_default();
+            if path.is_dir() {
+                if name != "cache" && name != "tmp" {
+                    out.extend(walk(&path));
+                }
+            } else if name != "task-depends.dot" && name != "pn-buildlist" {
+                out.push(path);
+            }
+        }
+        out
+    }
+    let _ = std::fs::remove_dir_all(scratch);
+    for entry in walk(source) {
+        let target = scratch.join(entry.strip_prefix(source).expect("under source"));
+        std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(&entry, &target).expect("copy");
+    }
+    for (path, text) in files {
+        let path = scratch.join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+}

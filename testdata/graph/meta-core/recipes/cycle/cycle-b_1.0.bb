@@ -1,0 +1,1 @@
+do_fetch[depends] = "cycle-a:do_build"

@@ -1,0 +1,2 @@
+# The higher-priority layer wins over the higher versions in meta-core.
+LICENSE = "Zlib"
