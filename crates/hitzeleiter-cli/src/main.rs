@@ -6,6 +6,7 @@
 mod graph;
 mod layers;
 mod metadata;
+mod query;
 mod syntax;
 
 use std::process::ExitCode;
@@ -35,6 +36,8 @@ enum Command {
     Env(metadata::EnvArgs),
     /// Write the task graph of targets (task-depends.dot, pn-buildlist), as `bitbake -g`.
     Graph(graph::GraphArgs),
+    /// Query recipes and tasks with Bazel's query language (deps, rdeps, allpaths, kind, attr, …).
+    Query(query::QueryArgs),
     /// List the layers with their paths and priorities, as `bitbake-layers show-layers`.
     ShowLayers(layers::ShowLayersArgs),
     /// List recipes with their layers and versions, as `bitbake-layers show-recipes`.
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Command::Getvar(args) => metadata::getvar(&args),
         Command::Env(args) => metadata::env(&args),
         Command::Graph(args) => graph::graph(&args),
+        Command::Query(args) => query::query(&args),
         Command::ShowLayers(args) => layers::show_layers(&args),
         Command::ShowRecipes(args) => layers::show_recipes(&args),
         Command::ShowAppends(args) => layers::show_appends(&args),

@@ -186,3 +186,72 @@ fn layer_tools_print_bitbake_layers_formats() {
     assert_eq!(json[0]["name"], "extra");
     assert_eq!(json[0]["priority"], 6);
 }
+
+#[test]
+fn query_answers_over_recipes_and_tasks() {
+    let build = scratch("query_answers");
+    let query = |expression: &str| -> Vec<String> {
+        let (code, stdout, stderr) = hitzeleiter(&build, &["query", expression]);
+        assert_eq!(code, 0, "{expression}: {stderr}");
+        let mut labels: Vec<String> = stdout.lines().map(str::to_owned).collect();
+        labels.sort();
+        labels
+    };
+    assert_eq!(
+        query("deps(app)"),
+        ["app", "bar", "libc-b", "tool-native", "zlib"]
+    );
+    assert_eq!(query("deps(app, 0)"), ["app"]);
+    assert_eq!(query("rdeps(deps(app), zlib)"), ["app", "zlib"]);
+    assert_eq!(query("somepath(app, zlib)"), ["app", "zlib"]);
+    assert_eq!(query("allpaths(app, zlib)"), ["app", "zlib"]);
+    assert_eq!(query("kind(native, deps(app))"), ["tool-native"]);
+    assert_eq!(query("filter('^lib', deps(app))"), ["libc-b"]);
+    assert_eq!(query("attr(LICENSE, '^Zlib$', deps(app))"), ["zlib"]);
+    // A PROVIDES name stands for the recipe chosen for it.
+    assert_eq!(query("virtual/libc"), ["libc-b"]);
+    assert_eq!(
+        query("let d = deps(app) in $d - set(app zlib) ^ filter(b, $d)"),
+        ["bar", "libc-b"]
+    );
+    assert_eq!(
+        query("deps(app:do_configure, 1)"),
+        [
+            "app:do_configure",
+            "app:do_fetch",
+            "bar:do_populate_sysroot",
+            "libc-b:do_populate_sysroot",
+            "tool-native:do_populate_sysroot",
+            "zlib:do_populate_sysroot",
+        ]
+    );
+
+    let (code, stdout, _) = hitzeleiter(&build, &["query", "--output", "graph", "deps(bar)"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        stdout,
+        "digraph mygraph {\n  node [shape=box];\n  \"bar\"\n}\n"
+    );
+    let (code, stdout, _) = hitzeleiter(
+        &build,
+        &["query", "--output", "json", "somepath(app, zlib)"],
+    );
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(json[0]["label"], "app");
+    assert_eq!(json[0]["deps"][0], "zlib");
+
+    let (code, _, stderr) = hitzeleiter(&build, &["query", "deps(app"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("expected ')', found the end of the expression")
+            && stderr.contains("(column 9)"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = hitzeleiter(&build, &["query", "kind(native deps(app))"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("(column 13)") && stderr.contains("expected ','"),
+        "{stderr}"
+    );
+}

@@ -103,6 +103,13 @@ impl TaskData {
         self.build_targets.get(name).map_or(&[], Vec::as_slice)
     }
 
+    /// Every build-time name resolved so far with the provider chosen for it.
+    pub fn chosen_providers(&self) -> impl Iterator<Item = (&str, FileId)> {
+        self.build_targets
+            .iter()
+            .filter_map(|(name, providers)| Some((name.as_str(), *providers.first()?)))
+    }
+
     /// Adds a recipe's tasks and notes what it depends on (`add_tasks`).
     fn add_tasks(&mut self, cache: &RecipeCache, file: FileId) -> Result<(), ResolveError> {
         if !self.seen_files.insert(file) {
