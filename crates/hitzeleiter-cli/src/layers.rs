@@ -10,6 +10,7 @@ use serde_json::json;
 use taskgraph::{FileId, RecipeCache};
 
 use crate::graph::{Recipes, load_recipes};
+use crate::finish;
 use crate::metadata::{BuildDir, Format};
 
 #[derive(Args)]
@@ -57,19 +58,6 @@ pub(crate) struct ShowAppendsArgs {
     /// Output format: bitbake-layers' text, or JSON.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
-}
-
-fn finish(result: Result<String, String>) -> ExitCode {
-    match result {
-        Ok(text) => {
-            print!("{text}");
-            ExitCode::SUCCESS
-        }
-        Err(err) => {
-            eprintln!("ERROR: {err}");
-            ExitCode::FAILURE
-        }
-    }
 }
 
 /// The layer directory's name of the collection a file belongs to (`?` if none), as

@@ -60,3 +60,17 @@ fn main() -> ExitCode {
         Command::ShowAppends(args) => layers::show_appends(&args),
     }
 }
+
+/// Prints a command's output, or its error as BitBake does; the exit code says which.
+pub(crate) fn finish(result: Result<String, String>) -> ExitCode {
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("ERROR: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -200,14 +200,5 @@ pub(crate) fn query(args: &QueryArgs) -> ExitCode {
             }
         })
     };
-    match run() {
-        Ok(text) => {
-            print!("{text}");
-            ExitCode::SUCCESS
-        }
-        Err(err) => {
-            eprintln!("ERROR: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    crate::finish(run())
 }
