@@ -8,7 +8,9 @@ use std::collections::HashMap;
 
 use clap::Args;
 use serde_json::json;
-use taskgraph::{Notice, ProviderSettings, Recipe, RecipeCache, Target, TaskData, TaskGraph};
+use taskgraph::{
+    Level, Notice, ProviderSettings, Recipe, RecipeCache, Target, TaskData, TaskGraph,
+};
 
 use crate::metadata::{BuildDir, Format, ParsedRecipes, parse_recipes};
 
@@ -99,8 +101,12 @@ pub(crate) fn load_recipes(build: &BuildDir) -> Result<Recipes, String> {
 fn print_notices(notices: &[Notice]) -> bool {
     let mut errors = false;
     for notice in notices {
-        let level = if notice.error { "ERROR" } else { "WARNING" };
-        errors |= notice.error;
+        let level = match notice.level {
+            Level::Note => "NOTE",
+            Level::Warning => "WARNING",
+            Level::Error => "ERROR",
+        };
+        errors |= notice.level == Level::Error;
         eprintln!("{level}: {}", notice.message);
     }
     errors

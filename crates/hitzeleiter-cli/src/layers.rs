@@ -9,8 +9,8 @@ use clap::Args;
 use serde_json::json;
 use taskgraph::{FileId, RecipeCache};
 
-use crate::graph::{Recipes, load_recipes};
 use crate::finish;
+use crate::graph::{Recipes, load_recipes};
 use crate::metadata::{BuildDir, Format};
 
 #[derive(Args)]

@@ -89,7 +89,11 @@ pub(crate) fn query(args: &QueryArgs) -> ExitCode {
         taskdata
             .add_unresolved(cache, vars)
             .map_err(|e| e.to_string())?;
-        for notice in taskdata.notices.iter().filter(|n| n.error) {
+        for notice in taskdata
+            .notices
+            .iter()
+            .filter(|n| n.level == taskgraph::Level::Error)
+        {
             eprintln!("WARNING: {}", notice.message);
         }
         let tasks = TaskGraph::build(cache, &taskdata, &targets).map_err(|e| e.to_string())?;

@@ -255,3 +255,34 @@ fn query_answers_over_recipes_and_tasks() {
         "{stderr}"
     );
 }
+
+#[test]
+fn default_preference_runtime_recommends_and_ambiguous_providers() {
+    let build = scratch("default_preference");
+    let (code, _, stderr) = hitzeleiter(&build, &["graph", "pref"]);
+    assert_eq!(code, 0, "{stderr}");
+    let buildlist = std::fs::read_to_string(build.join("pn-buildlist")).expect("pn-buildlist");
+    assert_eq!(buildlist, "pref\nrecommended\n");
+    let dot = std::fs::read_to_string(build.join("task-depends.dot")).expect("dot");
+    // DEFAULT_PREFERENCE = "-1" on 2.0 leaves 1.0 preferred.
+    assert!(
+        dot.contains("\"pref.do_fetch\" [label=\"pref do_fetch\\n:1.0-r0\\n"),
+        "{dot}"
+    );
+    // [rdeptask] covers RRECOMMENDS too.
+    assert!(
+        dot.contains("\"pref.do_build\" -> \"recommended.do_package\""),
+        "{dot}"
+    );
+
+    // Two providers and no preference: BitBake's note, plus which one is used and why.
+    let (code, _, stderr) = hitzeleiter(&build, &["graph", "virtual/editor"]);
+    assert_eq!(code, 0, "{stderr}");
+    let expected = format!(
+        "NOTE: Multiple providers are available for virtual/editor (nano-x, vim-x).\nConsider defining a PREFERRED_PROVIDER entry to match virtual/editor\nUsing nano-x ({}/meta-core/recipes/editor/nano-x_1.0.bb): first of the candidates in PN order",
+        build.join("..").display()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+    let buildlist = std::fs::read_to_string(build.join("pn-buildlist")).expect("pn-buildlist");
+    assert_eq!(buildlist, "nano-x\n");
+}

@@ -408,7 +408,7 @@ impl TaskGraph {
                 }
             }
             self.notices.push(Notice {
-                error: true,
+                level: crate::Level::Error,
                 message: format!(
                     "Multiple .bb files are due to be built which each provide {name}:\n  {}",
                     list.join("\n  ")

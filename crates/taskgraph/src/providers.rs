@@ -11,11 +11,22 @@ use crate::{Variables, vercmp};
 /// A version as `(PE, PV, PR)`.
 pub type Version = (String, String, String);
 
-/// A message the provider choice produced (BitBake logs these as warnings or errors).
+/// How serious a [`Notice`] is (BitBake's log level for it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Information (`NOTE:`), e.g. which of several providers was used.
+    Note,
+    /// A warning.
+    Warning,
+    /// An error: the build or graph is not what was asked for.
+    Error,
+}
+
+/// A message choosing providers or building the graph produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {
-    /// True for an error (a REQUIRED_VERSION that is missing, conflicting preferences).
-    pub error: bool,
+    /// How serious it is.
+    pub level: Level,
     /// The message, in BitBake's words.
     pub message: String,
 }
@@ -88,7 +99,7 @@ fn find_preferred(
     if let Some(required_version) = required_version {
         if preferred_version.is_some() {
             notices.push(Notice {
-                error: false,
+                level: Level::Warning,
                 message: format!("REQUIRED_VERSION and PREFERRED_VERSION for package {pn}{item_text} are both set using REQUIRED_VERSION {required_version}"),
             });
         }
@@ -127,7 +138,7 @@ fn find_preferred(
         };
         if !required {
             notices.push(Notice {
-                error: false,
+                level: Level::Warning,
                 message: format!("preferred version {shown} of {pn} not available{item_text}"),
             });
         }
@@ -146,13 +157,13 @@ fn find_preferred(
         if !available.is_empty() {
             available.sort();
             notices.push(Notice {
-                error: false,
+                level: Level::Warning,
                 message: format!("versions of {pn} available: {}", available.join(" ")),
             });
         }
         if required {
             notices.push(Notice {
-                error: true,
+                level: Level::Error,
                 message: format!("required version {shown} of {pn} not available{item_text}"),
             });
         }
@@ -348,7 +359,7 @@ pub fn filter_providers_runtime(
             .map(|&id| cache.recipe(id).file.as_str())
             .collect();
         notices.push(Notice {
-            error: true,
+            level: Level::Error,
             message: format!(
                 "Trying to resolve runtime dependency {item} resulted in conflicting PREFERRED_PROVIDER entries being found.\nThe providers found were: {names:?}\nThe PREFERRED_PROVIDER entries resulting in this conflict were: {reasons:?}. You could set PREFERRED_RPROVIDER_{item}"
             ),

@@ -6,7 +6,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::Variables;
 use crate::cache::{FileId, RecipeCache};
-use crate::providers::{Notice, filter_providers, filter_providers_runtime};
+use crate::providers::{Level, Notice, filter_providers, filter_providers_runtime};
 
 /// A task of a recipe variant.
 pub type TaskKey = (FileId, String);
@@ -183,8 +183,8 @@ impl TaskData {
 
     /// Records a notice unless the same one was recorded already (an unresolvable target
     /// is tried again on every round of [`TaskData::add_unresolved`]).
-    fn notice(&mut self, error: bool, message: String) {
-        let notice = Notice { error, message };
+    fn notice(&mut self, level: Level, message: String) {
+        let notice = Notice { level, message };
         if !self.notices.contains(&notice) {
             self.notices.push(notice);
         }
@@ -275,7 +275,7 @@ impl TaskData {
             if self.halt || matches!(err, ResolveError::BadFlag(_)) {
                 return Err(err);
             }
-            self.notice(true, err.to_string());
+            self.notice(Level::Error, err.to_string());
             self.remove_build_target(cache, name, Vec::new())?;
         }
         if !self.external_targets.iter().any(|t| t == name) {
@@ -315,7 +315,7 @@ impl TaskData {
         }
         if eligible.len() > 1 && !unique && self.consider_messages.insert(name.to_owned()) {
             self.notices.push(Notice {
-                error: false,
+                level: Level::Note,
                 message: multiple_providers(cache, name, &eligible, false),
             });
         }
@@ -362,7 +362,7 @@ impl TaskData {
         }
         if eligible.len() > 1 && preferred == 0 && self.consider_messages.insert(name.to_owned()) {
             self.notices.push(Notice {
-                error: false,
+                level: Level::Note,
                 message: multiple_providers(cache, name, &eligible, true),
             });
         }
@@ -467,7 +467,7 @@ impl TaskData {
         let mut chain = vec![target.to_owned()];
         chain.extend(missing);
         self.notice(
-            false,
+            Level::Warning,
             format!(
                 "Runtime target '{target}' is unbuildable, removing...\nMissing or unbuildable dependency chain was: {chain:?}"
             ),
@@ -504,7 +504,7 @@ impl TaskData {
                         if self.halt && self.external_targets.contains(&target) {
                             return Err(ResolveError::NoProvider(message));
                         }
-                        self.notice(true, message);
+                        self.notice(Level::Error, message);
                         // A graph may be incomplete; a build may not.
                         if !self.allow_incomplete {
                             self.remove_build_target(cache, &target, Vec::new())?;
@@ -527,7 +527,7 @@ impl TaskData {
                 match self.add_rprovider(cache, vars, &target) {
                     Ok(()) => added += 1,
                     Err(ResolveError::NoProvider(message)) => {
-                        self.notice(true, message);
+                        self.notice(Level::Error, message);
                         self.remove_run_target(cache, &target, Vec::new())?;
                     }
                     Err(err) => return Err(err),
@@ -551,9 +551,18 @@ fn multiple_providers(
         .map(|&f| cache.recipe(f).info.pn.as_str())
         .collect();
     let r = if runtime { "runtime " } else { "" };
+    // Eligible providers are one per PN in PN order, with the one named like the item
+    // moved first: the first is used.
+    let chosen = &cache.recipe(eligible[0]).info.pn;
+    let why = if chosen == name {
+        "its PN is the name asked for"
+    } else {
+        "first of the candidates in PN order"
+    };
     format!(
-        "Multiple providers are available for {r}{name} ({}).\nConsider defining a PREFERRED_{}PROVIDER entry to match {name}",
+        "Multiple providers are available for {r}{name} ({}).\nConsider defining a PREFERRED_{}PROVIDER entry to match {name}\nUsing {chosen} ({}): {why}",
         pns.join(", "),
-        if runtime { "R" } else { "" }
+        if runtime { "R" } else { "" },
+        cache.recipe(eligible[0]).file,
     )
 }
