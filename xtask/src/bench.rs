@@ -9,14 +9,18 @@ pub(crate) fn run(which: Option<&str>) -> Result<(), String> {
         None => {
             parse()?;
             parse_oe_core()?;
-            graph()
+            graph()?;
+            cas()
         }
         Some("parse") => {
             parse()?;
             parse_oe_core()
         }
         Some("graph") => graph(),
-        Some(other) => Err(format!("unknown benchmark '{other}' (known: parse, graph)")),
+        Some("cas") => cas(),
+        Some(other) => Err(format!(
+            "unknown benchmark '{other}' (known: parse, graph, cas)"
+        )),
     }
 }
 
@@ -326,6 +330,59 @@ fn graph() -> Result<(), String> {
     write_section("graph", &section)?;
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
+}
+
+/// The store's codecs on typical build outputs (criterion): put plus verified get, and
+/// the size on disk.
+fn cas() -> Result<(), String> {
+    let output = cargo()
+        .args([
+            "bench",
+            "--ignore-rust-version",
+            "-p",
+            "cas",
+            "--bench",
+            "codec",
+        ])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cargo bench -p cas: {e}"))?;
+    if !output.status.success() {
+        return Err("cargo bench -p cas failed".into());
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let mut rows = String::new();
+    for line in stdout.lines() {
+        let Some(rest) = line.strip_prefix("ratio ") else {
+            continue;
+        };
+        let parts: Vec<&str> = rest.split_whitespace().collect();
+        let [codec, input, ratio] = parts[..] else {
+            continue;
+        };
+        let (mean, low, high) = criterion_mean(&format!("codec/{codec}/{input}"))?;
+        let mib_per_s = |ns: f64| 8.0 / (ns / 1e9);
+        rows.push_str(&format!(
+            "| {} | {} | {input} | {codec} | {:.0} MiB/s ({:.0}–{:.0}) | {:.1} % |\n",
+            today(),
+            machine(),
+            mib_per_s(mean),
+            mib_per_s(high),
+            mib_per_s(low),
+            ratio.parse::<f64>().unwrap_or(0.0) * 100.0,
+        ));
+    }
+    let section = format!(
+        "## Content store codecs (cas)\n\n\
+         Command: `cargo xtask bench cas` (criterion, `cargo bench -p cas --bench codec`): 8 MiB \
+         of openembedded-core's metadata (text) and of the host's /usr/bin executables \
+         (binaries), stored (hash, compress, temporary file, fsync, rename) and read back \
+         verified, per codec; size on disk relative to the input. zstd (level 3) is the \
+         store's default: the smallest blobs, and no slower end to end than lz4.\n\n\
+         | date | machine | input | codec | put + verified get | size on disk |\n\
+         |---|---|---|---|---|---|\n{rows}"
+    );
+    write_section("cas", &section)
 }
 
 fn read_json(path: &Path) -> Result<serde_json::Value, String> {

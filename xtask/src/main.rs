@@ -23,7 +23,8 @@ fn main() -> ExitCode {
         Some("fuzz") => fuzz::run(args.get(1).map(String::as_str)),
         Some("oracle") => oracle(),
         _ => Err(
-            "usage: cargo xtask test | bench [parse|graph] | fuzz [SECONDS] | oracle".to_owned(),
+            "usage: cargo xtask test | bench [parse|graph|cas] | fuzz [SECONDS] | oracle"
+                .to_owned(),
         ),
     };
     match result {

@@ -6,7 +6,7 @@ use std::process::Stdio;
 use crate::{cargo, cargo_subcommand_installed, root, run_step, shared_dir};
 
 /// Library crates that must package cleanly for crates.io, verified by building them.
-const PUBLISHED_CRATES: &[&str] = &["bb-syntax", "bb-data", "taskgraph", "bbquery"];
+const PUBLISHED_CRATES: &[&str] = &["bb-syntax", "bb-data", "taskgraph", "bbquery", "cas"];
 
 /// Library crates packaged without the verifying build: `cargo publish` cannot ignore
 /// the `rust-version` of RustPython's parser crates (docs/python.md).

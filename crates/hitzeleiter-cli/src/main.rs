@@ -3,6 +3,7 @@
 //! The binary only wires the library crates together; each subcommand lives in its own
 //! module.
 
+mod cache;
 mod graph;
 mod layers;
 mod metadata;
@@ -36,6 +37,8 @@ enum Command {
     Env(metadata::EnvArgs),
     /// Write the task graph of targets (task-depends.dot, pn-buildlist), as `bitbake -g`.
     Graph(graph::GraphArgs),
+    /// The content store and action cache: size, eviction.
+    Cache(cache::CacheArgs),
     /// Query recipes and tasks with Bazel's query language (deps, rdeps, allpaths, kind, attr, …).
     Query(query::QueryArgs),
     /// List the layers with their paths and priorities, as `bitbake-layers show-layers`.
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         Command::Env(args) => metadata::env(&args),
         Command::Graph(args) => graph::graph(&args),
         Command::Query(args) => query::query(&args),
+        Command::Cache(args) => cache::cache(&args),
         Command::ShowLayers(args) => layers::show_layers(&args),
         Command::ShowRecipes(args) => layers::show_recipes(&args),
         Command::ShowAppends(args) => layers::show_appends(&args),

@@ -314,6 +314,15 @@ impl ParsedRecipes {
     }
 }
 
+/// The build directory: where conf/bblayers.conf is found (from the working directory,
+/// or `--build-dir`, upwards), else the working directory itself.
+pub(crate) fn build_directory(build: &BuildDir) -> Result<PathBuf, String> {
+    let no_python = Evaluator::new(None);
+    let config = Session::config(build)?;
+    let cwd = config.cwd.clone();
+    Ok(Cooker::new(&no_python, config).build_dir().unwrap_or(cwd))
+}
+
 /// `hitzeleiter parse`: every recipe of BBFILES with its variants, then BitBake's summary.
 pub(crate) fn parse(args: &ParseArgs) -> ExitCode {
     match parse_recipes(&args.build, args.verbose, false) {
@@ -359,11 +368,8 @@ pub(crate) fn parse_recipes(
 ) -> Result<ParsedRecipes, String> {
     // Finding the cache needs no python: only where bblayers.conf is.
     let no_python = Evaluator::new(None);
-    let probe_config = Session::config(build)?;
-    let cwd = probe_config.cwd.clone();
-    let probe = Cooker::new(&no_python, probe_config);
-    let build_dir = probe.build_dir().unwrap_or(cwd);
-    let cache_file = cache_path(&build_dir);
+    let probe = Cooker::new(&no_python, Session::config(build)?);
+    let cache_file = cache_path(&build_directory(build)?);
     let key = bb_data::CacheKey {
         tool: tool_id(),
         environment: probe.approved_environment(),

@@ -1,0 +1,513 @@
+//! A content-addressed store and action cache on local disk.
+//!
+//! Blobs are keyed by [`Digest`] (SHA-256 and size, as the Bazel Remote Execution API),
+//! compressed with the store's [`Codec`], deduplicated, written atomically (temporary
+//! file, fsync, rename) and verified on every read: a blob whose contents do not match
+//! its digest is removed and reported as [`CasError::Corrupt`], never returned. The action
+//! cache maps an action's digest to an [`ActionResult`]; an entry whose outputs are no
+//! longer all in the store is a miss. [`Store::gc`] evicts least-recently-used blobs down
+//! to a size. Processes sharing a store directory coordinate through a lock file:
+//! readers and writers share it, eviction takes it alone.
+//!
+//! ```
+//! use cas::{ActionResult, Codec, Digest, OutputFile, Store};
+//!
+//! let dir = std::env::temp_dir().join(format!("cas-doc-{}", std::process::id()));
+//! let store = Store::open(&dir, Codec::Zstd)?;
+//! let digest = store.put(b"hello")?;
+//! assert_eq!(digest, Digest::of(b"hello"));
+//! assert_eq!(digest.to_string(), "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824/5");
+//! assert_eq!(store.get(&digest)?, b"hello");
+//!
+//! let action = Digest::of(b"gcc -c hello.c");
+//! let result = ActionResult {
+//!     exit_code: 0,
+//!     output_files: vec![OutputFile { path: "hello.o".into(), digest, executable: false }],
+//! };
+//! store.put_action(&action, &result)?;
+//! assert_eq!(store.get_action(&action)?, Some(result));
+//! std::fs::remove_dir_all(&dir).ok();
+//! # Ok::<(), cas::CasError>(())
+//! ```
+
+use std::fmt;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+/// A blob's identity: its SHA-256 and its size in bytes (REAPI's `Digest`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Digest {
+    /// The SHA-256 of the contents.
+    pub hash: [u8; 32],
+    /// The size of the contents.
+    pub size: u64,
+}
+
+impl Digest {
+    /// The digest of `data`.
+    pub fn of(data: &[u8]) -> Digest {
+        Digest {
+            hash: Sha256::digest(data).into(),
+            size: data.len() as u64,
+        }
+    }
+
+    /// The hash in lower-case hex.
+    pub fn hex(&self) -> String {
+        self.hash.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.hex(), self.size)
+    }
+}
+
+impl fmt::Debug for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Digest({self})")
+    }
+}
+
+impl std::str::FromStr for Digest {
+    type Err = String;
+
+    /// Reads `HEX/SIZE`.
+    fn from_str(text: &str) -> Result<Digest, String> {
+        let bad = || format!("not a digest (HASH/SIZE): '{text}'");
+        let (hex, size) = text.split_once('/').ok_or_else(bad)?;
+        if hex.len() != 64 {
+            return Err(bad());
+        }
+        let mut hash = [0u8; 32];
+        for (i, byte) in hash.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+        }
+        Ok(Digest {
+            hash,
+            size: size.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+impl Serialize for Digest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Digest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Digest, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// How blobs are compressed on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    /// Stored as is.
+    None,
+    /// zstd (level 3): the better ratio.
+    Zstd,
+    /// lz4: the faster one.
+    Lz4,
+}
+
+impl Codec {
+    fn tag(self) -> u8 {
+        match self {
+            Codec::None => 0,
+            Codec::Zstd => 1,
+            Codec::Lz4 => 2,
+        }
+    }
+}
+
+/// A file an action produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputFile {
+    /// Its path, relative to the action's output root.
+    pub path: String,
+    /// Its contents.
+    pub digest: Digest,
+    /// Whether it is executable.
+    pub executable: bool,
+}
+
+/// What an action gave: its exit code and output files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionResult {
+    /// The exit code.
+    pub exit_code: i32,
+    /// The files it produced.
+    pub output_files: Vec<OutputFile>,
+}
+
+/// Why a store operation failed.
+#[derive(Debug)]
+pub enum CasError {
+    /// Reading or writing a file failed.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What happened.
+        error: std::io::Error,
+    },
+    /// A blob is not in the store.
+    NotFound(Digest),
+    /// A stored blob or entry does not match its digest; it has been removed.
+    Corrupt {
+        /// The blob or action key.
+        digest: Digest,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+impl fmt::Display for CasError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CasError::Io { path, error } => write!(f, "{}: {error}", path.display()),
+            CasError::NotFound(digest) => write!(f, "blob {digest} is not in the store"),
+            CasError::Corrupt { digest, reason } => {
+                write!(
+                    f,
+                    "blob {digest} was corrupt ({reason}) and has been removed"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for CasError {}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CasError + '_ {
+    move |error| CasError::Io {
+        path: path.to_owned(),
+        error,
+    }
+}
+
+/// What [`Store::gc`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GcReport {
+    /// Blobs removed.
+    pub removed: usize,
+    /// Bytes (on disk) freed.
+    pub freed: u64,
+    /// Bytes (on disk) left.
+    pub remaining: u64,
+}
+
+/// First bytes of every blob file: a format tag, then the codec.
+const BLOB_MAGIC: &[u8; 4] = b"HZB1";
+
+/// A store directory: `blobs/` (by hash), `ac/` (action results), `tmp/` (writes in
+/// progress) and `lock`.
+#[derive(Debug)]
+pub struct Store {
+    root: PathBuf,
+    codec: Codec,
+}
+
+impl Store {
+    /// Opens (creating it if needed) the store at `root`; new blobs are written with
+    /// `codec` (any codec is read).
+    pub fn open(root: &Path, codec: Codec) -> Result<Store, CasError> {
+        for dir in ["blobs", "ac", "tmp"] {
+            let dir = root.join(dir);
+            std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        }
+        Ok(Store {
+            root: root.to_owned(),
+            codec,
+        })
+    }
+
+    fn shared(&self) -> Result<LockGuard, CasError> {
+        LockGuard::take(&self.root, false)
+    }
+
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        let hex = digest.hex();
+        self.root
+            .join("blobs")
+            .join(&hex[..2])
+            .join(format!("{hex}-{}", digest.size))
+    }
+
+    fn action_path(&self, key: &Digest) -> PathBuf {
+        self.root
+            .join("ac")
+            .join(format!("{}-{}", key.hex(), key.size))
+    }
+
+    /// A fresh temporary file name (unique per process and call).
+    fn temporary(&self) -> PathBuf {
+        // One counter for the process: several stores may share a directory.
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        self.root
+            .join("tmp")
+            .join(format!("{}.{n}", std::process::id()))
+    }
+
+    /// Writes `parts` to a temporary file, flushes it to disk and renames it to `path`:
+    /// `path` is either absent or complete, whenever the writer dies.
+    fn write_entry(&self, parts: &[&[u8]], path: &Path) -> Result<(), CasError> {
+        let temporary = self.temporary();
+        let write = || -> std::io::Result<()> {
+            let mut file = File::create(&temporary)?;
+            for part in parts {
+                file.write_all(part)?;
+            }
+            file.sync_all()
+        };
+        if let Err(error) = write() {
+            let _ = std::fs::remove_file(&temporary);
+            return Err(CasError::Io {
+                path: temporary,
+                error,
+            });
+        }
+        let dir = path.parent().unwrap_or(&self.root);
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        std::fs::rename(&temporary, path).map_err(io(path))?;
+        File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+    }
+
+    /// Whether the store holds `digest` (not verified; [`Store::get`] verifies).
+    pub fn contains(&self, digest: &Digest) -> bool {
+        self.blob_path(digest).is_file()
+    }
+
+    /// Stores `data`; storing what is already there only refreshes its use time.
+    pub fn put(&self, data: &[u8]) -> Result<Digest, CasError> {
+        let digest = Digest::of(data);
+        let _lock = self.shared()?;
+        let path = self.blob_path(&digest);
+        if path.is_file() {
+            touch(&path);
+            return Ok(digest);
+        }
+        let body = match self.codec {
+            Codec::None => data.to_vec(),
+            Codec::Zstd => zstd::bulk::compress(data, 3).map_err(io(&path))?,
+            Codec::Lz4 => lz4_flex::compress_prepend_size(data),
+        };
+        self.write_entry(&[&BLOB_MAGIC[..], &[self.codec.tag()], &body], &path)?;
+        Ok(digest)
+    }
+
+    /// Stores the contents of a file.
+    pub fn put_file(&self, path: &Path) -> Result<Digest, CasError> {
+        let data = std::fs::read(path).map_err(io(path))?;
+        self.put(&data)
+    }
+
+    /// The contents of `digest`, verified; a blob that fails verification is removed.
+    pub fn get(&self, digest: &Digest) -> Result<Vec<u8>, CasError> {
+        let _lock = self.shared()?;
+        let path = self.blob_path(digest);
+        let raw = match std::fs::read(&path) {
+            Ok(raw) => raw,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(CasError::NotFound(*digest));
+            }
+            Err(error) => return Err(CasError::Io { path, error }),
+        };
+        let corrupt = |reason: &str| {
+            let _ = std::fs::remove_file(&path);
+            CasError::Corrupt {
+                digest: *digest,
+                reason: reason.to_owned(),
+            }
+        };
+        if raw.len() < 5 || &raw[..4] != BLOB_MAGIC {
+            return Err(corrupt("no blob header"));
+        }
+        let body = &raw[5..];
+        let data = match raw[4] {
+            0 => Ok(body.to_vec()),
+            1 => zstd::bulk::decompress(body, usize::try_from(digest.size).unwrap_or(usize::MAX))
+                .map_err(|e| e.to_string()),
+            2 => lz4_flex::decompress_size_prepended(body).map_err(|e| e.to_string()),
+            other => Err(format!("unknown codec {other}")),
+        }
+        .map_err(|reason| corrupt(&format!("cannot decompress: {reason}")))?;
+        if Digest::of(&data) != *digest {
+            return Err(corrupt("contents do not match the digest"));
+        }
+        touch(&path);
+        Ok(data)
+    }
+
+    /// Writes the verified contents of `digest` to `dest` (atomically: a temporary file
+    /// beside it, then renamed), executable or not.
+    pub fn get_to_file(
+        &self,
+        digest: &Digest,
+        dest: &Path,
+        executable: bool,
+    ) -> Result<(), CasError> {
+        let data = self.get(digest)?;
+        let temporary = dest.with_file_name(format!(
+            ".{}.{}.tmp",
+            dest.file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default(),
+            std::process::id()
+        ));
+        let write = || -> std::io::Result<()> {
+            let mut file = File::create(&temporary)?;
+            file.write_all(&data)?;
+            let mode = if executable { 0o755 } else { 0o644 };
+            std::fs::set_permissions(
+                &temporary,
+                std::os::unix::fs::PermissionsExt::from_mode(mode),
+            )?;
+            file.sync_all()?;
+            std::fs::rename(&temporary, dest)
+        };
+        write().map_err(|error| {
+            let _ = std::fs::remove_file(&temporary);
+            CasError::Io {
+                path: dest.to_owned(),
+                error,
+            }
+        })
+    }
+
+    /// Records the result of the action `key`.
+    pub fn put_action(&self, key: &Digest, result: &ActionResult) -> Result<(), CasError> {
+        let _lock = self.shared()?;
+        let path = self.action_path(key);
+        let body = serde_json::to_string(result).map_err(|e| CasError::Io {
+            path: path.clone(),
+            error: std::io::Error::other(e),
+        })?;
+        let sum = format!("{}\n", Digest::of(body.as_bytes()));
+        self.write_entry(&[sum.as_bytes(), body.as_bytes()], &path)
+    }
+
+    /// The recorded result of the action `key`, if there is one and every output it names
+    /// is still in the store. A damaged entry is removed and reported.
+    pub fn get_action(&self, key: &Digest) -> Result<Option<ActionResult>, CasError> {
+        let _lock = self.shared()?;
+        let path = self.action_path(key);
+        let mut text = String::new();
+        match File::open(&path) {
+            Ok(mut file) => file.read_to_string(&mut text).map_err(io(&path))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(CasError::Io { path, error }),
+        };
+        let corrupt = |reason: &str| {
+            let _ = std::fs::remove_file(&path);
+            CasError::Corrupt {
+                digest: *key,
+                reason: reason.to_owned(),
+            }
+        };
+        let (sum, body) = text.split_once('\n').ok_or_else(|| corrupt("truncated"))?;
+        if sum != Digest::of(body.as_bytes()).to_string() {
+            return Err(corrupt("action result does not match its digest"));
+        }
+        let result: ActionResult =
+            serde_json::from_str(body).map_err(|e| corrupt(&e.to_string()))?;
+        if result.output_files.iter().all(|o| self.contains(&o.digest)) {
+            touch(&path);
+            Ok(Some(result))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Bytes the blobs take on disk.
+    pub fn disk_size(&self) -> Result<u64, CasError> {
+        Ok(self.blobs()?.iter().map(|b| b.1).sum())
+    }
+
+    /// Every blob file with its size and last use.
+    fn blobs(&self) -> Result<Vec<(PathBuf, u64, SystemTime)>, CasError> {
+        let mut out = Vec::new();
+        let root = self.root.join("blobs");
+        for shard in std::fs::read_dir(&root).map_err(io(&root))? {
+            let shard = shard.map_err(io(&root))?.path();
+            for entry in std::fs::read_dir(&shard).map_err(io(&shard))? {
+                let entry = entry.map_err(io(&shard))?;
+                let meta = entry.metadata().map_err(io(&entry.path()))?;
+                let used = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+                out.push((entry.path(), meta.len(), used));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Evicts least-recently-used blobs until the blobs take at most `max_bytes`, and
+    /// removes what interrupted writers left; takes the store's lock alone.
+    pub fn gc(&self, max_bytes: u64) -> Result<GcReport, CasError> {
+        let _lock = LockGuard::take(&self.root, true)?;
+        let tmp = self.root.join("tmp");
+        for entry in std::fs::read_dir(&tmp).map_err(io(&tmp))?.flatten() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+        let mut blobs = self.blobs()?;
+        blobs.sort_by_key(|b| b.2);
+        let mut total: u64 = blobs.iter().map(|b| b.1).sum();
+        let mut report = GcReport::default();
+        for (path, size, _) in blobs {
+            if total <= max_bytes {
+                break;
+            }
+            std::fs::remove_file(&path).map_err(io(&path))?;
+            total -= size;
+            report.removed += 1;
+            report.freed += size;
+        }
+        report.remaining = total;
+        Ok(report)
+    }
+}
+
+/// Marks a file as just used (its modification time is the LRU clock).
+fn touch(path: &Path) {
+    if let Ok(file) = File::options().append(true).open(path) {
+        let _ = file.set_modified(SystemTime::now());
+    }
+}
+
+/// A held `flock` on the store's lock file, released when dropped (its own open file, so
+/// that threads of one process hold and release their locks independently).
+struct LockGuard {
+    _file: File,
+}
+
+impl LockGuard {
+    fn take(root: &Path, exclusive: bool) -> Result<LockGuard, CasError> {
+        let path = root.join("lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        let operation = if exclusive {
+            rustix::fs::FlockOperation::LockExclusive
+        } else {
+            rustix::fs::FlockOperation::LockShared
+        };
+        rustix::fs::flock(&file, operation).map_err(|e| CasError::Io {
+            path,
+            error: e.into(),
+        })?;
+        Ok(LockGuard { _file: file })
+    }
+}
