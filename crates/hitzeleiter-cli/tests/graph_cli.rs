@@ -94,6 +94,13 @@ fn a_missing_provider_names_who_needs_it() {
         1,
         "expected once: {expected}\n{stderr}"
     );
+    // Deeper down, the chain from the target is given too.
+    let (code, _, stderr) = hitzeleiter(&build, &["graph", "uses-broken"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("The chain that requires it: uses-broken -> broken -> missing-thing"),
+        "{stderr}"
+    );
     let (code, _, stderr) = hitzeleiter(&build, &["graph", "no-such-recipe"]);
     assert_eq!(code, 1);
     assert!(

@@ -261,7 +261,60 @@ impl TaskData {
             message.push('\n');
             message.push_str(&reason);
         }
+        if let Some(chain) = self.requirement_chain(cache, name)
+            && chain.len() > 2
+        {
+            message.push_str(&format!(
+                "\nThe chain that requires it: {}",
+                chain.join(" -> ")
+            ));
+        }
         message
+    }
+
+    /// The shortest chain from a target asked for to `name`, through the chosen providers'
+    /// DEPENDS and runtime dependencies (PNs, then `name`).
+    fn requirement_chain(&self, cache: &RecipeCache, name: &str) -> Option<Vec<String>> {
+        let mut queue: std::collections::VecDeque<(FileId, Vec<String>)> = self
+            .external_targets
+            .iter()
+            .filter_map(|t| Some((*self.build_targets.get(t)?.first()?, vec![t.clone()])))
+            .collect();
+        let mut seen: FxHashSet<FileId> = queue.iter().map(|(f, _)| *f).collect();
+        while let Some((file, chain)) = queue.pop_front() {
+            let empty = Vec::new();
+            let build = self
+                .depids
+                .get(&file)
+                .unwrap_or(&empty)
+                .iter()
+                .map(|d| (d, false));
+            let run = self
+                .rdepids
+                .get(&file)
+                .unwrap_or(&empty)
+                .iter()
+                .map(|d| (d, true));
+            for (dep, runtime) in build.chain(run) {
+                let mut next = chain.clone();
+                if dep == name {
+                    next.push(dep.clone());
+                    return Some(next);
+                }
+                let targets = if runtime {
+                    &self.run_targets
+                } else {
+                    &self.build_targets
+                };
+                if let Some(&provider) = targets.get(dep).and_then(|p| p.first())
+                    && seen.insert(provider)
+                {
+                    next.push(cache.recipe(provider).info.pn.clone());
+                    queue.push_back((provider, next));
+                }
+            }
+        }
+        None
     }
 
     /// Adds a target named on the command line (`add_provider`).
