@@ -496,19 +496,28 @@ pub(crate) fn parse_recipes(
     ));
     let provider_vars = bb_data::provider_vars(&config).map_err(|e| e.to_string())?;
     let layer_dirs = cooker.layer_dirs().to_vec();
+    // The entries move into the cache to be saved and back out (their recipe infos are
+    // large: no copy of them is made).
+    let mut outcomes = outcomes;
+    let holders: Vec<usize> = (0..outcomes.len())
+        .filter(|&i| outcomes[i].cache_entry.is_some())
+        .collect();
     let new_cache = bb_data::ParseCache::new(
         key,
         base_inputs,
         bb_data::collection_vars(&config).map_err(|e| e.to_string())?,
         provider_vars.clone(),
         layer_dirs.clone(),
-        outcomes
+        holders
             .iter()
-            .filter_map(|o| o.cache_entry.clone())
+            .filter_map(|&i| outcomes[i].cache_entry.take())
             .collect(),
     );
     if let Err(err) = new_cache.save(&cache_file) {
         eprintln!("WARNING: {err}");
+    }
+    for (i, entry) in holders.into_iter().zip(new_cache.recipes) {
+        outcomes[i].cache_entry = Some(entry);
     }
     Ok(ParsedRecipes {
         files,
