@@ -146,12 +146,18 @@ fn gc_evicts_the_least_recently_used_first() {
     let dir = scratch("gc");
     let store = Store::open(&dir, Codec::None).unwrap();
     let digests: Vec<Digest> = (0..6)
-        .map(|i| {
-            let digest = store.put(&sample(i, 10_000)).unwrap();
-            std::thread::sleep(Duration::from_millis(20));
-            digest
-        })
+        .map(|i| store.put(&sample(i, 10_000)).unwrap())
         .collect();
+    // Use times a minute apart, oldest first, whatever the file system's time resolution.
+    for (i, digest) in digests.iter().enumerate() {
+        let used = std::time::SystemTime::now() - Duration::from_secs(600 - 60 * i as u64);
+        std::fs::File::options()
+            .append(true)
+            .open(blob_file(&dir, digest))
+            .unwrap()
+            .set_modified(used)
+            .unwrap();
+    }
     // Reading the oldest makes it the most recently used.
     store.get(&digests[0]).unwrap();
     std::fs::write(dir.join("tmp/left-by-a-dead-writer"), b"x").unwrap();

@@ -10,8 +10,22 @@ fn cache_gc_bounds_the_store() {
     let store = cas::Store::open(&dir, cas::Codec::None).unwrap();
     let mut digests = Vec::new();
     for i in 0..8u8 {
-        digests.push(store.put(&vec![i; 4096]).unwrap());
-        std::thread::sleep(std::time::Duration::from_millis(15));
+        let digest = store.put(&vec![i; 4096]).unwrap();
+        // Use times a minute apart, oldest first (the store's LRU clock is the mtime).
+        let hex = digest.hex();
+        let file = dir
+            .join("blobs")
+            .join(&hex[..2])
+            .join(format!("{hex}-{}", digest.size));
+        let used =
+            std::time::SystemTime::now() - std::time::Duration::from_secs(600 - 60 * u64::from(i));
+        std::fs::File::options()
+            .append(true)
+            .open(file)
+            .unwrap()
+            .set_modified(used)
+            .unwrap();
+        digests.push(digest);
     }
     let run = |args: &[&str]| {
         let output = Command::new(env!("CARGO_BIN_EXE_hitzeleiter"))
