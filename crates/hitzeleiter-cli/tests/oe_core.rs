@@ -103,7 +103,9 @@ fn value_from_environment(text: &str, var: &str) -> Option<String> {
 }
 
 /// Replaces the per-run values that others derive from by placeholders: DATETIME (a
-/// 14-digit stamp, e.g. in IMAGE_NAME) and the process id (in log and fifo names).
+/// 14-digit stamp, e.g. in IMAGE_NAME) and the process id where it ends a fifo or log
+/// name (`fifo.18814`, `log.do_$target.19483`). Only there: a small process id (as in a
+/// fresh container) also occurs as a plain number in function bodies (`755`, `2`).
 fn without_run_values(text: &str) -> String {
     let mut text = text.to_owned();
     if let Some(stamp) = value_of(&text, "DATETIME").filter(|v| v.len() == 14) {
@@ -112,24 +114,26 @@ fn without_run_values(text: &str) -> String {
     let fifo = value_of(&text, "LOGFIFO")
         .and_then(|f| f.rsplit_once("fifo.").map(|(_, pid)| pid.to_owned()));
     if let Some(pid) = fifo {
-        text = replace_number(&text, &pid, "@PID@");
+        text = replace_name_suffix(&text, &pid, "@PID@");
     }
     text
 }
 
-/// Replaces `number` where it stands alone (no digit before or after it).
-fn replace_number(text: &str, number: &str, with: &str) -> String {
+/// Replaces `number` where it ends a name: after a `.` that follows no digit, and before
+/// no digit.
+fn replace_name_suffix(text: &str, number: &str, with: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find(number) {
-        let before = rest[..at].chars().next_back();
-        let after = rest[at + number.len()..].chars().next();
+        let mut before = rest[..at].chars().rev();
+        let ends_a_name = before.next() == Some('.')
+            && before.next().is_some_and(|c| !c.is_ascii_digit())
+            && !rest[at + number.len()..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit());
         out.push_str(&rest[..at]);
-        if before.is_some_and(|c| c.is_ascii_digit()) || after.is_some_and(|c| c.is_ascii_digit()) {
-            out.push_str(number);
-        } else {
-            out.push_str(with);
-        }
+        out.push_str(if ends_a_name { with } else { number });
         rest = &rest[at + number.len()..];
     }
     out.push_str(rest);
