@@ -327,10 +327,12 @@ pub(crate) fn show_appends(args: &ShowAppendsArgs) -> ExitCode {
         let appends = &recipes.parsed.files.appends;
         let cache = &recipes.cache;
         let mut groups: Vec<(String, Vec<String>)> = Vec::new();
-        let mut add = |name: &str, suffix: &str| {
+        // Returns the file's base name and whether bbappends apply to it (None for a
+        // class-extended variant, which bitbake-layers leaves out).
+        let mut add = |name: &str, suffix: &str| -> Option<(String, bool)> {
             let (file, variant) = real_file(name);
             if !variant.is_empty() {
-                return;
+                return None;
             }
             let applied = bb_data::appends_for(Path::new(file), appends);
             let base = Path::new(file)
@@ -343,10 +345,35 @@ pub(crate) fn show_appends(args: &ShowAppendsArgs) -> ExitCode {
                     applied.iter().map(|a| a.display().to_string()).collect(),
                 ));
             }
+            Some((base, !applied.is_empty()))
         };
+        let mut notices = Vec::new();
         for pn in cache.pns() {
-            for &id in cache.files_of(pn) {
-                add(&cache.recipe(id).file, "");
+            let files = cache.files_of(pn);
+            let results: Vec<(String, bool)> = files
+                .iter()
+                .filter_map(|&id| add(&cache.recipe(id).file, ""))
+                .collect();
+            // Some version has bbappends but the preferred one has none: say so, as
+            // bitbake-layers does.
+            if results.iter().any(|(_, appended)| *appended) {
+                let best = taskgraph::find_best_provider(
+                    cache,
+                    &recipes.parsed.provider_vars,
+                    pn,
+                    files,
+                    None,
+                    &mut notices,
+                );
+                if let Some((_, id)) = best.preferred {
+                    let base = Path::new(real_file(&cache.recipe(id).file).0)
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    if results.iter().any(|(b, appended)| *b == base && !appended) {
+                        eprintln!("WARNING: {base}: missing append for preferred version");
+                    }
+                }
             }
         }
         for recipe in cache.skipped() {

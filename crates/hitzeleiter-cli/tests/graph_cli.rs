@@ -180,13 +180,17 @@ fn layer_tools_print_bitbake_layers_formats() {
     assert_eq!(json[0]["providers"][0]["version"], "1.1");
     assert_eq!(json[0]["providers"][0]["preferred"], true);
 
-    let (code, stdout, _) = hitzeleiter(&build, &["show-appends"]);
+    let (code, stdout, stderr) = hitzeleiter(&build, &["show-appends"]);
     assert_eq!(code, 0);
     assert_eq!(
         stdout,
         format!(
-            "=== Matched appended recipes ===\napp_1.0.bb:\n  {root}/meta-extra/recipes/app/app_%.bbappend\n"
+            "=== Matched appended recipes ===\napp_1.0.bb:\n  {root}/meta-extra/recipes/app/app_%.bbappend\nzlib_1.2.bb:\n  {root}/meta-extra/recipes/zlib/zlib_1.2.bbappend\n"
         )
+    );
+    assert!(
+        stderr.contains("WARNING: zlib_1.1.bb: missing append for preferred version"),
+        "{stderr}"
     );
     let (_, stdout, _) = hitzeleiter(&build, &["show-layers", "--format", "json"]);
     let json: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
