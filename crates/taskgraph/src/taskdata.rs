@@ -356,33 +356,11 @@ impl TaskData {
             return Ok(());
         }
         let (eligible, unique) = filter_providers(cache, vars, all, name, &mut self.notices);
-        let eligible: Vec<FileId> = eligible
-            .into_iter()
-            .filter(|f| !self.failed_files.contains(f))
-            .collect();
-        if eligible.is_empty() {
-            let reasons = vec![format!("No eligible PROVIDERs exist for '{name}'")];
-            return Err(ResolveError::NoProvider(
-                self.no_provider(cache, name, false, reasons),
-            ));
+        let eligible = self.usable(cache, name, eligible, false)?;
+        if !unique {
+            self.note_multiple(cache, name, &eligible, false);
         }
-        if eligible.len() > 1 && !unique && self.consider_messages.insert(name.to_owned()) {
-            self.notices.push(Notice {
-                level: Level::Note,
-                message: multiple_providers(cache, name, &eligible, false),
-            });
-        }
-        for file in eligible {
-            if self.failed_files.contains(&file) {
-                continue;
-            }
-            let providers = self.build_targets.entry(name.to_owned()).or_default();
-            if !providers.contains(&file) {
-                providers.push(file);
-            }
-            self.add_tasks(cache, file)?;
-        }
-        Ok(())
+        self.adopt(cache, name, eligible, false)
     }
 
     fn add_rprovider(
@@ -403,21 +381,9 @@ impl TaskData {
         }
         let (eligible, preferred) =
             filter_providers_runtime(cache, vars, &all, name, &mut self.notices);
-        let eligible: Vec<FileId> = eligible
-            .into_iter()
-            .filter(|f| !self.failed_files.contains(f))
-            .collect();
-        if eligible.is_empty() {
-            let reasons = vec![format!("No eligible RPROVIDERs exist for '{name}'")];
-            return Err(ResolveError::NoProvider(
-                self.no_provider(cache, name, true, reasons),
-            ));
-        }
-        if eligible.len() > 1 && preferred == 0 && self.consider_messages.insert(name.to_owned()) {
-            self.notices.push(Notice {
-                level: Level::Note,
-                message: multiple_providers(cache, name, &eligible, true),
-            });
+        let eligible = self.usable(cache, name, eligible, true)?;
+        if preferred == 0 {
+            self.note_multiple(cache, name, &eligible, true);
         }
         if preferred > 1 {
             self.consider_messages.insert(name.to_owned());
@@ -425,11 +391,66 @@ impl TaskData {
                 "Multiple RPROVIDERs of '{name}' are preferred"
             )));
         }
+        self.adopt(cache, name, eligible, true)
+    }
+
+    /// The eligible providers that have not failed; none is BitBake's `NoProvider`.
+    fn usable(
+        &self,
+        cache: &RecipeCache,
+        name: &str,
+        eligible: Vec<FileId>,
+        runtime: bool,
+    ) -> Result<Vec<FileId>, ResolveError> {
+        let eligible: Vec<FileId> = eligible
+            .into_iter()
+            .filter(|f| !self.failed_files.contains(f))
+            .collect();
+        if eligible.is_empty() {
+            let r = if runtime { "R" } else { "" };
+            let reasons = vec![format!("No eligible {r}PROVIDERs exist for '{name}'")];
+            return Err(ResolveError::NoProvider(
+                self.no_provider(cache, name, runtime, reasons),
+            ));
+        }
+        Ok(eligible)
+    }
+
+    /// BitBake's "Multiple providers" note, once per name, when no preference settled it.
+    fn note_multiple(
+        &mut self,
+        cache: &RecipeCache,
+        name: &str,
+        eligible: &[FileId],
+        runtime: bool,
+    ) {
+        if eligible.len() > 1 && self.consider_messages.insert(name.to_owned()) {
+            self.notices.push(Notice {
+                level: Level::Note,
+                message: multiple_providers(cache, name, eligible, runtime),
+            });
+        }
+    }
+
+    /// Records `eligible` as the providers of `name` and adds their tasks (a provider
+    /// that fails while others are added is skipped).
+    fn adopt(
+        &mut self,
+        cache: &RecipeCache,
+        name: &str,
+        eligible: Vec<FileId>,
+        runtime: bool,
+    ) -> Result<(), ResolveError> {
         for file in eligible {
             if self.failed_files.contains(&file) {
                 continue;
             }
-            let providers = self.run_targets.entry(name.to_owned()).or_default();
+            let targets = if runtime {
+                &mut self.run_targets
+            } else {
+                &mut self.build_targets
+            };
+            let providers = targets.entry(name.to_owned()).or_default();
             if !providers.contains(&file) {
                 providers.push(file);
             }
