@@ -7,7 +7,6 @@
 //! tests/oe_core.rs.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// A scratch copy of testdata/graph; returns its build directory.
 fn scratch(name: &str) -> PathBuf {
@@ -18,17 +17,7 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn hitzeleiter(build: &Path, args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_hitzeleiter"))
-        .args(args)
-        .current_dir(build)
-        .env_remove("BBPATH")
-        .output()
-        .expect("run hitzeleiter");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8(output.stdout).expect("UTF-8"),
-        String::from_utf8(output.stderr).expect("UTF-8"),
-    )
+    test_support::run_in(env!("CARGO_BIN_EXE_hitzeleiter"), build, args)
 }
 
 #[test]

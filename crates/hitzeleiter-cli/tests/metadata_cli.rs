@@ -10,17 +10,7 @@ fn build_dir() -> PathBuf {
 }
 
 fn hitzeleiter(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_hitzeleiter"))
-        .args(args)
-        .current_dir(build_dir())
-        .env_remove("BBPATH")
-        .output()
-        .expect("run hitzeleiter");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8(output.stdout).expect("UTF-8"),
-        String::from_utf8(output.stderr).expect("UTF-8"),
-    )
+    test_support::run_in(env!("CARGO_BIN_EXE_hitzeleiter"), &build_dir(), args)
 }
 
 /// Runs one of the BitBake scripts of tests/ in the build directory, with ARGS.

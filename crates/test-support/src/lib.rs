@@ -155,3 +155,19 @@ pub fn scratch_copy(source: &Path, scratch: &Path, files: &[(&str, &str)]) {
         std::fs::write(path, text).expect("write");
     }
 }
+
+/// Runs `program` with `args` in `dir`, without a BBPATH from the calling environment:
+/// (exit code, or -1 if killed; standard output; standard error).
+pub fn run_in(program: &str, dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let output = std::process::Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("BBPATH")
+        .output()
+        .expect("run the program");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8(output.stdout).expect("UTF-8"),
+        String::from_utf8(output.stderr).expect("UTF-8"),
+    )
+}
