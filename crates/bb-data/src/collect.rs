@@ -145,16 +145,25 @@ pub fn bbfile_priority<'c>(
 /// The collection (layer name) a file belongs to, as `bb.utils.get_file_layer`: the
 /// collection with the longest BBFILE_PATTERN that matches the path.
 pub fn file_layer_name(d: &DataStore, file: &Path) -> Result<Option<String>, DataError> {
-    let text = file.display().to_string();
-    let mut best: Option<LayerCollection> = None;
-    for collection in layer_collections(d)? {
-        if collection.matches(&text)
-            && collection.pattern.len() > best.as_ref().map_or(0, |b| b.pattern.len())
+    let collections = layer_collections(d)?;
+    Ok(file_collection(&collections, &file.display().to_string()).map(|c| c.name.clone()))
+}
+
+/// The collection a file belongs to among `collections`: the one with the longest
+/// BBFILE_PATTERN that matches its path (`bb.utils.get_file_layer`).
+pub fn file_collection<'c>(
+    collections: &'c [LayerCollection],
+    file: &str,
+) -> Option<&'c LayerCollection> {
+    let mut best: Option<&LayerCollection> = None;
+    for collection in collections {
+        if collection.matches(file)
+            && collection.pattern.len() > best.map_or(0, |b| b.pattern.len())
         {
             best = Some(collection);
         }
     }
-    Ok(best.map(|c| c.name))
+    best
 }
 
 /// BitBake's `collect_bbfiles`: BBFILES entries in layer-priority order, each globbed

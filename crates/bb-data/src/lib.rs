@@ -53,7 +53,7 @@ pub use cache::{
 };
 pub use collect::{
     LayerCollection, RecipeFiles, appends_for, bbfile_priority, collect_recipe_files,
-    file_layer_name, layer_collections,
+    file_collection, file_layer_name, layer_collections,
 };
 pub use cooker::{Cooker, CookerConfig, CookerEvent, Handler, ParsedRecipe};
 pub use deps::{Signatures, VarDeps};

@@ -64,15 +64,8 @@ pub(crate) struct ShowAppendsArgs {
 /// bitbake-layers shows it.
 fn layer_of(recipes: &Recipes, file: &str) -> String {
     let parsed = &recipes.parsed;
-    let mut best: Option<&bb_data::LayerCollection> = None;
-    for collection in &parsed.collections {
-        if collection.matches(file)
-            && collection.pattern.len() > best.map_or(0, |b| b.pattern.len())
-        {
-            best = Some(collection);
-        }
-    }
-    best.and_then(|c| parsed.layer_dirs.iter().find(|(name, _)| *name == c.name))
+    bb_data::file_collection(&parsed.collections, file)
+        .and_then(|c| parsed.layer_dirs.iter().find(|(name, _)| *name == c.name))
         .and_then(|(_, dir)| dir.file_name())
         .map_or_else(|| "?".to_owned(), |n| n.to_string_lossy().into_owned())
 }
