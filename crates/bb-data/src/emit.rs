@@ -179,6 +179,65 @@ pub fn emit_variable(d: &DataStore, var: &str) -> String {
     out
 }
 
+/// What BitBake writes into a shell task's run file before the call (`bb.data.emit_func`):
+/// every exported variable, then the function `func` and every shell function it calls
+/// (found by parsing the shell code, plus `[vardeps]`), transitively.
+///
+/// ```
+/// let d = bb_data::DataStore::new();
+/// d.set_var("CC", "gcc")?;
+/// d.set_var_flag("CC", "export", 1)?;
+/// d.set_var("helper", "    echo help\n")?;
+/// d.set_var_flag("helper", "func", 1)?;
+/// d.set_var("do_x", "    helper\n")?;
+/// d.set_var_flag("do_x", "func", 1)?;
+/// let text = bb_data::emit_function(&d, "do_x")?;
+/// assert!(text.starts_with("export CC=\"gcc\"\n"));
+/// assert!(text.contains("do_x() {\n    helper\n}\n") && text.contains("helper() {\n    echo help\n}\n"));
+/// # Ok::<(), bb_data::DataError>(())
+/// ```
+pub fn emit_function(d: &DataStore, func: &str) -> Result<String, DataError> {
+    let mut out = String::new();
+    let mut keys: Vec<String> = d
+        .keys()?
+        .into_iter()
+        .filter(|k| !k.starts_with("__") && !flag_is_set(d, k, "func", false))
+        .collect();
+    keys.sort();
+    for key in keys {
+        emit_var(d, &key, false, &mut out);
+    }
+    out.push('\n');
+    if emit_var(d, func, false, &mut out) {
+        out.push('\n');
+    }
+    let called = |name: &str| -> Result<std::collections::BTreeSet<String>, DataError> {
+        let body = d.get_var(name)?.map(|v| v.to_string()).unwrap_or_default();
+        let mut names =
+            crate::shell_execs(&body).map_err(|e| DataError::Fatal(format!("{name}: {e}")))?;
+        if let Some(vardeps) = d.get_var_flag(name, "vardeps", true)? {
+            names.extend(vardeps.to_string().split_whitespace().map(str::to_owned));
+        }
+        Ok(names)
+    };
+    let mut seen = std::collections::BTreeSet::from([func.to_owned()]);
+    let mut pending = called(func)?;
+    while !pending.is_empty() {
+        seen.extend(pending.iter().cloned());
+        let mut next = std::collections::BTreeSet::new();
+        for dep in &pending {
+            if flag_is_set(d, dep, "func", false) && !flag_is_set(d, dep, "python", false) {
+                if emit_var(d, dep, false, &mut out) {
+                    out.push('\n');
+                }
+                next.extend(called(dep)?);
+            }
+        }
+        pending = &next - &seen;
+    }
+    Ok(out)
+}
+
 /// How `emit_var` escapes a value written between double quotes.
 fn shell_quote(value: &str) -> String {
     value

@@ -57,7 +57,7 @@ pub use collect::{
 };
 pub use cooker::{Cooker, CookerConfig, CookerEvent, Handler, ParsedRecipe};
 pub use deps::{Signatures, VarDeps};
-pub use emit::{emit_environment, emit_variable};
+pub use emit::{emit_environment, emit_function, emit_variable};
 pub use eval::{EvalError, Evaluator, PythonHost, add_task, del_task, inherit_defer};
 pub use history::Event;
 pub use indexmap::IndexMap;

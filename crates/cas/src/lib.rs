@@ -23,6 +23,7 @@
 //! let result = ActionResult {
 //!     exit_code: 0,
 //!     output_files: vec![OutputFile { path: "hello.o".into(), digest, executable: false }],
+//!     ..ActionResult::default()
 //! };
 //! store.put_action(&action, &result)?;
 //! assert_eq!(store.get_action(&action)?, Some(result));
@@ -142,13 +143,28 @@ pub struct OutputFile {
     pub executable: bool,
 }
 
-/// What an action gave: its exit code and output files.
+/// A symbolic link an action produced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputSymlink {
+    /// Its path, relative to the action's output root.
+    pub path: String,
+    /// What it points to, as written.
+    pub target: String,
+}
+
+/// What an action gave: its exit code and outputs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionResult {
     /// The exit code.
     pub exit_code: i32,
     /// The files it produced.
     pub output_files: Vec<OutputFile>,
+    /// The symbolic links it produced.
+    #[serde(default)]
+    pub output_symlinks: Vec<OutputSymlink>,
+    /// The directories it produced (relative paths), so that empty ones come back too.
+    #[serde(default)]
+    pub output_directories: Vec<String>,
 }
 
 /// Why a store operation failed.

@@ -121,6 +121,7 @@ fn action_results_need_their_outputs_and_an_intact_entry() {
             digest: output,
             executable: false,
         }],
+        ..ActionResult::default()
     };
     assert_eq!(store.get_action(&key).unwrap(), None);
     store.put_action(&key, &result).unwrap();
@@ -214,13 +215,7 @@ fn writer_until_killed() {
     for i in 0.. {
         store.put(&sample(i, 50_000 + (i % 1000) as usize)).unwrap();
         store
-            .put_action(
-                &Digest::of(&i.to_le_bytes()),
-                &ActionResult {
-                    exit_code: 0,
-                    output_files: Vec::new(),
-                },
-            )
+            .put_action(&Digest::of(&i.to_le_bytes()), &ActionResult::default())
             .unwrap();
     }
 }

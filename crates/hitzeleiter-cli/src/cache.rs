@@ -51,11 +51,16 @@ fn parse_size(text: &str) -> Result<u64, String> {
     Ok((number * (1u64 << shift) as f64) as u64)
 }
 
+/// The build directory's content store and action cache.
+pub(crate) fn store_dir(build_dir: &std::path::Path) -> PathBuf {
+    build_dir.join("cache/hitzeleiter/cas")
+}
+
 pub(crate) fn cache(args: &CacheArgs) -> ExitCode {
     let run = || -> Result<String, String> {
         let dir = match &args.dir {
             Some(dir) => dir.clone(),
-            None => crate::metadata::build_directory(&args.build)?.join("cache/hitzeleiter/cas"),
+            None => store_dir(&crate::metadata::build_directory(&args.build)?),
         };
         let store = cas::Store::open(&dir, cas::Codec::Zstd).map_err(|e| e.to_string())?;
         match args.command {

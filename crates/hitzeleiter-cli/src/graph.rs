@@ -119,52 +119,64 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     std::fs::rename(&temporary, path)
 }
 
+/// The task graph of `targets` (`name` or `name:do_task`; others run `default_task`,
+/// else BB_DEFAULT_TASK, else `build`), as BitBake's runqueue builds it. Notices are
+/// printed; the flag says whether one was an error.
+pub(crate) fn resolve(
+    recipes: &Recipes,
+    targets: &[String],
+    default_task: Option<&str>,
+) -> Result<(TaskGraph, bool), String> {
+    let config = &recipes.parsed.provider_vars;
+    let cache = &recipes.cache;
+    let default_task = default_task
+        .map(str::to_owned)
+        .or_else(|| config.get("BB_DEFAULT_TASK").cloned())
+        .unwrap_or_else(|| "build".to_owned());
+    let with_do = |task: &str| {
+        if task.starts_with("do_") {
+            task.to_owned()
+        } else {
+            format!("do_{task}")
+        }
+    };
+    let assumed = words(config, "ASSUME_PROVIDED");
+    let mut taskdata = TaskData::new(true, true);
+    let mut resolved = Vec::new();
+    for target in targets {
+        if assumed.contains(target) {
+            eprintln!("WARNING: Explicit target \"{target}\" is in ASSUME_PROVIDED, ignoring");
+        }
+        let (name, task) = match target.split_once(":do_") {
+            Some((name, task)) => (name, with_do(task)),
+            None => (target.as_str(), with_do(&default_task)),
+        };
+        taskdata
+            .add_provider(cache, config, name)
+            .map_err(|e| e.to_string())?;
+        if let Some(&file) = taskdata.build_providers(name).first() {
+            resolved.push(Target {
+                name: name.to_owned(),
+                task,
+                file,
+            });
+        }
+    }
+    taskdata
+        .add_unresolved(cache, config)
+        .map_err(|e| e.to_string())?;
+    let mut errors = print_notices(&taskdata.notices);
+    let graph = TaskGraph::build(cache, &taskdata, &resolved).map_err(|e| e.to_string())?;
+    errors |= print_notices(&graph.notices);
+    Ok((graph, errors))
+}
+
 /// `hitzeleiter graph`: `bitbake -g TARGET…`.
 pub(crate) fn graph(args: &GraphArgs) -> ExitCode {
     let run = || -> Result<bool, String> {
         let recipes = load_recipes(&args.build)?;
-        let config = &recipes.parsed.provider_vars;
         let cache = &recipes.cache;
-        let default_task = args
-            .task
-            .clone()
-            .or_else(|| config.get("BB_DEFAULT_TASK").cloned())
-            .unwrap_or_else(|| "build".to_owned());
-        let with_do = |task: &str| {
-            if task.starts_with("do_") {
-                task.to_owned()
-            } else {
-                format!("do_{task}")
-            }
-        };
-        let assumed = words(config, "ASSUME_PROVIDED");
-        let mut taskdata = TaskData::new(true, true);
-        let mut targets = Vec::new();
-        for target in &args.targets {
-            if assumed.contains(target) {
-                eprintln!("WARNING: Explicit target \"{target}\" is in ASSUME_PROVIDED, ignoring");
-            }
-            let (name, task) = match target.split_once(":do_") {
-                Some((name, task)) => (name, with_do(task)),
-                None => (target.as_str(), with_do(&default_task)),
-            };
-            taskdata
-                .add_provider(cache, config, name)
-                .map_err(|e| e.to_string())?;
-            if let Some(&file) = taskdata.build_providers(name).first() {
-                targets.push(Target {
-                    name: name.to_owned(),
-                    task,
-                    file,
-                });
-            }
-        }
-        taskdata
-            .add_unresolved(cache, config)
-            .map_err(|e| e.to_string())?;
-        let mut errors = print_notices(&taskdata.notices);
-        let graph = TaskGraph::build(cache, &taskdata, &targets).map_err(|e| e.to_string())?;
-        errors |= print_notices(&graph.notices);
+        let (graph, errors) = resolve(&recipes, &args.targets, args.task.as_deref())?;
         let pns = graph.pns(cache);
         let mut buildlist: String = pns.iter().map(|pn| format!("{pn}\n")).collect();
         if buildlist.is_empty() {

@@ -3,6 +3,7 @@
 //! The binary only wires the library crates together; each subcommand lives in its own
 //! module.
 
+mod build;
 mod cache;
 mod graph;
 mod layers;
@@ -29,6 +30,11 @@ struct Cli {
 enum Command {
     /// Parse metadata files (.bb, .bbappend, .bbclass, .inc, .conf) and report syntax errors.
     Syntax(syntax::SyntaxArgs),
+    /// Build targets, as `bitbake TARGET…`: tasks run in order, cached by content.
+    Build(build::BuildArgs),
+    /// Runs one task in this process (used by `build` for python tasks).
+    #[command(hide = true)]
+    InternalRunTask(build::RunTaskArgs),
     /// Parse every recipe of the build directory, as `bitbake -p`.
     Parse(metadata::ParseArgs),
     /// Print a variable of the configuration or of a recipe, as `bitbake-getvar`.
@@ -53,6 +59,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Syntax(args) => syntax::run(&args),
+        Command::Build(args) => build::build(&args),
+        Command::InternalRunTask(args) => build::run_task(&args),
         Command::Parse(args) => metadata::parse(&args),
         Command::Getvar(args) => metadata::getvar(&args),
         Command::Env(args) => metadata::env(&args),

@@ -78,6 +78,7 @@ pub(crate) enum Format {
 pub(crate) struct Session {
     evaluator: Evaluator,
     config: CookerConfig,
+    python: Rc<dyn PythonHost>,
 }
 
 impl Session {
@@ -98,12 +99,18 @@ impl Session {
         let python: Rc<dyn PythonHost> =
             Rc::new(bb_python::Python::new().map_err(|e| format!("python failed to start: {e}"))?);
         Ok(Session {
-            evaluator: Evaluator::new(Some(python)),
+            evaluator: Evaluator::new(Some(python.clone())),
+            python,
             config: CookerConfig {
                 tracking,
                 ..Session::config(build)?
             },
         })
+    }
+
+    /// The python host (for running python tasks).
+    pub(crate) fn python(&self) -> &dyn PythonHost {
+        &*self.python
     }
 
     pub(crate) fn cooker(&self) -> Cooker<'_> {

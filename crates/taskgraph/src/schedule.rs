@@ -257,6 +257,14 @@ impl Scheduler {
         blocked
     }
 
+    /// Puts a running `task` back in the ready queue (to try it again after a transient
+    /// failure).
+    pub fn retry(&mut self, task: usize) {
+        if self.state[task] == TaskState::Running {
+            self.enqueue(task);
+        }
+    }
+
     /// Whether every task is done, failed or blocked.
     pub fn is_finished(&self) -> bool {
         self.unfinished == 0
@@ -302,5 +310,16 @@ mod tests {
         assert_eq!(scheduler.fail(0), vec![1, 2]);
         assert_eq!(scheduler.next_ready(), None);
         assert!(scheduler.is_finished());
+    }
+
+    #[test]
+    fn a_task_retried_is_handed_out_again() {
+        let mut scheduler = Scheduler::new(&[vec![], vec![0]], &[]).unwrap();
+        assert_eq!(scheduler.next_ready(), Some(0));
+        assert_eq!(scheduler.next_ready(), None);
+        scheduler.retry(0);
+        assert_eq!(scheduler.next_ready(), Some(0));
+        scheduler.complete(0);
+        assert_eq!(scheduler.next_ready(), Some(1));
     }
 }

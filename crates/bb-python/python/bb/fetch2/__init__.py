@@ -1,7 +1,8 @@
-"""The part of BitBake's fetcher that metadata uses while it is parsed: URLs (`URI`,
-`decodeurl`, `encodeurl`), the fetch exceptions, AUTOREV, and `Fetch` for where a
-recipe's file and http(s)/ftp URLs are found locally. Downloading is done by
-Hitzeleiter's executor; `Fetch.download` and other schemes say so instead of pretending."""
+"""BitBake's fetcher, for what a build without network access can reach: URLs (`URI`,
+`decodeurl`, `encodeurl`), the fetch exceptions, AUTOREV; `Fetch` finds file:// URLs on
+FILESPATH and downloads http(s)/ftp URLs from PREMIRRORS/MIRRORS entries that point at
+local directories (file://), verifying SRC_URI checksums; `unpack` copies files and
+extracts archives. Fetching from the network itself is not implemented and says so."""
 import collections
 import os
 import re
@@ -253,6 +254,69 @@ def get_autorev(d):
     return "AUTOINC"
 
 
+
+# I/O failures while fetching in this process: worth trying the task again.
+_transient_failures = []
+
+
+def had_transient_failure():
+    """Whether a fetch in this process failed for a reason that may pass (an I/O error)."""
+    return bool(_transient_failures)
+
+
+def get_checksum_file_list(d):
+    """`PATH:EXISTS` for every local file of SRC_URI: what do_fetch's signature hashes."""
+    entries = []
+    for url in (d.getVar("SRC_URI") or "").split():
+        ud = FetchData(url, d)
+        if isinstance(ud.method, Local):
+            path = ud.method.localpath(ud, d)
+            entries.append("%s:%s" % (path, os.path.exists(path)))
+    return " ".join(entries)
+
+
+def _mirror_pairs(text):
+    words = (text or "").replace("\\n", " ").split()
+    return list(zip(words[0::2], words[1::2]))
+
+
+def _checksums(ud, d):
+    """The expected checksums of a URL: SRC_URI[NAME.TYPEsum] or, for the default name,
+    SRC_URI[TYPEsum]."""
+    found = {}
+    for kind in ("sha256", "sha1", "md5", "sha384", "sha512"):
+        value = ud.parm.get(kind + "sum")
+        if value is None:
+            flag = kind + "sum" if ud.name == "default" else "%s.%ssum" % (ud.name, kind)
+            value = d.getVarFlag("SRC_URI", flag)
+        if value:
+            found[kind] = value
+    return found
+
+
+def verify_checksum(ud, d, path):
+    import hashlib
+    expected = _checksums(ud, d)
+    if not expected:
+        raise NoChecksumError("Missing SRC_URI checksum, please add SRC_URI[sha256sum] = \"%s\""
+                              % _file_hash(path, hashlib.sha256()), ud.url)
+    for kind, value in expected.items():
+        actual = _file_hash(path, hashlib.new(kind))
+        if actual != value:
+            raise ChecksumError("Checksum mismatch!\nFile: '%s' has %s checksum '%s' when '%s' was expected"
+                                % (path, kind, actual, value), ud.url, actual)
+
+
+def _file_hash(path, hasher):
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(1 << 20)
+            if not block:
+                break
+            hasher.update(block)
+    return hasher.hexdigest()
+
+
 class Local(object):
     """file:// URLs: found on FILESPATH."""
 
@@ -373,16 +437,109 @@ class Fetch(object):
         return [self.localpath(url) for url in self.urls]
 
     def _not_here(self, what):
-        raise FetchError("%s is done by Hitzeleiter's executor, not by the python host" % what)
+        raise FetchError("%s is not implemented by Hitzeleiter's fetcher" % what)
 
     def download(self, urls=None):
-        self._not_here("downloading")
+        """Makes every URL available locally: file:// URLs must exist; others are copied
+        into DL_DIR from a local PREMIRRORS/MIRRORS directory and their checksums
+        verified."""
+        import shutil
+        d = self.d
+        for url in urls or self.urls:
+            ud = self.ud.get(url) or FetchData(url, d)
+            if isinstance(ud.method, Local):
+                path = ud.method.localpath(ud, d)
+                if not os.path.exists(path):
+                    searched = ud.method.localfile_searchpaths(ud, d)
+                    raise FetchError("Unable to find file %s anywhere to download to %s. The paths that were searched were:\n    %s"
+                                     % (url, d.getVar("DL_DIR"), "\n    ".join(searched)), url)
+                continue
+            dest = self.localpath(url)
+            if os.path.exists(dest) and os.path.exists(dest + ".done"):
+                verify_checksum(ud, d, dest)
+                continue
+            bb.utils.mkdirhier(os.path.dirname(dest))
+            tried = []
+            for var in ("PREMIRRORS", "MIRRORS"):
+                for pattern, replacement in _mirror_pairs(d.getVar(var)):
+                    if not re.match(pattern, url.split(";")[0]):
+                        continue
+                    mirror = URI(replacement)
+                    if mirror.scheme != "file":
+                        tried.append(replacement)
+                        continue
+                    source = mirror.path
+                    if replacement.endswith("/") or os.path.isdir(source):
+                        source = os.path.join(source, ud.basename)
+                    tried.append(source)
+                    if not os.path.exists(source):
+                        continue
+                    partial = dest + ".tmp"
+                    try:
+                        shutil.copyfile(source, partial)
+                        verify_checksum(ud, d, partial)
+                        os.replace(partial, dest)
+                        open(dest + ".done", "w").close()
+                    except OSError as e:
+                        _transient_failures.append(url)
+                        raise FetchError("Copying %s from the mirror failed: %s" % (source, e), url)
+                    break
+                else:
+                    continue
+                break
+            else:
+                if d.getVar("BB_NO_NETWORK") == "1":
+                    raise NetworkAccess(url, "download (mirrors tried: %s)" % (", ".join(tried) or "none"))
+                raise FetchError("Fetching over the network is not implemented; serve it from a "
+                                 "PREMIRRORS or MIRRORS directory (tried: %s)" % (", ".join(tried) or "none"), url)
 
     def checkstatus(self, urls=None):
         self._not_here("checking URLs")
 
     def unpack(self, root, urls=None):
-        self._not_here("unpacking")
+        """Copies files and extracts archives into `root` (under a URL's `subdir=`),
+        as BitBake's unpack does."""
+        import shutil
+        import subprocess
+        d = self.d
+        for url in urls or self.urls:
+            ud = self.ud.get(url) or FetchData(url, d)
+            path = self.localpath(url)
+            destdir = os.path.join(root, ud.parm.get("subdir", ""))
+            bb.utils.mkdirhier(destdir)
+            base = os.path.basename(path)
+            archive = ud.parm.get("unpack", "1") == "1"
+            command = None
+            if archive:
+                for suffixes, flags in (((".tar.gz", ".tgz"), "z"), ((".tar.xz", ".txz"), "J"),
+                                        ((".tar.bz2", ".tbz2"), "j"), ((".tar.zst",), "--zstd "),
+                                        ((".tar",), "")):
+                    if base.endswith(suffixes):
+                        command = "tar x%s --no-same-owner -f '%s' -C '%s'" % (
+                            flags if len(flags) == 1 else "", path, destdir)
+                        if len(flags) > 1:
+                            command = "tar %sx --no-same-owner -f '%s' -C '%s'" % (flags, path, destdir)
+                        break
+            if command:
+                result = subprocess.run(command, shell=True, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT)
+                if result.returncode != 0:
+                    raise UnpackError("Unpack command %s failed with return value %s:\n%s"
+                                      % (command, result.returncode,
+                                         result.stdout.decode(errors="replace")), url)
+                continue
+            if isinstance(ud.method, Local) and not os.path.isabs(ud.path):
+                # file://dir/name keeps its directories below the destination.
+                target = os.path.join(destdir, ud.path)
+            else:
+                target = os.path.join(destdir, base)
+            bb.utils.mkdirhier(os.path.dirname(target))
+            if os.path.isdir(path):
+                if os.path.exists(target):
+                    shutil.rmtree(target)
+                shutil.copytree(path, target, symlinks=True)
+            else:
+                shutil.copy2(path, target)
 
     def clean(self, urls=None):
         self._not_here("cleaning downloads")

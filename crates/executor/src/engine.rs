@@ -1,0 +1,738 @@
+//! Running a plan of jobs: which need to run at all, in which order, several at a time,
+//! with stamps, the action cache and retries.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cas::{ActionResult, Digest, Store};
+use sha2::{Digest as _, Sha256};
+use sysroot::Contributor;
+use taskgraph::Scheduler;
+
+use crate::TaskFlags;
+use crate::outputs::{capture, restore};
+use crate::script::{replace_symlink, write_run_file};
+
+/// The exit code (EX_TEMPFAIL) by which a task's process says its failure is transient.
+pub const EXIT_TRANSIENT: i32 = 75;
+
+/// What running a job does.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Nothing (`[noexec]`): it only orders other tasks.
+    NoExec,
+    /// A shell task: its run file is written and executed (with an empty environment: the
+    /// run file exports what the task needs) after `[cleandirs]`/`[dirs]`.
+    Shell {
+        /// The run file's text.
+        script: String,
+        /// Its directories.
+        flags: TaskFlags,
+    },
+    /// A task run by another process (python tasks: a process with a python host), which
+    /// handles the task's directories itself.
+    Process {
+        /// The program.
+        program: PathBuf,
+        /// Its arguments.
+        args: Vec<OsString>,
+    },
+    /// Assembles sysroots from dependencies' outputs (`[sysroot-staging]`).
+    Stage {
+        /// Each sysroot with what goes into it.
+        sysroots: Vec<(PathBuf, Vec<Contributor>)>,
+    },
+}
+
+/// One task of the plan.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// BitBake's id of the task: `FILE:do_task`.
+    pub id: String,
+    /// How it is shown: `PF do_task`.
+    pub label: String,
+    /// The task name (`do_compile`), for its log and run files.
+    pub task: String,
+    /// The jobs it runs after.
+    pub deps: Vec<usize>,
+    /// Its base hash ([`crate::base_hash`]).
+    pub base_hash: [u8; 32],
+    /// What running it does.
+    pub action: Action,
+    /// Its stamp file's name without the signature (`${STAMP}.do_task`); `None` for
+    /// `[nostamp]` tasks, which always run.
+    pub stamp: Option<PathBuf>,
+    /// Its declared outputs (`[outputs]`), cached by content.
+    pub outputs: Vec<PathBuf>,
+    /// Runs even if it is up to date (`-f`).
+    pub force: bool,
+    /// Its recipe's `${T}`: logs and run files.
+    pub temp: PathBuf,
+}
+
+/// How a plan is run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How many tasks run at once (BB_NUMBER_THREADS).
+    pub parallel: usize,
+    /// The action cache and its store; `None` runs without one.
+    pub store: Option<Arc<Store>>,
+    /// The directory outputs are recorded relative to (TMPDIR).
+    pub output_root: PathBuf,
+    /// Go on with independent tasks after a failure (`-k`).
+    pub keep_going: bool,
+    /// Say what would run, run nothing (`-n`).
+    pub dry_run: bool,
+    /// The waits before each retry of a transiently failed task.
+    pub retry_delays: Vec<Duration>,
+    /// Names the log and run files (BitBake uses its worker's process id).
+    pub tag: String,
+}
+
+/// What the executor tells its user.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// A job starts running (`index` of `total` runs).
+    Started {
+        /// The job.
+        job: usize,
+        /// Its number among the jobs that run.
+        index: usize,
+        /// How many jobs are known to run so far.
+        total: usize,
+    },
+    /// A job's outputs were restored from the action cache.
+    Restored {
+        /// The job.
+        job: usize,
+    },
+    /// A job would run (dry run).
+    WouldRun {
+        /// The job.
+        job: usize,
+    },
+    /// A job failed transiently and runs again after `delay`.
+    Retry {
+        /// The job.
+        job: usize,
+        /// The attempt coming (2 for the first retry).
+        attempt: usize,
+        /// The wait.
+        delay: Duration,
+        /// Why it failed.
+        reason: &'a str,
+    },
+    /// A job failed for good.
+    Failed(&'a Failure),
+    /// The jobs running now, with when they started; sent about once a second.
+    Running {
+        /// The jobs and their start times.
+        jobs: &'a [(usize, Instant)],
+        /// How many have finished.
+        done: usize,
+        /// How many there are.
+        total: usize,
+    },
+}
+
+/// Receives the executor's events.
+pub trait Reporter {
+    /// One event.
+    fn event(&mut self, jobs: &[Job], event: Event<'_>);
+}
+
+/// A job that failed.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// The job.
+    pub job: usize,
+    /// What went wrong.
+    pub message: String,
+    /// Its log, if it ran.
+    pub log: Option<PathBuf>,
+    /// Its exit code, if it ran and exited.
+    pub exit_code: Option<i32>,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    /// Every job of the plan.
+    pub attempted: usize,
+    /// Jobs that were up to date, restored from the cache, or not needed.
+    pub not_rerun: usize,
+    /// Of those, jobs whose outputs came from the action cache.
+    pub restored: usize,
+    /// Jobs that ran.
+    pub ran: usize,
+    /// Jobs that failed.
+    pub failed: Vec<Failure>,
+    /// Jobs that did not run because something they need failed.
+    pub blocked: usize,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn stamp_file(base: &Path, signature: &[u8; 32]) -> PathBuf {
+    let mut name = base.as_os_str().to_owned();
+    name.push(format!(".{}", hex(signature)));
+    PathBuf::from(name)
+}
+
+/// The result a valid stamp records, if `job` has one for `signature`.
+fn stamped(job: &Job, signature: &[u8; 32]) -> Option<[u8; 32]> {
+    let base = job.stamp.as_ref()?;
+    if job.force {
+        return None;
+    }
+    let text = fs::read_to_string(stamp_file(base, signature)).ok()?;
+    if job.outputs.iter().any(|o| fs::symlink_metadata(o).is_err()) {
+        return None;
+    }
+    parse_hex(text.trim())
+}
+
+fn parse_hex(text: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    if text.len() != 64 {
+        return None;
+    }
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// Records that `job` is done for `signature` with `result`, replacing its older stamps.
+fn write_stamp(job: &Job, signature: &[u8; 32], result: &[u8; 32]) -> io::Result<()> {
+    let Some(base) = &job.stamp else {
+        return Ok(());
+    };
+    let dir = base.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let prefix = format!(
+        "{}.",
+        base.file_name().unwrap_or_default().to_string_lossy()
+    );
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            fs::remove_file(entry.path())?;
+        }
+    }
+    let path = stamp_file(base, signature);
+    let temporary = path.with_extension("tmp");
+    fs::write(&temporary, format!("{}\n", hex(result)))?;
+    fs::rename(&temporary, &path)
+}
+
+/// What a job's dependents see of it: its outputs' digest if it declares outputs,
+/// else its signature (a forced run mixes in the time, so that dependents run too).
+fn result_of(job: &Job, signature: &[u8; 32], outputs: Option<&ActionResult>) -> [u8; 32] {
+    match outputs {
+        Some(result) => {
+            let text = serde_description(result);
+            Sha256::digest(text.as_bytes()).into()
+        }
+        None if job.force => {
+            let mut hasher = Sha256::new();
+            hasher.update(signature);
+            hasher.update(format!("{:?}", std::time::SystemTime::now()).as_bytes());
+            hasher.finalize().into()
+        }
+        None => *signature,
+    }
+}
+
+fn serde_description(result: &ActionResult) -> String {
+    let mut text = String::new();
+    for dir in &result.output_directories {
+        text.push_str(&format!("d {dir}\n"));
+    }
+    for file in &result.output_files {
+        text.push_str(&format!(
+            "f {} {} {}\n",
+            file.path, file.digest, file.executable
+        ));
+    }
+    for link in &result.output_symlinks {
+        text.push_str(&format!("l {} {}\n", link.path, link.target));
+    }
+    text
+}
+
+fn signature(job: &Job, results: &[Option<[u8; 32]>]) -> Option<[u8; 32]> {
+    let mut hasher = Sha256::new();
+    hasher.update(job.base_hash);
+    let mut deps: Vec<[u8; 32]> = job
+        .deps
+        .iter()
+        .map(|&d| results[d])
+        .collect::<Option<_>>()?;
+    deps.sort();
+    for dep in deps {
+        hasher.update(dep);
+    }
+    Some(hasher.finalize().into())
+}
+
+/// What is known of a job before running anything.
+#[derive(Clone, Copy, PartialEq)]
+enum Known {
+    /// Up to date (a valid stamp).
+    Current,
+    /// Its outputs are in the action cache.
+    Cached,
+    /// Must run (or cannot be known yet).
+    Unknown,
+}
+
+fn action_key(signature: &[u8; 32]) -> Digest {
+    Digest::of(signature)
+}
+
+fn cached_result(options: &Options, job: &Job, signature: &[u8; 32]) -> Option<ActionResult> {
+    if job.outputs.is_empty() || job.force {
+        return None;
+    }
+    options
+        .store
+        .as_ref()?
+        .get_action(&action_key(signature))
+        .ok()
+        .flatten()
+}
+
+/// Runs `jobs` so that `targets` are done: jobs already done (by stamp) or whose outputs
+/// are in the action cache are not run, nor the jobs only they need; the others run in
+/// critical-path order, `options.parallel` at a time.
+pub fn run(
+    jobs: &[Job],
+    targets: &[usize],
+    options: &Options,
+    reporter: &mut dyn Reporter,
+) -> Summary {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            return Summary {
+                attempted: jobs.len(),
+                failed: vec![Failure {
+                    job: targets.first().copied().unwrap_or(0),
+                    message: format!("could not start the executor: {e}"),
+                    log: None,
+                    exit_code: None,
+                }],
+                ..Summary::default()
+            };
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, drive(jobs, targets, options, reporter))
+}
+
+/// Signatures and what is already done, before anything runs.
+fn survey(jobs: &[Job], options: &Options) -> (Vec<Option<[u8; 32]>>, Vec<Known>) {
+    let depends: Vec<Vec<usize>> = jobs.iter().map(|j| j.deps.clone()).collect();
+    let order = taskgraph::topological_order(&depends).unwrap_or_default();
+    let mut results: Vec<Option<[u8; 32]>> = vec![None; jobs.len()];
+    let mut known = vec![Known::Unknown; jobs.len()];
+    for id in order {
+        let job = &jobs[id];
+        let Some(signature) = signature(job, &results) else {
+            continue;
+        };
+        if let Some(result) = stamped(job, &signature) {
+            known[id] = Known::Current;
+            results[id] = Some(result);
+        } else if let Some(result) = cached_result(options, job, &signature) {
+            known[id] = Known::Cached;
+            results[id] = Some(result_of(job, &signature, Some(&result)));
+        } else if job.outputs.is_empty() && !job.force {
+            results[id] = Some(signature);
+        }
+    }
+    (results, known)
+}
+
+async fn drive(
+    jobs: &[Job],
+    targets: &[usize],
+    options: &Options,
+    reporter: &mut dyn Reporter,
+) -> Summary {
+    let mut summary = Summary {
+        attempted: jobs.len(),
+        ..Summary::default()
+    };
+    let (mut results, known) = survey(jobs, options);
+
+    // The jobs needed: from the targets down, not below what is done or cached.
+    let mut needed = vec![false; jobs.len()];
+    let mut pending: Vec<usize> = targets.to_vec();
+    while let Some(id) = pending.pop() {
+        if std::mem::replace(&mut needed[id], true) {
+            continue;
+        }
+        if known[id] == Known::Unknown {
+            pending.extend(jobs[id].deps.iter().copied());
+        }
+    }
+    let plan: Vec<usize> = (0..jobs.len()).filter(|&id| needed[id]).collect();
+    summary.not_rerun += jobs.len() - plan.len();
+    let position: HashMap<usize, usize> = plan.iter().enumerate().map(|(i, &id)| (id, i)).collect();
+    let depends: Vec<Vec<usize>> = plan
+        .iter()
+        .map(|&id| {
+            jobs[id]
+                .deps
+                .iter()
+                .filter_map(|d| position.get(d).copied())
+                .collect()
+        })
+        .collect();
+    let mut scheduler = match Scheduler::new(&depends, &vec![1.0; plan.len()]) {
+        Ok(s) => s,
+        Err(cycle) => {
+            summary.failed.push(Failure {
+                job: plan[cycle.0[0]],
+                message: format!("dependency cycle: {cycle}"),
+                log: None,
+                exit_code: None,
+            });
+            return summary;
+        }
+    };
+
+    let mut running = tokio::task::JoinSet::new();
+    let mut started: Vec<(usize, Instant)> = Vec::new();
+    let mut attempts: HashMap<usize, usize> = HashMap::new();
+    let mut signatures: HashMap<usize, [u8; 32]> = HashMap::new();
+    let mut started_count = 0;
+    let mut done = 0;
+    let mut stopping = false;
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    let write_task_order = |job: &Job, tag: &str| {
+        let _ = fs::create_dir_all(&job.temp);
+        if let Ok(mut order) = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(job.temp.join("log.task_order"))
+        {
+            let _ = writeln!(order, "{} ({tag}): log.{}.{tag}", job.task, job.task);
+        }
+    };
+
+    loop {
+        while !stopping && running.len() < options.parallel.max(1) {
+            let Some(slot) = scheduler.next_ready() else {
+                break;
+            };
+            let id = plan[slot];
+            let job = &jobs[id];
+            let Some(signature) = signature(job, &results) else {
+                // Cannot happen: every dependency has finished.
+                scheduler.fail(slot);
+                continue;
+            };
+            // Known from the survey, or now that its dependencies ran (early cut-off: a
+            // dependency that ran again and gave the same outputs).
+            if let Some(result) = stamped(job, &signature) {
+                results[id] = Some(result);
+                summary.not_rerun += 1;
+                done += 1;
+                scheduler.complete(slot);
+                continue;
+            }
+            if let Some(cached) = cached_result(options, job, &signature) {
+                let restored = match &options.store {
+                    Some(store) if !options.dry_run => {
+                        restore(store, &options.output_root, &job.outputs, &cached)
+                    }
+                    _ => Ok(()),
+                };
+                if restored.is_ok() {
+                    let result = result_of(job, &signature, Some(&cached));
+                    if !options.dry_run {
+                        let _ = write_stamp(job, &signature, &result);
+                    }
+                    results[id] = Some(result);
+                    summary.not_rerun += 1;
+                    summary.restored += 1;
+                    done += 1;
+                    reporter.event(jobs, Event::Restored { job: id });
+                    scheduler.complete(slot);
+                    continue;
+                }
+            }
+            if options.dry_run {
+                if !matches!(job.action, Action::NoExec) {
+                    reporter.event(jobs, Event::WouldRun { job: id });
+                }
+                results[id] = Some(signature);
+                summary.ran += 1;
+                done += 1;
+                scheduler.complete(slot);
+                continue;
+            }
+            signatures.insert(id, signature);
+            started_count += 1;
+            if !matches!(job.action, Action::NoExec | Action::Stage { .. }) {
+                write_task_order(job, &options.tag);
+            }
+            reporter.event(
+                jobs,
+                Event::Started {
+                    job: id,
+                    index: started_count,
+                    total: started_count + scheduler_pending(&scheduler, &plan),
+                },
+            );
+            started.push((id, Instant::now()));
+            let action = job.action.clone();
+            let (temp, task, tag) = (job.temp.clone(), job.task.clone(), options.tag.clone());
+            let delay = attempts
+                .get(&id)
+                .and_then(|&n| options.retry_delays.get(n.saturating_sub(1)).copied());
+            running.spawn_local(async move {
+                if let Some(delay) = delay {
+                    tokio::time::sleep(delay).await;
+                }
+                let outcome = execute(&action, &temp, &task, &tag).await;
+                (slot, outcome)
+            });
+        }
+        if running.is_empty() {
+            break;
+        }
+        let finished = tokio::select! {
+            finished = running.join_next() => finished,
+            _ = ticker.tick() => {
+                reporter.event(jobs, Event::Running { jobs: &started, done, total: plan.len() });
+                continue;
+            }
+        };
+        let Some(Ok((slot, outcome))) = finished else {
+            continue;
+        };
+        let id = plan[slot];
+        let job = &jobs[id];
+        started.retain(|(j, _)| *j != id);
+        let signature = signatures[&id];
+        let outcome = outcome.and_then(|()| finish(job, &signature, options));
+        match outcome {
+            Ok(result) => {
+                results[id] = Some(result);
+                summary.ran += 1;
+                done += 1;
+                scheduler.complete(slot);
+            }
+            Err(failure) => {
+                let attempt = attempts.entry(id).or_insert(0);
+                *attempt += 1;
+                if failure.transient && *attempt <= options.retry_delays.len() {
+                    reporter.event(
+                        jobs,
+                        Event::Retry {
+                            job: id,
+                            attempt: *attempt + 1,
+                            delay: options.retry_delays[*attempt - 1],
+                            reason: &failure.message,
+                        },
+                    );
+                    scheduler.retry(slot);
+                    continue;
+                }
+                let failure = Failure {
+                    job: id,
+                    message: failure.message,
+                    log: failure.log,
+                    exit_code: failure.exit_code,
+                };
+                reporter.event(jobs, Event::Failed(&failure));
+                summary.failed.push(failure);
+                done += 1;
+                summary.blocked += scheduler.fail(slot).len();
+                if !options.keep_going {
+                    stopping = true;
+                }
+            }
+        }
+    }
+    if stopping {
+        // BitBake counts what it did not get to as not run, not as failed.
+        summary.blocked += plan.len() - done - summary.blocked;
+    }
+    summary
+}
+
+/// How many jobs of the plan have not been handed out yet.
+fn scheduler_pending(scheduler: &Scheduler, plan: &[usize]) -> usize {
+    (0..plan.len())
+        .filter(|&slot| {
+            matches!(
+                scheduler.state(slot),
+                taskgraph::TaskState::Waiting | taskgraph::TaskState::Ready
+            )
+        })
+        .count()
+}
+
+/// A failed run of a job.
+struct RunFailure {
+    message: String,
+    log: Option<PathBuf>,
+    exit_code: Option<i32>,
+    transient: bool,
+}
+
+impl RunFailure {
+    fn io(what: &str, e: io::Error) -> RunFailure {
+        RunFailure {
+            message: format!("{what}: {e}"),
+            log: None,
+            exit_code: None,
+            transient: true,
+        }
+    }
+}
+
+/// After a successful run: outputs into the action cache, the stamp written.
+fn finish(job: &Job, signature: &[u8; 32], options: &Options) -> Result<[u8; 32], RunFailure> {
+    let permanent = |message: String| RunFailure {
+        message,
+        log: None,
+        exit_code: None,
+        transient: false,
+    };
+    let outputs = match (&options.store, job.outputs.is_empty()) {
+        (Some(store), false) => {
+            let result = capture(store, &options.output_root, &job.outputs)
+                .map_err(|e| permanent(e.to_string()))?;
+            store
+                .put_action(&action_key(signature), &result)
+                .map_err(|e| permanent(format!("recording the outputs: {e}")))?;
+            Some(result)
+        }
+        (None, false) => {
+            if let Some(missing) = job
+                .outputs
+                .iter()
+                .find(|o| fs::symlink_metadata(o).is_err())
+            {
+                return Err(permanent(format!(
+                    "declared output {} was not produced",
+                    missing.display()
+                )));
+            }
+            None
+        }
+        _ => None,
+    };
+    let result = match &outputs {
+        Some(result) => result_of(job, signature, Some(result)),
+        None => result_of(job, signature, None),
+    };
+    write_stamp(job, signature, &result).map_err(|e| RunFailure::io("writing the stamp", e))?;
+    Ok(result)
+}
+
+/// Opens `${T}/log.TASK.TAG` and points `log.TASK` at it.
+fn open_log(temp: &Path, task: &str, tag: &str) -> io::Result<(PathBuf, File)> {
+    fs::create_dir_all(temp)?;
+    let name = format!("log.{task}.{tag}");
+    let path = temp.join(&name);
+    let file = File::create(&path)?;
+    replace_symlink(&temp.join(format!("log.{task}")), Path::new(&name))?;
+    Ok((path, file))
+}
+
+async fn execute(action: &Action, temp: &Path, task: &str, tag: &str) -> Result<(), RunFailure> {
+    match action {
+        Action::NoExec => Ok(()),
+        Action::Stage { sysroots } => {
+            for (root, contributors) in sysroots {
+                sysroot::assemble(root, contributors).map_err(|e| RunFailure {
+                    message: format!("staging {}: {e}", root.display()),
+                    log: None,
+                    exit_code: None,
+                    transient: false,
+                })?;
+            }
+            Ok(())
+        }
+        Action::Shell { script, flags } => {
+            flags
+                .prepare_dirs()
+                .map_err(|e| RunFailure::io("creating the task's directories", e))?;
+            let run_file = write_run_file(temp, task, tag, script)
+                .map_err(|e| RunFailure::io("writing the run file", e))?;
+            let mut command = tokio::process::Command::new(&run_file);
+            command.env_clear();
+            if let Some(cwd) = flags.dirs.last() {
+                command.current_dir(cwd);
+            }
+            let description = format!("Execution of '{}'", run_file.display());
+            spawn_logged(command, temp, task, tag, &description).await
+        }
+        Action::Process { program, args } => {
+            let mut command = tokio::process::Command::new(program);
+            command.args(args);
+            spawn_logged(
+                command,
+                temp,
+                task,
+                tag,
+                &format!("Task process {}", program.display()),
+            )
+            .await
+        }
+    }
+}
+
+async fn spawn_logged(
+    mut command: tokio::process::Command,
+    temp: &Path,
+    task: &str,
+    tag: &str,
+    description: &str,
+) -> Result<(), RunFailure> {
+    let (log, file) =
+        open_log(temp, task, tag).map_err(|e| RunFailure::io("opening the log", e))?;
+    let err_file = file
+        .try_clone()
+        .map_err(|e| RunFailure::io("opening the log", e))?;
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(file))
+        .stderr(Stdio::from(err_file))
+        .kill_on_drop(true);
+    let status = command
+        .status()
+        .await
+        .map_err(|e| RunFailure::io(description, e))?;
+    if status.success() {
+        return Ok(());
+    }
+    let code = status.code();
+    Err(RunFailure {
+        message: match code {
+            Some(code) => format!("{description} failed with exit code {code}"),
+            None => format!("{description} was killed by a signal"),
+        },
+        log: Some(log),
+        exit_code: code,
+        transient: code == Some(EXIT_TRANSIENT),
+    })
+}

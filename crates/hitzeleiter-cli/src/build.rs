@@ -1,0 +1,495 @@
+//! `hitzeleiter build`: `bitbake TARGET…`, run by the executor with the action cache; and
+//! the hidden `internal-run-task`, the process a python task runs in.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsString;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bb_data::{DataStore, Signatures};
+use clap::Args;
+use executor::{Action, Event, Failure, Job, Options, Reporter, TaskFlags};
+use indicatif::{ProgressBar, ProgressStyle};
+use sysroot::Contributor;
+
+use crate::graph::{Recipes, load_recipes, resolve};
+use crate::metadata::{BuildDir, Session};
+
+#[derive(Args)]
+pub(crate) struct BuildArgs {
+    #[command(flatten)]
+    build: BuildDir,
+    /// The task to run for each target (default: BB_DEFAULT_TASK, else `build`).
+    #[arg(short = 'c', long = "cmd")]
+    task: Option<String>,
+    /// Run the targets' task even if it is up to date (its dependents follow if its
+    /// results change).
+    #[arg(short = 'f', long)]
+    force: bool,
+    /// Go on with what does not depend on a failed task.
+    #[arg(short = 'k', long = "continue")]
+    keep_going: bool,
+    /// Say what would run; run nothing.
+    #[arg(short = 'n', long = "dry-run")]
+    dry_run: bool,
+    /// Also run this task for every recipe the targets depend on.
+    #[arg(long)]
+    runall: Vec<String>,
+    /// Targets: PN or PROVIDES names, optionally `name:do_task`.
+    #[arg(required = true)]
+    targets: Vec<String>,
+}
+
+#[derive(Args)]
+pub(crate) struct RunTaskArgs {
+    #[command(flatten)]
+    build: BuildDir,
+    /// The recipe file.
+    file: PathBuf,
+    /// Its variant (`native`), or an empty string.
+    variant: String,
+    /// The task (`do_compile`).
+    task: String,
+    /// Names the log and run files.
+    #[arg(long)]
+    tag: String,
+}
+
+/// Splits BitBake's `virtual:VARIANT:FILE` into the variant and the file.
+fn split_virtual(name: &str) -> (String, PathBuf) {
+    if let Some((variant, file)) = name
+        .strip_prefix("virtual:")
+        .and_then(|rest| rest.split_once(':'))
+    {
+        return (variant.to_owned(), PathBuf::from(file));
+    }
+    (String::new(), PathBuf::from(name))
+}
+
+fn var(d: &DataStore, name: &str) -> Result<String, String> {
+    d.get_var_str(name)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{name} is not set"))
+}
+
+/// The graph's targets, plus `--runall` tasks for every recipe of the graph.
+fn with_runall(recipes: &Recipes, args: &BuildArgs) -> Result<Vec<String>, String> {
+    let mut targets = args.targets.clone();
+    if args.runall.is_empty() {
+        return Ok(targets);
+    }
+    let (graph, _) = resolve(recipes, &args.targets, args.task.as_deref())?;
+    let mut seen = std::collections::BTreeSet::new();
+    for id in 0..graph.len() {
+        let (file, _) = graph.task(id);
+        let info = &recipes.cache.recipe(file).info;
+        for task in &args.runall {
+            let task = if task.starts_with("do_") {
+                task.clone()
+            } else {
+                format!("do_{task}")
+            };
+            if info.tasks.iter().any(|t| t.name == task)
+                && seen.insert((info.pn.clone(), task.clone()))
+            {
+                targets.push(format!("{}:{task}", info.pn));
+            }
+        }
+    }
+    Ok(targets)
+}
+
+/// Everything the executor needs, from the task graph and the recipes' datastores.
+fn plan(
+    recipes: &Recipes,
+    graph: &taskgraph::TaskGraph,
+    session: &Session,
+    build_dir: &Path,
+    force: bool,
+) -> Result<(Vec<Job>, DataStore), String> {
+    let mut cooker = session.cooker();
+    let config = cooker
+        .parse_base_configuration()
+        .map_err(|e| e.to_string())?;
+    let files = bb_data::collect_recipe_files(&config).map_err(|e| e.to_string())?;
+    let mut parsed: HashMap<PathBuf, bb_data::ParsedRecipe> = HashMap::new();
+    let mut signatures: HashMap<String, Signatures> = HashMap::new();
+    let mut datastores: BTreeMap<String, DataStore> = BTreeMap::new();
+    for id in 0..graph.len() {
+        let (file, _) = graph.task(id);
+        let name = recipes.cache.recipe(file).file.clone();
+        if datastores.contains_key(&name) {
+            continue;
+        }
+        let (variant, path) = split_virtual(&name);
+        if !parsed.contains_key(&path) {
+            let appends = bb_data::appends_for(&path, &files.appends);
+            let layer = bb_data::file_layer_name(&config, &path)
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            let recipe = cooker
+                .parse_recipe(&config, &path, &appends, &layer)
+                .map_err(|e| format!("Unable to parse {}: {e}", path.display()))?;
+            parsed.insert(path.clone(), recipe);
+        }
+        let d = parsed[&path]
+            .variants
+            .get(&variant)
+            .ok_or_else(|| format!("{name}: no such variant"))?
+            .clone();
+        signatures.insert(
+            name.clone(),
+            Signatures::new(&d).map_err(|e| format!("{name}: {e}"))?,
+        );
+        datastores.insert(name, d);
+    }
+
+    let exe = std::env::current_exe().map_err(|e| format!("finding this program: {e}"))?;
+    let tag = std::process::id().to_string();
+    let targets = graph.targets();
+    let mut jobs = Vec::with_capacity(graph.len());
+    for id in 0..graph.len() {
+        let (file, task) = graph.task(id);
+        let name = &recipes.cache.recipe(file).file;
+        let d = &datastores[name];
+        let context = |e: &dyn std::fmt::Display| format!("{name}:{task}: {e}");
+        let flags = TaskFlags::read(d, task).map_err(|e| context(&e))?;
+        let base_hash = executor::base_hash(d, &signatures[name], task).map_err(|e| context(&e))?;
+        let action = if flags.noexec {
+            Action::NoExec
+        } else if !flags.sysroot_staging.is_empty() {
+            Action::Stage {
+                sysroots: staging(recipes, graph, id, &flags.sysroot_staging, &datastores)
+                    .map_err(|e| context(&e))?,
+            }
+        } else if flags.needs_python(d).map_err(|e| context(&e))? {
+            let (variant, path) = split_virtual(name);
+            let mut args: Vec<OsString> = vec!["internal-run-task".into(), "--build-dir".into()];
+            args.push(build_dir.into());
+            args.extend([path.into_os_string(), variant.into(), task.into()]);
+            args.extend(["--tag".into(), tag.clone().into()]);
+            Action::Process {
+                program: exe.clone(),
+                args,
+            }
+        } else {
+            let script = executor::shell_script(d, task, flags.dirs.last().map(PathBuf::as_path))
+                .map_err(|e| context(&e))?;
+            Action::Shell {
+                script,
+                flags: flags.clone(),
+            }
+        };
+        let stamp = (!flags.nostamp)
+            .then(|| var(d, "STAMP").map(|s| PathBuf::from(format!("{s}.{task}"))))
+            .transpose()?;
+        jobs.push(Job {
+            id: format!("{name}:{task}"),
+            label: format!("{} {task}", var(d, "PF")?),
+            task: task.to_owned(),
+            deps: graph.depends(id).to_vec(),
+            base_hash,
+            action,
+            stamp,
+            // A task that runs nothing produces nothing.
+            outputs: if flags.noexec {
+                Vec::new()
+            } else {
+                flags.outputs.clone()
+            },
+            force: force && targets.contains(&id),
+            temp: PathBuf::from(var(d, "T")?),
+        });
+    }
+    Ok((jobs, config))
+}
+
+/// The sysroots a `[sysroot-staging]` task assembles: the `[outputs]` of the
+/// `do_populate_sysroot` tasks it depends on, native recipes' into the second sysroot.
+fn staging(
+    recipes: &Recipes,
+    graph: &taskgraph::TaskGraph,
+    id: usize,
+    sysroots: &[PathBuf],
+    datastores: &BTreeMap<String, DataStore>,
+) -> Result<Vec<(PathBuf, Vec<Contributor>)>, String> {
+    let mut out: Vec<(PathBuf, Vec<Contributor>)> =
+        sysroots.iter().map(|s| (s.clone(), Vec::new())).collect();
+    for &dep in graph.depends(id) {
+        let (file, task) = graph.task(dep);
+        if task != "do_populate_sysroot" {
+            continue;
+        }
+        let name = &recipes.cache.recipe(file).file;
+        let d = &datastores[name];
+        let flags = TaskFlags::read(d, task).map_err(|e| e.to_string())?;
+        let Some(dir) = flags.outputs.first() else {
+            return Err(format!("{name}:{task} declares no [outputs] to stage"));
+        };
+        let native =
+            d.get_var_str("CLASSOVERRIDE").ok().flatten().as_deref() == Some("class-native");
+        let slot = if native { out.len() - 1 } else { 0 };
+        out[slot].1.push(Contributor {
+            name: var(d, "PN")?,
+            dir: dir.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// knotty's output: task lines (or a live footer on a terminal) and BitBake's failure
+/// report.
+struct Knotty {
+    footer: Option<ProgressBar>,
+    log_lines: usize,
+}
+
+impl Knotty {
+    fn new(log_lines: usize) -> Knotty {
+        let footer = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(ProgressStyle::with_template("{msg}").expect("a valid template"));
+            bar
+        });
+        Knotty { footer, log_lines }
+    }
+
+    fn say(&self, line: &str) {
+        match &self.footer {
+            Some(bar) => bar.println(line),
+            None => println!("{line}"),
+        }
+    }
+}
+
+fn elapsed(since: Instant) -> String {
+    let secs = since.elapsed().as_secs();
+    if secs >= 60 {
+        format!("{}m{}s", secs / 60, secs % 60)
+    } else {
+        format!("{secs}s")
+    }
+}
+
+impl Reporter for Knotty {
+    fn event(&mut self, jobs: &[Job], event: Event<'_>) {
+        match event {
+            Event::Started { job, index, total } => {
+                if self.footer.is_none() {
+                    let kind = match jobs[job].action {
+                        Action::NoExec => "noexec task",
+                        _ => "task",
+                    };
+                    println!("NOTE: Running {kind} {index} of {total} ({})", jobs[job].id);
+                }
+            }
+            Event::Restored { job } => {
+                if self.footer.is_none() {
+                    println!(
+                        "NOTE: Restored the outputs of {} from the cache",
+                        jobs[job].id
+                    );
+                }
+            }
+            Event::WouldRun { job } => self.say(&format!("NOTE: Would run {}", jobs[job].id)),
+            Event::Retry {
+                job,
+                attempt,
+                delay,
+                reason,
+            } => self.say(&format!(
+                "WARNING: {}: {reason}; trying again in {}s (attempt {attempt})",
+                jobs[job].label,
+                delay.as_secs_f64()
+            )),
+            Event::Failed(failure) => self.say(&failure_report(jobs, failure, self.log_lines)),
+            Event::Running {
+                jobs: running,
+                done,
+                total,
+            } => {
+                if let Some(bar) = &self.footer {
+                    let mut text = format!(
+                        "Currently {:2} running tasks ({done} of {total})",
+                        running.len()
+                    );
+                    for (i, (job, since)) in running.iter().enumerate() {
+                        text.push_str(&format!(
+                            "\n{i}: {} - {}",
+                            jobs[*job].label,
+                            elapsed(*since)
+                        ));
+                    }
+                    bar.set_message(text);
+                }
+            }
+        }
+    }
+}
+
+/// BitBake's lines for a failed task: what failed, where its log is, the log's end.
+fn failure_report(jobs: &[Job], failure: &Failure, log_lines: usize) -> String {
+    let job = &jobs[failure.job];
+    let mut text = format!("ERROR: {}: {}", job.label, failure.message);
+    if let Some(log) = &failure.log {
+        text.push_str(&format!(
+            "\nERROR: Logfile of failure stored in: {}",
+            log.display()
+        ));
+        if let Ok(content) = std::fs::read_to_string(log) {
+            text.push_str("\nLog data follows:");
+            let lines: Vec<&str> = content.lines().collect();
+            for line in &lines[lines.len().saturating_sub(log_lines)..] {
+                text.push_str(&format!("\n| {line}"));
+            }
+        }
+    }
+    match failure.exit_code {
+        Some(code) => text.push_str(&format!(
+            "\nERROR: Task ({}) failed with exit code '{code}'",
+            job.id
+        )),
+        None => text.push_str(&format!("\nERROR: Task ({}) failed", job.id)),
+    }
+    text
+}
+
+/// `hitzeleiter build`.
+pub(crate) fn build(args: &BuildArgs) -> ExitCode {
+    let run = || -> Result<bool, String> {
+        let recipes = load_recipes(&args.build)?;
+        let targets = with_runall(&recipes, args)?;
+        let (graph, errors) = resolve(&recipes, &targets, args.task.as_deref())?;
+        if errors {
+            return Err("the task graph could not be built".into());
+        }
+        let session = Session::new(&args.build, false)?;
+        let build_dir = crate::metadata::build_directory(&args.build)?;
+        let (jobs, config) = plan(&recipes, &graph, &session, &build_dir, args.force)?;
+        let number = |name: &str, default: usize| {
+            config
+                .get_var_str(name)
+                .ok()
+                .flatten()
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(default)
+        };
+        let retry_delays = config
+            .get_var_str("HZ_RETRY_DELAYS")
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| "1 2 4 8".into())
+            .split_whitespace()
+            .map(|s| {
+                s.parse::<f64>()
+                    .map(Duration::from_secs_f64)
+                    .map_err(|_| format!("HZ_RETRY_DELAYS: '{s}' is not a number of seconds"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let store = cas::Store::open(&crate::cache::store_dir(&build_dir), cas::Codec::Zstd)
+            .map_err(|e| e.to_string())?;
+        let options = Options {
+            parallel: number("BB_NUMBER_THREADS", 1),
+            store: Some(Arc::new(store)),
+            output_root: PathBuf::from(var(&config, "TMPDIR")?),
+            keep_going: args.keep_going,
+            dry_run: args.dry_run,
+            retry_delays,
+            tag: std::process::id().to_string(),
+        };
+        let mut knotty = Knotty::new(number("BBINCLUDELOGS_LINES", 20));
+        println!("NOTE: Executing Tasks");
+        let summary = executor::run(&jobs, graph.targets(), &options, &mut knotty);
+        if let Some(bar) = &knotty.footer {
+            bar.finish_and_clear();
+        }
+        if summary.restored > 0 {
+            println!(
+                "NOTE: {} tasks restored their outputs from the cache",
+                summary.restored
+            );
+        }
+        let outcome = if summary.failed.is_empty() {
+            "all succeeded".to_owned()
+        } else {
+            format!("{} failed", summary.failed.len())
+        };
+        println!(
+            "NOTE: Tasks Summary: Attempted {} tasks of which {} didn't need to be rerun and {outcome}.",
+            summary.attempted, summary.not_rerun
+        );
+        if !summary.failed.is_empty() {
+            let n = summary.failed.len();
+            println!(
+                "\nSummary: {n} task{} failed:",
+                if n == 1 { "" } else { "s" }
+            );
+            for failure in &summary.failed {
+                println!("  {}", jobs[failure.job].id);
+                if let Some(log) = &failure.log {
+                    println!("    log: {}", log.display());
+                }
+            }
+            println!(
+                "Summary: There {} {n} ERROR message{}, returning a non-zero exit code.",
+                if n == 1 { "was" } else { "were" },
+                if n == 1 { "" } else { "s" }
+            );
+        }
+        Ok(summary.failed.is_empty())
+    };
+    match run() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("ERROR: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `hitzeleiter internal-run-task`: runs one task of a recipe in this process (python
+/// tasks need the python host), with its output going to the caller's log.
+pub(crate) fn run_task(args: &RunTaskArgs) -> ExitCode {
+    let run = || -> Result<(), (String, bool)> {
+        let fail = |e: String| (e, false);
+        let session = Session::new(&args.build, false).map_err(fail)?;
+        let mut cooker = session.cooker();
+        let config = cooker
+            .parse_base_configuration()
+            .map_err(|e| fail(e.to_string()))?;
+        let files = bb_data::collect_recipe_files(&config).map_err(|e| fail(e.to_string()))?;
+        let appends = bb_data::appends_for(&args.file, &files.appends);
+        let layer = bb_data::file_layer_name(&config, &args.file)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let parsed = cooker
+            .parse_recipe(&config, &args.file, &appends, &layer)
+            .map_err(|e| fail(e.to_string()))?;
+        let d = parsed.variants.get(&args.variant).ok_or_else(|| {
+            fail(format!(
+                "{}: no variant '{}'",
+                args.file.display(),
+                args.variant
+            ))
+        })?;
+        executor::exec_task(d, &args.task, session.python(), &args.tag)
+            .map_err(|e| (e.to_string(), e.is_transient()))
+    };
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err((err, transient)) => {
+            eprintln!("ERROR: {err}");
+            if transient {
+                ExitCode::from(executor::EXIT_TRANSIENT as u8)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
