@@ -390,6 +390,11 @@ async fn drive(
         }
     }
     let plan: Vec<usize> = (0..jobs.len()).filter(|&id| needed[id]).collect();
+    // BitBake's "task N of M": M counts what may run; early cut-off can leave it short.
+    let may_run = plan
+        .iter()
+        .filter(|&&id| known[id] == Known::Unknown)
+        .count();
     summary.not_rerun += jobs.len() - plan.len();
     let position: HashMap<usize, usize> = plan.iter().enumerate().map(|(i, &id)| (id, i)).collect();
     let depends: Vec<Vec<usize>> = plan
@@ -496,7 +501,7 @@ async fn drive(
                 Event::Started {
                     job: id,
                     index: started_count,
-                    total: started_count + scheduler_pending(&scheduler, &plan),
+                    total: may_run.max(started_count),
                 },
             );
             started.push((id, Instant::now()));
@@ -575,18 +580,6 @@ async fn drive(
         summary.blocked += plan.len() - done - summary.blocked;
     }
     summary
-}
-
-/// How many jobs of the plan have not been handed out yet.
-fn scheduler_pending(scheduler: &Scheduler, plan: &[usize]) -> usize {
-    (0..plan.len())
-        .filter(|&slot| {
-            matches!(
-                scheduler.state(slot),
-                taskgraph::TaskState::Waiting | taskgraph::TaskState::Ready
-            )
-        })
-        .count()
 }
 
 /// A failed run of a job.

@@ -390,8 +390,15 @@ pub(crate) fn build(args: &BuildArgs) -> ExitCode {
                     .map_err(|_| format!("HZ_RETRY_DELAYS: '{s}' is not a number of seconds"))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let store = cas::Store::open(&crate::cache::store_dir(&build_dir), cas::Codec::Zstd)
-            .map_err(|e| e.to_string())?;
+        // HZ_CACHE_DIR lets build directories share one cache.
+        let store_dir = match config
+            .get_var_str("HZ_CACHE_DIR")
+            .map_err(|e| e.to_string())?
+        {
+            Some(dir) if !dir.trim().is_empty() => PathBuf::from(dir.trim()),
+            _ => crate::cache::store_dir(&build_dir),
+        };
+        let store = cas::Store::open(&store_dir, cas::Codec::Zstd).map_err(|e| e.to_string())?;
         let options = Options {
             parallel: number("BB_NUMBER_THREADS", 1),
             store: Some(Arc::new(store)),

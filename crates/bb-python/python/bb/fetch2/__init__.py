@@ -456,8 +456,13 @@ class Fetch(object):
                 continue
             dest = self.localpath(url)
             if os.path.exists(dest) and os.path.exists(dest + ".done"):
-                verify_checksum(ud, d, dest)
-                continue
+                try:
+                    verify_checksum(ud, d, dest)
+                    continue
+                except ChecksumError as e:
+                    # As BitBake's verify_donestamp: a stale download is fetched again.
+                    bb.warn("Checksum mismatch for local file %s\nCleaning and trying again." % dest)
+                    os.remove(dest + ".done")
             bb.utils.mkdirhier(os.path.dirname(dest))
             tried = []
             for var in ("PREMIRRORS", "MIRRORS"):

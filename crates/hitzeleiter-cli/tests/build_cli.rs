@@ -1,0 +1,423 @@
+//! `hitzeleiter build` on testdata/demo-build and its layer meta-demo: real tasks with the
+//! host's tools (gcc, make, patch, tar), stamps, the action cache, failures.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A scratch copy of testdata/layers and testdata/demo-build; returns the build directory.
+fn scratch(name: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata");
+    test_support::scratch_copy(&testdata.join("layers"), &root.join("layers"), &[]);
+    test_support::scratch_copy(&testdata.join("demo-build"), &root.join("demo-build"), &[]);
+    let _ = std::fs::remove_dir_all(root.join("demo-build/downloads"));
+    root.join("demo-build")
+}
+
+fn hitzeleiter(build: &Path, args: &[&str]) -> (i32, String, String) {
+    test_support::run_in(env!("CARGO_BIN_EXE_hitzeleiter"), build, args)
+}
+
+/// The tasks a build ran, as `RECIPE-FILE-NAME:do_task`.
+fn ran(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with("NOTE: Running task "))
+        .filter_map(|l| {
+            let id = l.rsplit_once(" (")?.1.trim_end_matches(')');
+            let (file, task) = id.rsplit_once(':')?;
+            let name = Path::new(file).file_name()?.to_string_lossy().into_owned();
+            let variant = if file.starts_with("virtual:native:") {
+                "native:"
+            } else {
+                ""
+            };
+            Some(format!("{variant}{name}:{task}"))
+        })
+        .collect()
+}
+
+fn summary(stdout: &str) -> &str {
+    stdout
+        .lines()
+        .find(|l| l.starts_with("NOTE: Tasks Summary:"))
+        .unwrap_or_else(|| panic!("no summary in:\n{stdout}"))
+}
+
+const IMAGE: &str = "tmp/deploy/images/demo/demo-image-demo.rootfs.tar.gz";
+
+/// Runs demo-app from the deployed image.
+fn run_app_from_image(build: &Path) -> String {
+    let rootfs = build.join("rootfs-check");
+    let _ = std::fs::remove_dir_all(&rootfs);
+    std::fs::create_dir_all(&rootfs).unwrap();
+    let status = Command::new("tar")
+        .arg("-xzf")
+        .arg(build.join(IMAGE))
+        .arg("-C")
+        .arg(&rootfs)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = Command::new(rootfs.join("usr/bin/demo-app"))
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("etc/motd")).unwrap(),
+        "Welcome to demo, built from demo-motd 1.0.\n"
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn demo_image_builds_from_nothing_and_a_second_build_reruns_nothing() {
+    let build = scratch("build_from_nothing");
+    let (code, stdout, stderr) = hitzeleiter(&build, &["build", "demo-image"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let tasks = ran(&stdout);
+    let total: usize = summary(&stdout)
+        .split_whitespace()
+        .nth(4)
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert_eq!(
+        summary(&stdout),
+        format!(
+            "NOTE: Tasks Summary: Attempted {total} tasks of which 0 didn't need to be rerun and all succeeded."
+        )
+    );
+    for task in [
+        "libdemo_1.0.bb:do_patch",
+        "native:demo-gen_1.0.bb:do_compile",
+        "demo-app_1.0.bb:do_compile",
+        "demo-motd_1.0.bb:do_compile",
+        "demo-image.bb:do_image",
+    ] {
+        assert!(
+            tasks.contains(&task.to_owned()),
+            "{task} did not run: {tasks:?}"
+        );
+    }
+    // The patch was applied, the generator ran from recipe-sysroot-native, the app was
+    // linked against libdemo from recipe-sysroot, the python task wrote the motd.
+    assert_eq!(
+        run_app_from_image(&build),
+        "Hello, world, from libdemo! (built by Hitzeleiter)\n"
+    );
+
+    // BitBake's logs: run and log files with symlinks, the task order.
+    let temp = build.join("tmp/work/x86_64-demo-linux/libdemo/1.0/temp");
+    let log = std::fs::read_link(temp.join("log.do_patch")).unwrap();
+    assert!(
+        log.to_string_lossy().starts_with("log.do_patch."),
+        "{log:?}"
+    );
+    assert!(
+        std::fs::read_to_string(temp.join(&log))
+            .unwrap()
+            .contains("Applying 0001-greet-from-libdemo.patch")
+    );
+    let run_file = std::fs::read_to_string(temp.join("run.do_compile")).unwrap();
+    assert!(run_file.starts_with("#!/bin/sh\n"), "{run_file}");
+    assert!(run_file.contains("export CC=\"gcc\"\n"), "{run_file}");
+    assert!(run_file.contains("oe_runmake() {"), "{run_file}");
+    let order = std::fs::read_to_string(temp.join("log.task_order")).unwrap();
+    assert!(order.starts_with("do_fetch ("), "{order}");
+    // The sysroot is hardlinked from libdemo's staged outputs.
+    let staged =
+        build.join("tmp/work/x86_64-demo-linux/libdemo/1.0/sysroot-destdir/usr/lib/libdemo.a");
+    let linked =
+        build.join("tmp/work/x86_64-demo-linux/demo-app/1.0/recipe-sysroot/usr/lib/libdemo.a");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::metadata(staged).unwrap().ino(),
+        std::fs::metadata(linked).unwrap().ino()
+    );
+
+    let (code, stdout, stderr) = hitzeleiter(&build, &["build", "demo-image"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert_eq!(ran(&stdout), Vec::<String>::new());
+    assert_eq!(
+        summary(&stdout),
+        format!(
+            "NOTE: Tasks Summary: Attempted {total} tasks of which {total} didn't need to be rerun and all succeeded."
+        )
+    );
+}
+
+/// Repacks the library's upstream tarball with `from` replaced by `to` in demo.c and
+/// points the recipe's checksum at it.
+fn change_library_source(build: &Path, from: &str, to: &str) {
+    let layer = build.join("../layers/meta-demo");
+    let work = build.join("libdemo-repack");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    let tarball = layer.join("mirror/libdemo-1.0.tar.gz");
+    assert!(
+        Command::new("tar")
+            .arg("-xzf")
+            .arg(&tarball)
+            .arg("-C")
+            .arg(&work)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let source = work.join("libdemo-1.0/demo.c");
+    let text = std::fs::read_to_string(&source).unwrap();
+    assert!(text.contains(from));
+    std::fs::write(&source, text.replace(from, to)).unwrap();
+    assert!(
+        Command::new("tar")
+            .arg("-czf")
+            .arg(&tarball)
+            .arg("-C")
+            .arg(&work)
+            .arg("libdemo-1.0")
+            .status()
+            .unwrap()
+            .success()
+    );
+    let sum = Command::new("sha256sum").arg(&tarball).output().unwrap();
+    let sum = String::from_utf8(sum.stdout).unwrap();
+    let sum = sum.split_whitespace().next().unwrap();
+    let recipe = layer.join("recipes/libdemo/libdemo_1.0.bb");
+    let text = std::fs::read_to_string(&recipe).unwrap();
+    let old = text
+        .lines()
+        .find(|l| l.starts_with("SRC_URI[sha256sum]"))
+        .unwrap()
+        .to_owned();
+    std::fs::write(
+        &recipe,
+        text.replace(&old, &format!("SRC_URI[sha256sum] = \"{sum}\"")),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_changed_library_source_reruns_only_what_depends_on_it() {
+    let build = scratch("build_library_change");
+    let (code, stdout, stderr) = hitzeleiter(&build, &["build", "demo-image"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    // A new function (the patch still applies: it changes the greeting above it).
+    change_library_source(
+        &build,
+        "name);\n}\n",
+        "name);\n}\n\nconst char *demo_name(void)\n{\n    return \"libdemo 1.0.1\";\n}\n",
+    );
+    let (code, stdout, stderr) = hitzeleiter(&build, &["build", "demo-image"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let tasks = ran(&stdout);
+    for task in [
+        "libdemo_1.0.bb:do_fetch",
+        "libdemo_1.0.bb:do_compile",
+        "demo-app_1.0.bb:do_prepare_recipe_sysroot",
+        "demo-app_1.0.bb:do_compile",
+        "demo-image.bb:do_rootfs",
+        "demo-image.bb:do_image",
+    ] {
+        assert!(
+            tasks.contains(&task.to_owned()),
+            "{task} did not run: {tasks:?}"
+        );
+    }
+    // Neither the generator nor the motd depend on the library.
+    assert!(
+        !tasks
+            .iter()
+            .any(|t| t.contains("demo-gen") || t.contains("demo-motd")),
+        "{tasks:?}"
+    );
+    assert_eq!(
+        run_app_from_image(&build),
+        "Hello, world, from libdemo! (built by Hitzeleiter)\n"
+    );
+}
+
+#[test]
+fn a_forced_task_reruns_and_its_dependents_only_if_its_results_change() {
+    let build = scratch("build_forced");
+    let (code, stdout, stderr) = hitzeleiter(&build, &["build", "demo-image"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let (code, stdout, stderr) = hitzeleiter(&build, &["build", "-f", "-c", "compile", "libdemo"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert_eq!(ran(&stdout), ["libdemo_1.0.bb:do_compile"]);
+    assert_eq!(
+        summary(&stdout),
+        "NOTE: Tasks Summary: Attempted 6 tasks of which 5 didn't need to be rerun and all succeeded."
+    );
+    // do_compile declares no outputs, so what follows runs again; the staged library is
+    // the same, so nothing past libdemo does.
+    let (code, stdout, stderr) = hitzeleiter(&build, &["build", "demo-image"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let tasks = ran(&stdout);
+    assert!(
+        tasks.contains(&"libdemo_1.0.bb:do_install".to_owned()),
+        "{tasks:?}"
+    );
+    assert!(tasks.iter().all(|t| t.starts_with("libdemo")), "{tasks:?}");
+}
+
+#[test]
+fn outputs_come_back_from_the_cache_without_running_what_made_them() {
+    let build = scratch("build_cache_restore");
+    let (code, stdout, stderr) = hitzeleiter(&build, &["build", "demo-image"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    std::fs::remove_dir_all(build.join("tmp")).unwrap();
+    let (code, stdout, stderr) = hitzeleiter(&build, &["build", "demo-image"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    // Only the image's (empty) sysroot is assembled again: everything else that is not
+    // covered by the restored image is [noexec].
+    assert_eq!(
+        ran(&stdout),
+        ["demo-image.bb:do_prepare_recipe_sysroot"],
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("NOTE: 1 tasks restored their outputs from the cache"),
+        "{stdout}"
+    );
+    assert_eq!(
+        run_app_from_image(&build),
+        "Hello, world, from libdemo! (built by Hitzeleiter)\n"
+    );
+}
+
+#[test]
+fn a_failing_task_leaves_a_log_and_with_k_the_rest_finishes() {
+    let broken = "LICENSE = \"MIT\"\ndo_compile() {\n    echo \"broken.c:3: error: expected ';'\"\n    false\n}\n";
+    let build = scratch("build_failure");
+    std::fs::create_dir_all(build.join("../layers/meta-demo/recipes/broken")).unwrap();
+    std::fs::write(
+        build.join("../layers/meta-demo/recipes/broken/broken_1.0.bb"),
+        broken,
+    )
+    .unwrap();
+    let (code, stdout, _) = hitzeleiter(&build, &["build", "broken", "demo-motd"]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("didn't need to be rerun and 1 failed."),
+        "{stdout}"
+    );
+
+    let (code, stdout, _) = hitzeleiter(&build, &["build", "-k", "broken", "demo-motd"]);
+    assert_eq!(code, 1, "{stdout}");
+    let temp = build.join("tmp/work/x86_64-demo-linux/broken/1.0/temp");
+    let log = temp.join(std::fs::read_link(temp.join("log.do_compile")).unwrap());
+    let run_file = temp.join(std::fs::read_link(temp.join("run.do_compile")).unwrap());
+    let recipe = build.join("../layers/meta-demo/recipes/broken/broken_1.0.bb");
+    for line in [
+        format!(
+            "ERROR: broken-1.0-r0 do_compile: Execution of '{}' failed with exit code 1",
+            run_file.display()
+        ),
+        format!("ERROR: Logfile of failure stored in: {}", log.display()),
+        "Log data follows:\n| broken.c:3: error: expected ';'".to_owned(),
+        format!(
+            "ERROR: Task ({}:do_compile) failed with exit code '1'",
+            recipe.display()
+        ),
+        format!(
+            "Summary: 1 task failed:\n  {}:do_compile\n    log: {}",
+            recipe.display(),
+            log.display()
+        ),
+    ] {
+        assert!(stdout.contains(&line), "missing {line:?} in:\n{stdout}");
+    }
+    assert!(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("expected ';'")
+    );
+    // demo-motd does not depend on broken: with -k it was built.
+    assert!(
+        build
+            .join("tmp/deploy/packages/x86_64/demo-motd.tar.gz")
+            .exists(),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_dry_run_says_what_would_run_and_runs_nothing() {
+    let build = scratch("build_dry_run");
+    let (code, stdout, stderr) = hitzeleiter(&build, &["build", "-n", "demo-app"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("NOTE: Would run "), "{stdout}");
+    assert!(stdout.contains("demo-app_1.0.bb:do_compile"), "{stdout}");
+    assert!(!build.join("tmp/work").exists());
+}
+
+#[test]
+fn two_builds_sharing_one_cache_at_once_both_succeed() {
+    let first = scratch("build_shared_cache_a");
+    let second = scratch("build_shared_cache_b");
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("build_shared_cache");
+    let _ = std::fs::remove_dir_all(&cache);
+    for build in [&first, &second] {
+        let local = build.join("conf/local.conf");
+        let text = std::fs::read_to_string(&local).unwrap();
+        std::fs::write(
+            &local,
+            format!("{text}HZ_CACHE_DIR = \"{}\"\n", cache.display()),
+        )
+        .unwrap();
+    }
+    let spawn = |build: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_hitzeleiter"))
+            .args(["build", "demo-image"])
+            .current_dir(build)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(&first), spawn(&second));
+    for child in [a, b] {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+    }
+    assert_eq!(
+        std::fs::read(first.join(IMAGE)).unwrap(),
+        std::fs::read(second.join(IMAGE)).unwrap()
+    );
+    // A third build directory gets everything from the shared cache.
+    std::fs::remove_dir_all(first.join("tmp")).unwrap();
+    let (code, stdout, _) = hitzeleiter(&first, &["build", "demo-image"]);
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(
+        ran(&stdout),
+        ["demo-image.bb:do_prepare_recipe_sysroot"],
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_build_killed_at_any_moment_is_finished_by_the_next() {
+    let build = scratch("build_killed");
+    for delay_ms in [150, 400, 700] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hitzeleiter"))
+            .args(["build", "demo-image"])
+            .current_dir(&build)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let (code, stdout, stderr) = hitzeleiter(&build, &["build", "demo-image"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert_eq!(
+        run_app_from_image(&build),
+        "Hello, world, from libdemo! (built by Hitzeleiter)\n"
+    );
+}
