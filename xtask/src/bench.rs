@@ -10,7 +10,8 @@ pub(crate) fn run(which: Option<&str>) -> Result<(), String> {
             parse()?;
             parse_oe_core()?;
             graph()?;
-            cas()
+            cas()?;
+            build()
         }
         Some("parse") => {
             parse()?;
@@ -18,8 +19,9 @@ pub(crate) fn run(which: Option<&str>) -> Result<(), String> {
         }
         Some("graph") => graph(),
         Some("cas") => cas(),
+        Some("build") => build(),
         Some(other) => Err(format!(
-            "unknown benchmark '{other}' (known: parse, graph, cas)"
+            "unknown benchmark '{other}' (known: parse, graph, cas, build)"
         )),
     }
 }
@@ -377,13 +379,161 @@ fn cas() -> Result<(), String> {
          Command: `cargo xtask bench cas` (criterion, `cargo bench -p cas --bench codec`): 8 MiB \
          of openembedded-core's metadata (text) and of the host's /usr/bin executables \
          (binaries), stored (hash, compress, temporary file, fsync, rename) and read back \
-         verified, per codec; size on disk relative to the input. zstd (level 3) is the \
+         verified, per codec, and as a plain file written as durably (temporary file, fsync, \
+         rename) and read back (codec `Files`); size on disk relative to the input. zstd (level 3) is the \
          store's default for its ratio (stores are bounded by disk, and remote caches by \
          network); the rows show what that costs in speed against lz4 on each input.\n\n\
          | date | machine | input | codec | put + verified get | size on disk |\n\
          |---|---|---|---|---|---|\n{rows}"
     );
     write_section("cas", &section)
+}
+
+/// The median of `values` (not empty).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Builds: the release binary building testdata/demo-build's demo-image from nothing, again
+/// with nothing changed, and after one source change; action-cache lookups and sysroot
+/// assembly (criterion).
+fn build() -> Result<(), String> {
+    for (krate, bench) in [("cas", "action"), ("sysroot", "assemble")] {
+        run_step(
+            &format!("cargo bench -p {krate} --bench {bench}"),
+            cargo().args([
+                "bench",
+                "--ignore-rust-version",
+                "-p",
+                krate,
+                "--bench",
+                bench,
+            ]),
+        )?;
+    }
+    run_step(
+        "cargo build --release -p hitzeleiter-cli",
+        cargo().args([
+            "build",
+            "--release",
+            "--ignore-rust-version",
+            "-p",
+            "hitzeleiter-cli",
+        ]),
+    )?;
+    let binary = root().join("target/release/hitzeleiter");
+    let work = root().join("target/bench-build");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+    for dir in ["layers", "demo-build"] {
+        run_step(
+            &format!("copy testdata/{dir}"),
+            std::process::Command::new("cp")
+                .arg("-a")
+                .arg(root().join("testdata").join(dir))
+                .arg(&work),
+        )?;
+    }
+    let build = work.join("demo-build");
+    let run = || -> Result<Cost, String> {
+        let (cost, stdout) = measure(
+            std::process::Command::new(&binary)
+                .args(["build", "demo-image"])
+                .current_dir(&build)
+                .env_remove("BBPATH"),
+        )
+        .map_err(|e| format!("hitzeleiter build demo-image: {e}"))?;
+        let summary = stdout
+            .lines()
+            .find(|l| l.starts_with("NOTE: Tasks Summary"))
+            .unwrap_or_default()
+            .to_owned();
+        eprintln!(
+            "    {:.3} s wall, {:.2} CPU-s: {summary}",
+            cost.wall_s, cost.cpu_s
+        );
+        Ok(cost)
+    };
+    let clean = || {
+        for dir in ["tmp", "cache", "downloads"] {
+            let _ = std::fs::remove_dir_all(build.join(dir));
+        }
+    };
+    let mut cold = Vec::new();
+    for _ in 0..3 {
+        clean();
+        cold.push(run()?);
+    }
+    let mut noop = Vec::new();
+    for _ in 0..10 {
+        noop.push(run()?.wall_s);
+    }
+    let main_c = work.join("layers/meta-demo/recipes/demo-app/files/main.c");
+    let mut changed = Vec::new();
+    for n in 0..3 {
+        let mut text = std::fs::read_to_string(&main_c).map_err(|e| e.to_string())?;
+        text.push_str(&format!("/* change {n} */\n"));
+        std::fs::write(&main_c, text).map_err(|e| e.to_string())?;
+        changed.push(run()?.wall_s);
+    }
+    let cold_wall = median(cold.iter().map(|c| c.wall_s).collect());
+    let cold_cpu = median(cold.iter().map(|c| c.cpu_s).collect());
+    let (disk, _, _) = criterion_mean("action/from_disk")?;
+    let (memory, _, _) = criterion_mean("action/from_memory")?;
+    let (misses, _, _) = criterion_mean("action/misses")?;
+    let per_s = |ns: f64| 10_000.0 / (ns / 1e9);
+    let (assemble, _, _) = criterion_mean("sysroot/assemble")?;
+    let (cp_a, _, _) = criterion_mean("sysroot/cp_a")?;
+    let (cp_al, _, _) = criterion_mean("sysroot/cp_al")?;
+    let ms = |ns: f64| ns / 1e6;
+    let files = std::process::Command::new("find")
+        .args(["/usr/include", "-type", "f"])
+        .output()
+        .map(|o| o.stdout.iter().filter(|&&b| b == b'\n').count())
+        .unwrap_or(0);
+    let section = format!(
+        "## Builds (executor, cas, sysroot)\n\n\
+         Command: `cargo xtask bench build`. The release binary runs `hitzeleiter build \
+         demo-image` in a copy of testdata/demo-build (47 tasks: a library from a tarball with \
+         a patch, a native code generator, an application, a python task, an image; host gcc): \
+         from nothing (no tmp, cache or downloads; median of 3), again with nothing changed \
+         (median of 10), and after a comment is added to the application's main.c (median of \
+         3: its fetch to package tasks run again, the unchanged binary stops the rest). \
+         Action-cache lookups and sysroot assembly are criterion (`cargo bench -p cas --bench \
+         action`, `cargo bench -p sysroot --bench assemble`): 10,000 recorded actions with \
+         three outputs each, looked up by a store that has not read them (from disk: read, \
+         verify, outputs checked) and by one that has (from memory, outputs checked), and \
+         absent keys; the host's /usr/include ({files} files) staged into a sysroot against \
+         `cp -a` and `cp -al` of the same tree. CAS put/get against plain files: the `cas` \
+         section.\n\n\
+         | date | machine | what | result | goal |\n\
+         |---|---|---|---|---|\n\
+         | {date} | {machine} | build demo-image from nothing | {cw:.2} s wall ({cc:.2} CPU-s in hitzeleiter itself, tasks not counted) | |\n\
+         | {date} | {machine} | no-op rebuild | {nw:.0} ms wall | ≤ 100 ms |\n\
+         | {date} | {machine} | rebuild after one change | {chw:.2} s wall | |\n\
+         | {date} | {machine} | action-cache hits from disk | {dk:.0}k lookups/s | ≥ 1M/s |\n\
+         | {date} | {machine} | action-cache hits from memory | {mk:.0}k lookups/s | ≥ 1M/s |\n\
+         | {date} | {machine} | action-cache misses | {xk:.0}k lookups/s | ≥ 1M/s |\n\
+         | {date} | {machine} | sysroot assembly (hardlinks, manifest) | {asm:.0} ms | no slower than `cp -al` |\n\
+         | {date} | {machine} | `cp -al` of the same tree | {cal:.0} ms | |\n\
+         | {date} | {machine} | `cp -a` of the same tree | {ca:.0} ms | |\n",
+        date = today(),
+        machine = machine(),
+        cw = cold_wall,
+        cc = cold_cpu,
+        nw = median(noop) * 1000.0,
+        chw = median(changed),
+        dk = per_s(disk) / 1000.0,
+        mk = per_s(memory) / 1000.0,
+        xk = per_s(misses) / 1000.0,
+        asm = ms(assemble),
+        cal = ms(cp_al),
+        ca = ms(cp_a),
+    );
+    write_section("build", &section)?;
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(())
 }
 
 fn read_json(path: &Path) -> Result<serde_json::Value, String> {

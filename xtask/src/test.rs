@@ -6,7 +6,15 @@ use std::process::Stdio;
 use crate::{cargo, cargo_subcommand_installed, root, run_step, shared_dir};
 
 /// Library crates that must package cleanly for crates.io, verified by building them.
-const PUBLISHED_CRATES: &[&str] = &["bb-syntax", "bb-data", "taskgraph", "bbquery", "cas"];
+const PUBLISHED_CRATES: &[&str] = &[
+    "bb-syntax",
+    "bb-data",
+    "taskgraph",
+    "bbquery",
+    "cas",
+    "sysroot",
+    "executor",
+];
 
 /// Library crates packaged without the verifying build: `cargo publish` cannot ignore
 /// the `rust-version` of RustPython's parser crates (docs/python.md).
@@ -95,23 +103,20 @@ pub(crate) fn run() -> Result<(), String> {
     Ok(())
 }
 
-/// Host tools that openembedded-core's sanity check (HOSTTOOLS) requires and small
-/// machines lack; the tests that parse openembedded-core need them. Debian package names
-/// equal the tool names.
-const OE_HOST_TOOLS: &[&str] = &["chrpath", "cpio", "diffstat", "gawk"];
+/// Host tools small machines may lack: openembedded-core's sanity check (HOSTTOOLS)
+/// requires the first four (the tests that parse openembedded-core need them), the demo
+/// build (testdata/demo-build) runs make and patch. Debian package names equal the tool
+/// names.
+const HOST_TOOLS: &[&str] = &["chrpath", "cpio", "diffstat", "gawk", "make", "patch"];
 
-/// Installs the missing OE_HOST_TOOLS with apt-get when running as root; otherwise the
+/// Installs the missing HOST_TOOLS with apt-get when running as root; otherwise the
 /// tests that need them report themselves skipped.
 fn ensure_host_tools() {
     let on_path = |tool: &str| {
         std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
             .any(|dir| dir.join(tool).is_file())
     };
-    let missing: Vec<&str> = OE_HOST_TOOLS
-        .iter()
-        .copied()
-        .filter(|t| !on_path(t))
-        .collect();
+    let missing: Vec<&str> = HOST_TOOLS.iter().copied().filter(|t| !on_path(t)).collect();
     if missing.is_empty() {
         return;
     }
@@ -121,7 +126,7 @@ fn ensure_host_tools() {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
     if !root || !on_path("apt-get") {
         eprintln!(
-            "host tools missing ({}), not root with apt-get: openembedded-core tests will be skipped",
+            "host tools missing ({}), not root with apt-get: the tests that need them will be skipped",
             missing.join(", ")
         );
         return;
@@ -140,7 +145,7 @@ fn ensure_host_tools() {
         )
     });
     if let Err(err) = installed {
-        eprintln!("{err}: openembedded-core tests will be skipped");
+        eprintln!("{err}: the tests that need them will be skipped");
     }
 }
 

@@ -1,6 +1,6 @@
 //! Which codec the store should use: put and verified get of typical build outputs (text:
 //! openembedded-core's metadata; binaries: the host's /usr/bin executables), 8 MiB each,
-//! for every codec. The ratio is printed (`ratio <codec> <input> <stored/original>`) for
+//! for every codec, and as plain files (the baseline). The ratio is printed (`ratio <codec> <input> <stored/original>`) for
 //! `cargo xtask bench cas`.
 
 use std::hint::black_box;
@@ -79,6 +79,25 @@ fn benches(c: &mut Criterion) {
             });
             let _ = std::fs::remove_dir_all(&dir);
         }
+    }
+    // The baseline: the same bytes as a plain file, written as durably (temporary file,
+    // fsync, rename) and read back.
+    for (name, data) in inputs() {
+        group.throughput(Throughput::Bytes(data.len() as u64));
+        let dir = std::env::temp_dir().join(format!("cas-bench-files-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        println!("ratio Files {name} 1.000");
+        group.bench_function(format!("Files/{name}"), |b| {
+            b.iter(|| {
+                let temporary = dir.join("blob.tmp");
+                let mut file = std::fs::File::create(&temporary).expect("create");
+                std::io::Write::write_all(&mut file, black_box(&data)).expect("write");
+                file.sync_all().expect("fsync");
+                std::fs::rename(&temporary, dir.join("blob")).expect("rename");
+                std::fs::read(dir.join("blob")).expect("read")
+            })
+        });
+        let _ = std::fs::remove_dir_all(&dir);
     }
     group.finish();
 }

@@ -31,10 +31,12 @@
 //! # Ok::<(), cas::CasError>(())
 //! ```
 
+use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
@@ -232,6 +234,9 @@ const BLOB_MAGIC: &[u8; 4] = b"HZB1";
 pub struct Store {
     root: PathBuf,
     codec: Codec,
+    /// Action results this process wrote or verified: looked up again without the disk
+    /// (as Bazel keeps its action cache in memory).
+    actions: Mutex<HashMap<Digest, ActionResult>>,
 }
 
 impl Store {
@@ -245,6 +250,7 @@ impl Store {
         Ok(Store {
             root: root.to_owned(),
             codec,
+            actions: Mutex::new(HashMap::new()),
         })
     }
 
@@ -404,6 +410,7 @@ impl Store {
 
     /// Records the result of the action `key`.
     pub fn put_action(&self, key: &Digest, result: &ActionResult) -> Result<(), CasError> {
+        self.remember(key, result);
         let _lock = self.shared()?;
         let path = self.action_path(key);
         let body = serde_json::to_string(result).map_err(|e| CasError::Io {
@@ -414,10 +421,25 @@ impl Store {
         self.write_entry(&[sum.as_bytes(), body.as_bytes()], &path)
     }
 
+    fn remember(&self, key: &Digest, result: &ActionResult) {
+        if let Ok(mut actions) = self.actions.lock() {
+            actions.insert(*key, result.clone());
+        }
+    }
+
     /// The recorded result of the action `key`, if there is one and every output it names
-    /// is still in the store. A damaged entry is removed and reported.
+    /// is still in the store. A damaged entry is removed and reported. A result this
+    /// `Store` already wrote or verified is answered from memory (its outputs are still
+    /// checked).
     pub fn get_action(&self, key: &Digest) -> Result<Option<ActionResult>, CasError> {
-        let _lock = self.shared()?;
+        let remembered = self.actions.lock().ok().and_then(|a| a.get(key).cloned());
+        if let Some(result) = remembered
+            && result.output_files.iter().all(|o| self.contains(&o.digest))
+        {
+            return Ok(Some(result));
+        }
+        // No lock: an entry is renamed into place whole and verified when read, and one
+        // removed meanwhile is a miss.
         let path = self.action_path(key);
         let mut text = String::new();
         match File::open(&path) {
@@ -440,6 +462,7 @@ impl Store {
             serde_json::from_str(body).map_err(|e| corrupt(&e.to_string()))?;
         if result.output_files.iter().all(|o| self.contains(&o.digest)) {
             touch(&path);
+            self.remember(key, &result);
             Ok(Some(result))
         } else {
             Ok(None)

@@ -480,6 +480,24 @@ async fn drive(
                     scheduler.complete(slot);
                     continue;
                 }
+                if let (Err(err), true) = (restored, job.deps.iter().any(|&d| !needed[d])) {
+                    // What it needs was left out for the cache's sake: running it now would
+                    // run it without them.
+                    let failure = Failure {
+                        job: id,
+                        message: format!(
+                            "its outputs could not be restored from the cache ({err}); run the build again"
+                        ),
+                        log: None,
+                        exit_code: None,
+                    };
+                    reporter.event(jobs, Event::Failed(&failure));
+                    summary.failed.push(failure);
+                    done += 1;
+                    summary.blocked += scheduler.fail(slot).len();
+                    stopping |= !options.keep_going;
+                    continue;
+                }
             }
             if options.dry_run {
                 if !matches!(job.action, Action::NoExec) {
