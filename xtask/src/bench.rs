@@ -87,12 +87,8 @@ fn measure(command: &mut std::process::Command) -> Result<(Cost, String), String
     ))
 }
 
-/// The release binary, built, and a fresh copy of the corpus' oe-build (beside a link to
-/// its openembedded-core) under target/NAME: (work directory, build directory, binary).
-fn oe_build(
-    name: &str,
-) -> Result<(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf), String> {
-    let shared = shared_dir().ok_or("this benchmark needs ../shared (or HZ_SHARED)")?;
+/// Builds the release binary; returns its path.
+fn release_binary() -> Result<std::path::PathBuf, String> {
     run_step(
         "cargo build --release -p hitzeleiter-cli",
         cargo().args([
@@ -103,6 +99,16 @@ fn oe_build(
             "hitzeleiter-cli",
         ]),
     )?;
+    Ok(root().join("target/release/hitzeleiter"))
+}
+
+/// The release binary, built, and a fresh copy of the corpus' oe-build (beside a link to
+/// its openembedded-core) under target/NAME: (work directory, build directory, binary).
+fn oe_build(
+    name: &str,
+) -> Result<(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf), String> {
+    let shared = shared_dir().ok_or("this benchmark needs ../shared (or HZ_SHARED)")?;
+    let binary = release_binary()?;
     let work = root().join("target").join(name);
     let _ = std::fs::remove_dir_all(&work);
     let build = work.join("oe-build");
@@ -120,7 +126,7 @@ fn oe_build(
         .map_err(|e| e.to_string())?;
     std::os::unix::fs::symlink(&corpus, work.join("openembedded-core"))
         .map_err(|e| e.to_string())?;
-    Ok((work, build, root().join("target/release/hitzeleiter")))
+    Ok((work, build, binary))
 }
 
 /// `hitzeleiter parse` of the corpus' openembedded-core build directory: cold (no parse
@@ -412,17 +418,7 @@ fn build() -> Result<(), String> {
             ]),
         )?;
     }
-    run_step(
-        "cargo build --release -p hitzeleiter-cli",
-        cargo().args([
-            "build",
-            "--release",
-            "--ignore-rust-version",
-            "-p",
-            "hitzeleiter-cli",
-        ]),
-    )?;
-    let binary = root().join("target/release/hitzeleiter");
+    let binary = release_binary()?;
     let work = root().join("target/bench-build");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
