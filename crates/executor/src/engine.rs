@@ -74,6 +74,8 @@ pub struct Job {
     pub force: bool,
     /// Its recipe's `${T}`: logs and run files.
     pub temp: PathBuf,
+    /// The sandbox it runs in; `None` runs it on the host.
+    pub isolation: Option<Isolation>,
 }
 
 /// How a plan is run.
@@ -175,6 +177,8 @@ pub struct Summary {
     pub failed: Vec<Failure>,
     /// Jobs that did not run because something they need failed.
     pub blocked: usize,
+    /// What the sandboxed jobs that ran used (CPU, memory, I/O), by job.
+    pub usage: Vec<(usize, sandbox::Usage)>,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -524,6 +528,7 @@ async fn drive(
             );
             started.push((id, Instant::now()));
             let action = job.action.clone();
+            let isolation = job.isolation.clone();
             let (temp, task, tag) = (job.temp.clone(), job.task.clone(), options.tag.clone());
             let delay = attempts
                 .get(&id)
@@ -532,7 +537,7 @@ async fn drive(
                 if let Some(delay) = delay {
                     tokio::time::sleep(delay).await;
                 }
-                let outcome = execute(&action, &temp, &task, &tag).await;
+                let outcome = execute(&action, isolation.as_ref(), &temp, &task, &tag).await;
                 (slot, outcome)
             });
         }
@@ -553,7 +558,12 @@ async fn drive(
         let job = &jobs[id];
         started.retain(|(j, _)| *j != id);
         let signature = signatures[&id];
-        let outcome = outcome.and_then(|()| finish(job, &signature, options));
+        let outcome = outcome.and_then(|usage| {
+            if let Some(usage) = usage {
+                summary.usage.push((id, usage));
+            }
+            finish(job, &signature, options)
+        });
         match outcome {
             Ok(result) => {
                 results[id] = Some(result);
@@ -669,9 +679,80 @@ fn open_log(temp: &Path, task: &str, tag: &str) -> io::Result<(PathBuf, File)> {
     Ok((path, file))
 }
 
-async fn execute(action: &Action, temp: &Path, task: &str, tag: &str) -> Result<(), RunFailure> {
-    match action {
-        Action::NoExec => Ok(()),
+/// How a job is isolated: what it sees of the host, what it may write, its network and
+/// limits ([`sandbox`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Isolation {
+    /// Host paths it can read.
+    pub readonly: Vec<PathBuf>,
+    /// Host paths it can write (they exist before it runs).
+    pub writable: Vec<PathBuf>,
+    /// Whether it has the host's network.
+    pub network: bool,
+    /// Its resource limits.
+    pub limits: sandbox::Limits,
+}
+
+impl Isolation {
+    /// BitBake's view of what `task` of `d` touches: it writes `${WORKDIR}`, its `[dirs]`,
+    /// `[cleandirs]` and `[outputs]` (and `${DL_DIR}` if it uses the network), and reads
+    /// `readonly` (the host's system directories, the layers, the build directory).
+    /// Writable paths inside another are not bound again (a task may remove and recreate
+    /// its `[cleandirs]`); a `[cleandirs]` or file output elsewhere has its parent bound.
+    pub fn for_task(
+        d: &bb_data::DataStore,
+        task: &str,
+        readonly: Vec<PathBuf>,
+        limits: sandbox::Limits,
+    ) -> Result<Isolation, bb_data::DataError> {
+        let flags = TaskFlags::read(d, task)?;
+        let var = |name: &str| -> Result<Option<PathBuf>, bb_data::DataError> {
+            Ok(d.get_var_str(name)?.filter(|v| !v.is_empty()).map(PathBuf::from))
+        };
+        let mut wanted: Vec<PathBuf> = var("WORKDIR")?.into_iter().collect();
+        wanted.extend(flags.dirs.iter().cloned());
+        let parent = |p: &PathBuf| p.parent().map(Path::to_path_buf).unwrap_or_else(|| p.clone());
+        wanted.extend(flags.cleandirs.iter().map(parent));
+        wanted.extend(flags.outputs.iter().map(parent));
+        if flags.network {
+            wanted.extend(var("DL_DIR")?);
+        }
+        wanted.sort_by_key(|p| p.components().count());
+        let mut writable: Vec<PathBuf> = Vec::new();
+        for path in wanted {
+            if !writable.iter().any(|w| path.starts_with(w)) {
+                writable.push(path);
+            }
+        }
+        Ok(Isolation {
+            readonly,
+            writable,
+            network: flags.network,
+            limits,
+        })
+    }
+}
+
+/// A process to start for a job.
+struct Launch {
+    program: PathBuf,
+    args: Vec<OsString>,
+    /// Its whole environment, or `None` to inherit ours.
+    env: Option<Vec<(OsString, OsString)>>,
+    cwd: Option<PathBuf>,
+    description: String,
+}
+
+/// Runs one job's action; gives what it used when the sandbox measured it.
+async fn execute(
+    action: &Action,
+    isolation: Option<&Isolation>,
+    temp: &Path,
+    task: &str,
+    tag: &str,
+) -> Result<Option<sandbox::Usage>, RunFailure> {
+    let launch = match action {
+        Action::NoExec => return Ok(None),
         Action::Stage { sysroots } => {
             for (root, contributors) in sysroots {
                 sysroot::assemble(root, contributors).map_err(|e| RunFailure {
@@ -681,7 +762,7 @@ async fn execute(action: &Action, temp: &Path, task: &str, tag: &str) -> Result<
                     transient: false,
                 })?;
             }
-            Ok(())
+            return Ok(None);
         }
         Action::Shell { script, flags } => {
             flags
@@ -689,26 +770,92 @@ async fn execute(action: &Action, temp: &Path, task: &str, tag: &str) -> Result<
                 .map_err(|e| RunFailure::io("creating the task's directories", e))?;
             let run_file = write_run_file(temp, task, tag, script)
                 .map_err(|e| RunFailure::io("writing the run file", e))?;
-            let mut command = tokio::process::Command::new(&run_file);
-            command.env_clear();
-            if let Some(cwd) = flags.dirs.last() {
+            Launch {
+                description: format!("Execution of '{}'", run_file.display()),
+                program: run_file,
+                args: Vec::new(),
+                // The run file exports what the task needs.
+                env: Some(Vec::new()),
+                cwd: flags.dirs.last().cloned(),
+            }
+        }
+        Action::Process { program, args } => Launch {
+            description: format!("Task process {}", program.display()),
+            program: program.clone(),
+            args: args.clone(),
+            env: None,
+            cwd: None,
+        },
+    };
+    match isolation {
+        None => {
+            let mut command = tokio::process::Command::new(&launch.program);
+            command.args(&launch.args);
+            if let Some(env) = &launch.env {
+                command.env_clear().envs(env.iter().map(|(k, v)| (k, v)));
+            }
+            if let Some(cwd) = &launch.cwd {
                 command.current_dir(cwd);
             }
-            let description = format!("Execution of '{}'", run_file.display());
-            spawn_logged(command, temp, task, tag, &description).await
+            spawn_logged(command, temp, task, tag, &launch.description)
+                .await
+                .map(|()| None)
         }
-        Action::Process { program, args } => {
-            let mut command = tokio::process::Command::new(program);
-            command.args(args);
-            spawn_logged(
-                command,
-                temp,
-                task,
-                tag,
-                &format!("Task process {}", program.display()),
-            )
-            .await
-        }
+        Some(isolation) => sandboxed(launch, isolation, temp, task, tag).await.map(Some),
+    }
+}
+
+/// Runs `launch` in a sandbox, its output into the job's log.
+async fn sandboxed(
+    launch: Launch,
+    isolation: &Isolation,
+    temp: &Path,
+    task: &str,
+    tag: &str,
+) -> Result<sandbox::Usage, RunFailure> {
+    let (log, file) =
+        open_log(temp, task, tag).map_err(|e| RunFailure::io("opening the log", e))?;
+    let err_file = file
+        .try_clone()
+        .map_err(|e| RunFailure::io("opening the log", e))?;
+    for dir in &isolation.writable {
+        fs::create_dir_all(dir).map_err(|e| RunFailure::io(&format!("creating {}", dir.display()), e))?;
+    }
+    let config = sandbox::Config {
+        program: launch.program,
+        args: launch.args,
+        env: launch.env.unwrap_or_else(|| std::env::vars_os().collect()),
+        cwd: launch.cwd.unwrap_or_else(|| temp.to_owned()),
+        readonly: isolation.readonly.clone(),
+        writable: isolation.writable.clone(),
+        network: isolation.network,
+        limits: isolation.limits.clone(),
+    };
+    let outcome = tokio::task::spawn_blocking(move || {
+        sandbox::run_with(&config, Stdio::from(file), Stdio::from(err_file))
+    })
+    .await
+    .map_err(|e| RunFailure::io("the sandbox's thread", io::Error::other(e)))?;
+    let description = launch.description;
+    match outcome {
+        Ok(outcome) if outcome.success() => Ok(outcome.usage),
+        Ok(outcome) => Err(RunFailure {
+            message: match (outcome.stopped, outcome.exit_code) {
+                (Some(stop), _) => format!("{description} was stopped: {stop}"),
+                (None, Some(code)) => format!("{description} failed with exit code {code}"),
+                (None, None) => format!("{description} was {}", outcome.describe()),
+            },
+            log: Some(log),
+            exit_code: outcome.exit_code,
+            transient: outcome.exit_code == Some(EXIT_TRANSIENT),
+        }),
+        Err(sandbox::SandboxError::Io(e)) => Err(RunFailure::io(&description, e)),
+        Err(e) => Err(RunFailure {
+            message: format!("{description}: {e}"),
+            log: Some(log),
+            exit_code: None,
+            transient: false,
+        }),
     }
 }
 

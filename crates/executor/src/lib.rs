@@ -36,6 +36,7 @@
 //!     outputs: Vec::new(),
 //!     force: false,
 //!     temp: dir.join("temp"),
+//!     isolation: None,
 //! };
 //! let out = dir.join("out.txt");
 //! let jobs = vec![
@@ -68,7 +69,9 @@ mod outputs;
 mod script;
 mod signature;
 
-pub use engine::{Action, EXIT_TRANSIENT, Event, Failure, Job, Options, Reporter, Summary, run};
+pub use engine::{
+    Action, EXIT_TRANSIENT, Event, Failure, Isolation, Job, Options, Reporter, Summary, run,
+};
 pub use outputs::{OutputError, capture, restore};
 pub use script::{TaskError, TaskFlags, exec_task, shell_script, write_run_file};
 pub use signature::{SignatureError, base_hash};

@@ -44,6 +44,7 @@ fn job(dir: &Path, task: &str, script: &str, deps: Vec<usize>) -> Job {
         outputs: Vec::new(),
         force: false,
         temp: dir.join("temp"),
+        isolation: None,
     }
 }
 

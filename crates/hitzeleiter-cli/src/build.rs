@@ -114,6 +114,7 @@ fn plan(
     let config = cooker
         .parse_base_configuration()
         .map_err(|e| e.to_string())?;
+    let sandboxing = sandbox_policy(&config)?;
     let files = bb_data::collect_recipe_files(&config).map_err(|e| e.to_string())?;
     let mut parsed: HashMap<PathBuf, bb_data::ParsedRecipe> = HashMap::new();
     let mut signatures: HashMap<String, Signatures> = HashMap::new();
@@ -187,6 +188,13 @@ fn plan(
         let stamp = (!flags.nostamp)
             .then(|| var(d, "STAMP").map(|s| PathBuf::from(format!("{s}.{task}"))))
             .transpose()?;
+        let isolation = match (&sandboxing, &action) {
+            (Some((readonly, limits)), Action::Shell { .. } | Action::Process { .. }) => Some(
+                executor::Isolation::for_task(d, task, readonly.clone(), limits.clone())
+                    .map_err(|e| context(&e))?,
+            ),
+            _ => None,
+        };
         jobs.push(Job {
             id: format!("{name}:{task}"),
             label: format!("{} {task}", var(d, "PF")?),
@@ -203,9 +211,91 @@ fn plan(
             },
             force: force && targets.contains(&id),
             temp: PathBuf::from(var(d, "T")?),
+            isolation,
         });
     }
     Ok((jobs, config))
+}
+
+/// Whether tasks run sandboxed (HZ_SANDBOX: `required`, the default, `best-effort` or
+/// `off`), and if so what every task may read and its limits (HZ_SANDBOX_MEMORY, e.g.
+/// `2G`; HZ_SANDBOX_PIDS; HZ_SANDBOX_CPU_SECONDS). Says once what the machine allows.
+fn sandbox_policy(config: &DataStore) -> Result<Option<(Vec<PathBuf>, sandbox::Limits)>, String> {
+    let setting = |name: &str| -> Result<Option<String>, String> {
+        Ok(config
+            .get_var_str(name)
+            .map_err(|e| e.to_string())?
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty()))
+    };
+    let policy = setting("HZ_SANDBOX")?.unwrap_or_else(|| "required".to_owned());
+    let required = match policy.as_str() {
+        "off" => {
+            println!("NOTE: Sandbox: off (HZ_SANDBOX = \"off\"): tasks run on the host");
+            return Ok(None);
+        }
+        "required" => true,
+        "best-effort" => false,
+        other => {
+            return Err(format!(
+                "HZ_SANDBOX = \"{other}\": expected \"required\", \"best-effort\" or \"off\""
+            ));
+        }
+    };
+    let number = |name: &str| -> Result<Option<u64>, String> {
+        setting(name)?
+            .map(|v| {
+                crate::cache::parse_size(&v).map_err(|e| format!("{name} = \"{v}\": {e}"))
+            })
+            .transpose()
+    };
+    let mut limits = sandbox::Limits {
+        memory: number("HZ_SANDBOX_MEMORY")?,
+        pids: number("HZ_SANDBOX_PIDS")?,
+        cpu_seconds: number("HZ_SANDBOX_CPU_SECONDS")?,
+        cpus: None,
+    };
+    let probe = sandbox::probe();
+    if let Err(why) = &probe.namespaces {
+        if required {
+            return Err(format!(
+                "tasks cannot be sandboxed here: {why}. Set HZ_SANDBOX = \"best-effort\" to build without the sandbox"
+            ));
+        }
+        println!("WARNING: Sandbox: not available here ({why}); tasks run on the host (HZ_SANDBOX = \"best-effort\")");
+        return Ok(None);
+    }
+    let cgroups = &probe.cgroups;
+    for (limit, available, name) in [
+        (&mut limits.memory, cgroups.memory, "HZ_SANDBOX_MEMORY"),
+        (&mut limits.pids, cgroups.pids, "HZ_SANDBOX_PIDS"),
+    ] {
+        if limit.is_some() && !available {
+            if required {
+                return Err(format!("{name} cannot be enforced here: {cgroups}"));
+            }
+            println!("WARNING: Sandbox: {name} cannot be enforced here ({cgroups}); ignored");
+            *limit = None;
+        }
+    }
+    println!(
+        "NOTE: Sandbox: user, mount, PID, network, IPC and UTS namespaces; {cgroups}"
+    );
+    let mut readonly = sandbox::Config::with_host_system().readonly;
+    for name in ["TOPDIR", "TMPDIR", "DL_DIR"] {
+        readonly.extend(setting(name)?.map(PathBuf::from));
+    }
+    readonly.extend(
+        setting("BBLAYERS")?
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(PathBuf::from),
+    );
+    // Python tasks run this program.
+    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+        readonly.push(dir);
+    }
+    Ok(Some((readonly, limits)))
 }
 
 /// The sysroots a `[sysroot-staging]` task assembles: the `[outputs]` of the

@@ -31,7 +31,7 @@ enum CacheCommand {
 }
 
 /// `10G`, `500M`, `2GiB`, `1024` → bytes.
-fn parse_size(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let digits = text
         .find(|c: char| !c.is_ascii_digit() && c != '.')

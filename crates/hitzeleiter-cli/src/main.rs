@@ -9,6 +9,7 @@ mod graph;
 mod layers;
 mod metadata;
 mod query;
+mod sandboxcmd;
 mod syntax;
 
 use std::process::ExitCode;
@@ -32,6 +33,10 @@ enum Command {
     Syntax(syntax::SyntaxArgs),
     /// Build targets, as `bitbake TARGET…`: tasks run in order, cached by content.
     Build(build::BuildArgs),
+    /// Run a command in the task sandbox (for debugging and benchmarks).
+    Sandbox(sandboxcmd::SandboxArgs),
+    /// What this machine allows: namespaces for the sandbox, cgroup controllers for limits.
+    Info,
     /// Runs one task in this process (used by `build` for python tasks).
     #[command(hide = true)]
     InternalRunTask(build::RunTaskArgs),
@@ -56,11 +61,15 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // The sandbox sets itself up in processes of this program.
+    sandbox::enter_if_requested();
     let cli = Cli::parse();
     match cli.command {
         Command::Syntax(args) => syntax::run(&args),
         Command::Build(args) => build::build(&args),
         Command::InternalRunTask(args) => build::run_task(&args),
+        Command::Sandbox(args) => sandboxcmd::sandbox(&args),
+        Command::Info => sandboxcmd::info(),
         Command::Parse(args) => metadata::parse(&args),
         Command::Getvar(args) => metadata::getvar(&args),
         Command::Env(args) => metadata::env(&args),

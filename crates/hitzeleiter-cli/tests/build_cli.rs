@@ -452,3 +452,75 @@ fn a_build_killed_at_any_moment_is_finished_by_the_next() {
         "Hello, world, from libdemo! (built by Hitzeleiter)\n"
     );
 }
+
+/// Whether `hitzeleiter info` says the sandbox (and, if asked, a memory limit) works here;
+/// if not, the test is reported skipped with the reason.
+fn sandbox_available(test: &str, memory_limit: bool) -> bool {
+    let (_, info, _) = test_support::run_in(env!("CARGO_BIN_EXE_hitzeleiter"), Path::new("/"), &["info"]);
+    let reason = if !info.contains("namespaces: user, mount") {
+        Some(info.lines().find(|l| l.contains("namespaces")).unwrap_or("no namespaces"))
+    } else if memory_limit && !info.contains("memory") {
+        Some("no memory cgroup controller")
+    } else {
+        None
+    };
+    if let Some(reason) = reason {
+        test_support::skip(&format!("{test}: {reason}"));
+    }
+    reason.is_none()
+}
+
+#[test]
+fn a_task_writing_outside_its_directories_fails_in_the_sandbox() {
+    if !sandbox_available("build_sandbox_escape", false) {
+        return;
+    }
+    let Some(build) = scratch("build_sandbox_escape") else {
+        return;
+    };
+    let recipe = build.join("../layers/meta-demo/recipes/escape/escape_1.0.bb");
+    std::fs::create_dir_all(recipe.parent().unwrap()).unwrap();
+    std::fs::write(
+        &recipe,
+        "LICENSE = \"MIT\"\ndo_compile() {\n    echo escaped > ${TOPDIR}/escaped\n}\n",
+    )
+    .unwrap();
+    let (code, stdout, _) = hitzeleiter(&build, &["build", "escape"]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("NOTE: Sandbox: user, mount, PID, network, IPC and UTS namespaces"), "{stdout}");
+    assert!(stdout.contains("Read-only file system"), "{stdout}");
+    assert!(!build.join("escaped").exists());
+
+    // Allowed to run unsandboxed, the same task gets out.
+    let local = build.join("conf/local.conf");
+    let text = std::fs::read_to_string(&local).unwrap();
+    std::fs::write(&local, format!("{text}HZ_SANDBOX = \"off\"\n")).unwrap();
+    let (code, stdout, _) = hitzeleiter(&build, &["build", "escape"]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("NOTE: Sandbox: off"), "{stdout}");
+    assert!(build.join("escaped").exists());
+}
+
+#[test]
+fn a_task_over_its_memory_limit_fails_saying_so() {
+    if !sandbox_available("build_memory_limit", true) {
+        return;
+    }
+    let Some(build) = scratch("build_memory_limit") else {
+        return;
+    };
+    let recipe = build.join("../layers/meta-demo/recipes/hog/hog_1.0.bb");
+    std::fs::create_dir_all(recipe.parent().unwrap()).unwrap();
+    std::fs::write(
+        &recipe,
+        "LICENSE = \"MIT\"\ndo_compile() {\n    v=$(head -c 400000000 /dev/zero | tr '\\0' x)\n}\n",
+    )
+    .unwrap();
+    let local = build.join("conf/local.conf");
+    let text = std::fs::read_to_string(&local).unwrap();
+    std::fs::write(&local, format!("{text}HZ_SANDBOX_MEMORY = \"64M\"\n")).unwrap();
+    let (code, stdout, _) = hitzeleiter(&build, &["build", "hog"]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("was stopped: killed: memory limit 64 MiB exceeded"), "{stdout}");
+    assert!(stdout.contains("Summary: 1 task failed:"), "{stdout}");
+}

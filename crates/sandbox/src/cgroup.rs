@@ -156,8 +156,12 @@ fn keyed(dir: &Path, file: &str, key: &str) -> Option<u64> {
 
 impl Group {
     /// Creates the group named `name` with `limits`; a limit the machine cannot enforce is
-    /// an error, not silently dropped.
-    pub(crate) fn create(name: &str, limits: &Limits) -> Result<Group, SandboxError> {
+    /// an error, not silently dropped. Without limits and `accounting`, there is no group.
+    pub(crate) fn create(
+        name: &str,
+        limits: &Limits,
+        accounting: bool,
+    ) -> Result<Group, SandboxError> {
         let support = support();
         let missing = |what: &str| {
             SandboxError::Unsupported(format!(
@@ -177,6 +181,10 @@ impl Group {
             version: support.version,
             dirs: Vec::new(),
         };
+        let limited = limits.memory.is_some() || limits.pids.is_some() || limits.cpus.is_some();
+        if !limited && !accounting {
+            return Ok(group);
+        }
         match support.version {
             CgroupVersion::None => {}
             CgroupVersion::V2 => {
