@@ -11,7 +11,8 @@ pub(crate) fn run(which: Option<&str>) -> Result<(), String> {
             parse_oe_core()?;
             graph()?;
             cas()?;
-            build()
+            build()?;
+            sandbox()
         }
         Some("parse") => {
             parse()?;
@@ -20,8 +21,9 @@ pub(crate) fn run(which: Option<&str>) -> Result<(), String> {
         Some("graph") => graph(),
         Some("cas") => cas(),
         Some("build") => build(),
+        Some("sandbox") => sandbox(),
         Some(other) => Err(format!(
-            "unknown benchmark '{other}' (known: parse, graph, cas, build)"
+            "unknown benchmark '{other}' (known: parse, graph, cas, build, sandbox)"
         )),
     }
 }
@@ -530,6 +532,65 @@ fn build() -> Result<(), String> {
     write_section("build", &section)?;
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
+}
+
+/// Starting `/bin/true` in the sandbox against bubblewrap (installed with apt-get when
+/// missing and root), criterion.
+fn sandbox() -> Result<(), String> {
+    if !Path::new("/usr/bin/bwrap").exists() {
+        run_step(
+            "apt-get install bubblewrap",
+            std::process::Command::new("apt-get")
+                .args(["install", "-y", "-qq", "bubblewrap"])
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )?;
+    }
+    run_step(
+        "cargo bench -p sandbox --bench start",
+        cargo().args([
+            "bench",
+            "--ignore-rust-version",
+            "-p",
+            "sandbox",
+            "--bench",
+            "start",
+        ]),
+    )?;
+    let ms = |id: &str| -> Result<String, String> {
+        let (mean, low, high) = criterion_mean(id)?;
+        Ok(format!(
+            "{:.2} ms ({:.2}–{:.2})",
+            mean / 1e6,
+            low / 1e6,
+            high / 1e6
+        ))
+    };
+    let version = std::process::Command::new("/usr/bin/bwrap")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let section = format!(
+        "## Sandbox start (sandbox)\n\n\
+         Command: `cargo xtask bench sandbox` (criterion, `cargo bench -p sandbox --bench \
+         start`): `/bin/true` started and waited for, in new user, mount, PID, network, IPC \
+         and UTS namespaces with the system directories (/usr, /bin, /lib*, /sbin, /etc) \
+         read-only, a new /proc, a minimal /dev and a private /tmp: by the sandbox crate, \
+         by {version} with the same isolation (`--unshare-all --die-with-parent --ro-bind … \
+         --proc /proc --dev /dev --tmpfs /tmp`), side by side in one run; and by the sandbox \
+         with cgroup accounting (CPU, memory, I/O read back), as build tasks run.\n\n\
+         | date | machine | sandbox | start + exit of `true` | goal |\n\
+         |---|---|---|---|---|\n\
+         | {date} | {machine} | hitzeleiter | {ours} | no slower than bubblewrap |\n\
+         | {date} | {machine} | bubblewrap | {bwrap} | |\n\
+         | {date} | {machine} | hitzeleiter with cgroup accounting | {accounted} | |\n",
+        date = today(),
+        machine = machine(),
+        ours = ms("sandbox/hitzeleiter")?,
+        bwrap = ms("sandbox/bubblewrap")?,
+        accounted = ms("sandbox/hitzeleiter_with_accounting")?,
+    );
+    write_section("sandbox", &section)
 }
 
 fn read_json(path: &Path) -> Result<serde_json::Value, String> {

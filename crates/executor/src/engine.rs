@@ -707,11 +707,17 @@ impl Isolation {
     ) -> Result<Isolation, bb_data::DataError> {
         let flags = TaskFlags::read(d, task)?;
         let var = |name: &str| -> Result<Option<PathBuf>, bb_data::DataError> {
-            Ok(d.get_var_str(name)?.filter(|v| !v.is_empty()).map(PathBuf::from))
+            Ok(d.get_var_str(name)?
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from))
         };
         let mut wanted: Vec<PathBuf> = var("WORKDIR")?.into_iter().collect();
         wanted.extend(flags.dirs.iter().cloned());
-        let parent = |p: &PathBuf| p.parent().map(Path::to_path_buf).unwrap_or_else(|| p.clone());
+        let parent = |p: &PathBuf| {
+            p.parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| p.clone())
+        };
         wanted.extend(flags.cleandirs.iter().map(parent));
         wanted.extend(flags.outputs.iter().map(parent));
         if flags.network {
@@ -801,7 +807,9 @@ async fn execute(
                 .await
                 .map(|()| None)
         }
-        Some(isolation) => sandboxed(launch, isolation, temp, task, tag).await.map(Some),
+        Some(isolation) => sandboxed(launch, isolation, temp, task, tag)
+            .await
+            .map(Some),
     }
 }
 
@@ -819,7 +827,8 @@ async fn sandboxed(
         .try_clone()
         .map_err(|e| RunFailure::io("opening the log", e))?;
     for dir in &isolation.writable {
-        fs::create_dir_all(dir).map_err(|e| RunFailure::io(&format!("creating {}", dir.display()), e))?;
+        fs::create_dir_all(dir)
+            .map_err(|e| RunFailure::io(&format!("creating {}", dir.display()), e))?;
     }
     let config = sandbox::Config {
         program: launch.program,
@@ -830,6 +839,7 @@ async fn sandboxed(
         writable: isolation.writable.clone(),
         network: isolation.network,
         limits: isolation.limits.clone(),
+        accounting: true,
     };
     let outcome = tokio::task::spawn_blocking(move || {
         sandbox::run_with(&config, Stdio::from(file), Stdio::from(err_file))

@@ -244,9 +244,7 @@ fn sandbox_policy(config: &DataStore) -> Result<Option<(Vec<PathBuf>, sandbox::L
     };
     let number = |name: &str| -> Result<Option<u64>, String> {
         setting(name)?
-            .map(|v| {
-                crate::cache::parse_size(&v).map_err(|e| format!("{name} = \"{v}\": {e}"))
-            })
+            .map(|v| crate::cache::parse_size(&v).map_err(|e| format!("{name} = \"{v}\": {e}")))
             .transpose()
     };
     let mut limits = sandbox::Limits {
@@ -262,7 +260,9 @@ fn sandbox_policy(config: &DataStore) -> Result<Option<(Vec<PathBuf>, sandbox::L
                 "tasks cannot be sandboxed here: {why}. Set HZ_SANDBOX = \"best-effort\" to build without the sandbox"
             ));
         }
-        println!("WARNING: Sandbox: not available here ({why}); tasks run on the host (HZ_SANDBOX = \"best-effort\")");
+        println!(
+            "WARNING: Sandbox: not available here ({why}); tasks run on the host (HZ_SANDBOX = \"best-effort\")"
+        );
         return Ok(None);
     }
     let cgroups = &probe.cgroups;
@@ -278,9 +278,7 @@ fn sandbox_policy(config: &DataStore) -> Result<Option<(Vec<PathBuf>, sandbox::L
             *limit = None;
         }
     }
-    println!(
-        "NOTE: Sandbox: user, mount, PID, network, IPC and UTS namespaces; {cgroups}"
-    );
+    println!("NOTE: Sandbox: user, mount, PID, network, IPC and UTS namespaces; {cgroups}");
     let mut readonly = sandbox::Config::with_host_system().readonly;
     for name in ["TOPDIR", "TMPDIR", "DL_DIR"] {
         readonly.extend(setting(name)?.map(PathBuf::from));
@@ -292,7 +290,10 @@ fn sandbox_policy(config: &DataStore) -> Result<Option<(Vec<PathBuf>, sandbox::L
             .map(PathBuf::from),
     );
     // Python tasks run this program.
-    if let Some(dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
         readonly.push(dir);
     }
     Ok(Some((readonly, limits)))

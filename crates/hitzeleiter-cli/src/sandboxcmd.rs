@@ -68,7 +68,12 @@ pub(crate) fn sandbox(args: &SandboxArgs) -> ExitCode {
             .map(|dir| std::path::absolute(dir).map_err(|e| format!("{}: {e}", dir.display())))
             .collect::<Result<_, _>>()?;
         // The current directory stays the working directory if the command can see it.
-        if config.readonly.iter().chain(&config.writable).any(|p| cwd.starts_with(p)) {
+        if config
+            .readonly
+            .iter()
+            .chain(&config.writable)
+            .any(|p| cwd.starts_with(p))
+        {
             config.cwd = cwd;
         }
         config.network = args.network;

@@ -456,9 +456,14 @@ fn a_build_killed_at_any_moment_is_finished_by_the_next() {
 /// Whether `hitzeleiter info` says the sandbox (and, if asked, a memory limit) works here;
 /// if not, the test is reported skipped with the reason.
 fn sandbox_available(test: &str, memory_limit: bool) -> bool {
-    let (_, info, _) = test_support::run_in(env!("CARGO_BIN_EXE_hitzeleiter"), Path::new("/"), &["info"]);
+    let (_, info, _) =
+        test_support::run_in(env!("CARGO_BIN_EXE_hitzeleiter"), Path::new("/"), &["info"]);
     let reason = if !info.contains("namespaces: user, mount") {
-        Some(info.lines().find(|l| l.contains("namespaces")).unwrap_or("no namespaces"))
+        Some(
+            info.lines()
+                .find(|l| l.contains("namespaces"))
+                .unwrap_or("no namespaces"),
+        )
     } else if memory_limit && !info.contains("memory") {
         Some("no memory cgroup controller")
     } else {
@@ -487,7 +492,10 @@ fn a_task_writing_outside_its_directories_fails_in_the_sandbox() {
     .unwrap();
     let (code, stdout, _) = hitzeleiter(&build, &["build", "escape"]);
     assert_eq!(code, 1, "{stdout}");
-    assert!(stdout.contains("NOTE: Sandbox: user, mount, PID, network, IPC and UTS namespaces"), "{stdout}");
+    assert!(
+        stdout.contains("NOTE: Sandbox: user, mount, PID, network, IPC and UTS namespaces"),
+        "{stdout}"
+    );
     assert!(stdout.contains("Read-only file system"), "{stdout}");
     assert!(!build.join("escaped").exists());
 
@@ -521,6 +529,9 @@ fn a_task_over_its_memory_limit_fails_saying_so() {
     std::fs::write(&local, format!("{text}HZ_SANDBOX_MEMORY = \"64M\"\n")).unwrap();
     let (code, stdout, _) = hitzeleiter(&build, &["build", "hog"]);
     assert_eq!(code, 1, "{stdout}");
-    assert!(stdout.contains("was stopped: killed: memory limit 64 MiB exceeded"), "{stdout}");
+    assert!(
+        stdout.contains("was stopped: killed: memory limit 64 MiB exceeded"),
+        "{stdout}"
+    );
     assert!(stdout.contains("Summary: 1 task failed:"), "{stdout}");
 }

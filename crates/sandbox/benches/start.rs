@@ -41,8 +41,18 @@ fn benches(c: &mut Criterion) {
                 args.extend(["--ro-bind".into(), dir.clone(), dir]);
             }
             args.extend(
-                ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chdir", "/", "/bin/true"]
-                    .map(String::from),
+                [
+                    "--proc",
+                    "/proc",
+                    "--dev",
+                    "/dev",
+                    "--tmpfs",
+                    "/tmp",
+                    "--chdir",
+                    "/",
+                    "/bin/true",
+                ]
+                .map(String::from),
             );
             group.bench_function("bubblewrap", |b| {
                 b.iter(|| {

@@ -1,35 +1,99 @@
-//! The sandbox's two stages, each a fresh (single-threaded) process of the calling
-//! program. Stage one joins the cgroups and enters the new namespaces; stage two, PID 1
-//! of the new PID namespace, builds the root file system, starts the command and reaps
-//! every process until the command ends.
+//! Entering the sandbox. The calling process forks a child that, before it executes
+//! this program again, joins the cgroups and enters new namespaces ([`Entry`], which
+//! runs between fork and exec and so allocates nothing). That process ([`init`]) builds
+//! the root file system and starts the command, which is PID 1 of the new PID namespace:
+//! when it exits, every process it left behind is killed with the namespace.
 
+use std::ffi::CString;
 use std::fs::{self, File};
 use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use rustix::fs::StatVfsMountFlags;
+use rustix::fs::{Mode, OFlags, StatVfsMountFlags};
 use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
-use rustix::process::{Resource, Rlimit, Signal, WaitOptions};
+use rustix::process::{Resource, Rlimit, Signal};
 use rustix::thread::UnshareFlags;
 
-use crate::{Config, INIT, Plan};
+use crate::{Config, Plan};
 
-pub(crate) enum Stage {
-    Enter,
-    Init,
+/// What the forked child does before executing the sandbox's init: everything prepared
+/// beforehand, so that nothing is allocated between fork and exec.
+pub(crate) struct Entry {
+    cgroup_procs: Vec<CString>,
+    flags: UnshareFlags,
+    uid_map: Vec<u8>,
+    gid_map: Vec<u8>,
 }
 
-/// Runs a stage and exits with its result.
-pub(crate) fn run_stage(stage: Stage, plan: &Plan) -> ! {
-    let result = match stage {
-        Stage::Enter => enter(plan),
-        Stage::Init => init(plan),
-    };
-    match result {
-        Ok(code) => std::process::exit(code),
+fn write_file(path: &std::ffi::CStr, data: &[u8]) -> std::io::Result<()> {
+    let fd = rustix::fs::open(path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?;
+    rustix::io::write(&fd, data)?;
+    Ok(())
+}
+
+impl Entry {
+    pub(crate) fn new(plan: &Plan) -> Result<Entry, String> {
+        let mut flags = UnshareFlags::NEWUSER
+            | UnshareFlags::NEWNS
+            | UnshareFlags::NEWPID
+            | UnshareFlags::NEWIPC
+            | UnshareFlags::NEWUTS;
+        if !plan.config.network {
+            flags |= UnshareFlags::NEWNET;
+        }
+        let cgroup_procs = plan
+            .cgroup_procs
+            .iter()
+            .map(|p| CString::new(p.as_os_str().as_encoded_bytes()).map_err(|e| e.to_string()))
+            .collect::<Result<_, _>>()?;
+        Ok(Entry {
+            cgroup_procs,
+            flags,
+            // Root inside is this user outside.
+            uid_map: format!("0 {} 1\n", plan.uid).into_bytes(),
+            gid_map: format!("0 {} 1\n", plan.gid).into_bytes(),
+        })
+    }
+
+    /// Makes `command` enter the sandbox between fork and exec.
+    pub(crate) fn install(self, command: &mut Command) {
+        #[allow(unsafe_code)]
+        // SAFETY: the closure runs in the forked child, where only async-signal-safe
+        // operations are allowed: it makes system calls through rustix on buffers prepared
+        // beforehand and allocates nothing.
+        unsafe {
+            command.pre_exec(move || self.enter());
+        }
+    }
+
+    fn enter(&self) -> std::io::Result<()> {
+        rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
+        for procs in &self.cgroup_procs {
+            // "0" is the writing process itself; its children inherit the group.
+            write_file(procs, b"0")?;
+        }
+        #[allow(unsafe_code)]
+        // SAFETY: `unshare_unsafe` is unsafe only for `UnshareFlags::FILES` (threads could
+        // see file descriptors from an unshared table); these flags do not include it, and
+        // a forked child has a single thread.
+        unsafe {
+            rustix::thread::unshare_unsafe(self.flags)?;
+        }
+        write_file(c"/proc/self/setgroups", b"deny")?;
+        write_file(c"/proc/self/uid_map", &self.uid_map)?;
+        write_file(c"/proc/self/gid_map", &self.gid_map)?;
+        Ok(())
+    }
+}
+
+/// The sandbox's init: in the new namespaces (its children in the new PID namespace),
+/// builds the root, runs the command as PID 1, reports how it ended; exits.
+pub(crate) fn run_init(plan: &Plan) -> ! {
+    match init(plan) {
+        Ok(()) => std::process::exit(0),
         Err(why) => {
-            // Stage two's view of the status file may be gone; stage one reports for it.
             let _ = fs::write(&plan.status_file, format!("error {why}"));
             eprintln!("sandbox: {why}");
             std::process::exit(126)
@@ -37,104 +101,60 @@ pub(crate) fn run_stage(stage: Stage, plan: &Plan) -> ! {
     }
 }
 
-fn die_with_parent() -> Result<(), String> {
-    rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
-        .map_err(|e| format!("prctl(PR_SET_PDEATHSIG): {e}"))
-}
-
-/// Stage one: cgroups, then new namespaces, then stage two as PID 1.
-fn enter(plan: &Plan) -> Result<i32, String> {
-    die_with_parent()?;
-    for procs in &plan.cgroup_procs {
-        // "0" is the writing process itself; its children inherit the group.
-        fs::write(procs, "0").map_err(|e| format!("joining {}: {e}", procs.display()))?;
-    }
-    let mut flags = UnshareFlags::NEWUSER
-        | UnshareFlags::NEWNS
-        | UnshareFlags::NEWPID
-        | UnshareFlags::NEWIPC
-        | UnshareFlags::NEWUTS;
-    if !plan.config.network {
-        flags |= UnshareFlags::NEWNET;
-    }
-    #[allow(unsafe_code)]
-    // SAFETY: `unshare_unsafe` is unsafe only for `UnshareFlags::FILES` (threads could see
-    // file descriptors from an unshared table); these flags do not include it, and this
-    // process has a single thread.
-    unsafe { rustix::thread::unshare_unsafe(flags) }
-        .map_err(|e| format!("unshare (user, mount, PID, IPC, UTS namespaces): {e}"))?;
-    // Root inside is this user outside.
-    fs::write("/proc/self/setgroups", "deny").map_err(|e| format!("setgroups: {e}"))?;
-    fs::write("/proc/self/uid_map", format!("0 {} 1\n", plan.uid))
-        .map_err(|e| format!("uid_map: {e}"))?;
-    fs::write("/proc/self/gid_map", format!("0 {} 1\n", plan.gid))
-        .map_err(|e| format!("gid_map: {e}"))?;
-    let json = serde_json::to_string(plan).map_err(|e| e.to_string())?;
-    let exe = std::env::current_exe().map_err(|e| format!("finding this program: {e}"))?;
-    let status = Command::new(exe)
-        .arg(INIT)
-        .arg(json)
-        .stdin(Stdio::null())
-        .status()
-        .map_err(|e| format!("starting the sandbox's init: {e}"))?;
-    Ok(status.code().unwrap_or(126))
-}
-
-/// Stage two: PID 1. Builds the root, runs the command, reaps, reports.
-fn init(plan: &Plan) -> Result<i32, String> {
-    die_with_parent()?;
+fn init(plan: &Plan) -> Result<(), String> {
     // Opened before the host's file system goes away.
     let mut status_file = File::create(&plan.status_file)
         .map_err(|e| format!("{}: {e}", plan.status_file.display()))?;
     let config = &plan.config;
     build_root(config)?;
     rustix::system::sethostname(b"hitzeleiter").map_err(|e| format!("sethostname: {e}"))?;
-    if let Some(seconds) = config.limits.cpu_seconds {
+    let cpu_limit = config.limits.cpu_seconds.map(|seconds| Rlimit {
         // SIGXCPU at the limit (reported as the CPU limit), SIGKILL a second later.
-        rustix::process::setrlimit(
-            Resource::Cpu,
-            Rlimit {
-                current: Some(seconds),
-                maximum: Some(seconds + 1),
-            },
-        )
-        .map_err(|e| format!("setrlimit(RLIMIT_CPU): {e}"))?;
-    }
-    let child = Command::new(&config.program)
+        current: Some(seconds),
+        maximum: Some(seconds + 1),
+    });
+    let mut command = Command::new(&config.program);
+    command
         .args(&config.args)
         .env_clear()
         .envs(config.env.iter().map(|(k, v)| (k, v)))
-        .current_dir(&config.cwd)
-        .spawn();
-    let child = match child {
-        Ok(child) => child,
+        .current_dir(&config.cwd);
+    #[allow(unsafe_code)]
+    // SAFETY: runs in the forked child (PID 1 of the new PID namespace, which alone can
+    // mount its /proc): system calls through rustix with static arguments, no allocation.
+    unsafe {
+        command.pre_exec(move || {
+            rustix::mount::mount(
+                c"proc",
+                c"/proc",
+                c"proc",
+                MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
+                None,
+            )?;
+            rustix::mount::unmount(c"/.oldroot", UnmountFlags::DETACH)?;
+            if let Some(limit) = &cpu_limit {
+                rustix::process::setrlimit(Resource::Cpu, *limit)?;
+            }
+            Ok(())
+        });
+    }
+    let report = match command.status() {
+        Ok(status) => {
+            use std::os::unix::process::ExitStatusExt;
+            match (status.code(), status.signal()) {
+                (Some(code), _) => format!("exit {code}"),
+                (None, Some(signal)) => format!("signal {signal}"),
+                _ => "exit 126".to_owned(),
+            }
+        }
         Err(e) => {
             eprintln!("sandbox: cannot run {}: {e}", config.program.display());
-            let _ = write!(status_file, "exit 127");
-            return Ok(0);
-        }
-    };
-    let main = rustix::process::Pid::from_child(&child);
-    // As init, every orphan is ours to reap; the command's own status is what counts.
-    let report = loop {
-        match rustix::process::wait(WaitOptions::empty()) {
-            Ok(Some((pid, status))) if pid == main => {
-                break match (status.exit_status(), status.terminating_signal()) {
-                    (Some(code), _) => format!("exit {code}"),
-                    (None, Some(signal)) => format!("signal {signal}"),
-                    _ => "exit 126".to_owned(),
-                };
-            }
-            Ok(_) => {}
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(format!("waiting for the command: {e}")),
+            "exit 127".to_owned()
         }
     };
     status_file
         .write_all(report.as_bytes())
-        .map_err(|e| format!("writing the status: {e}"))?;
-    // Exiting kills whatever the command left running: this is the namespace's init.
-    Ok(0)
+        .map_err(|e| format!("writing the status: {e}"))
 }
 
 fn mkdirs(path: &Path) -> Result<(), String> {
@@ -207,16 +227,8 @@ fn build_root(config: &Config) -> Result<(), String> {
     rustix::mount::mount_bind("/newroot", "/newroot")
         .map_err(|e| format!("binding the new root: {e}"))?;
 
-    let proc_dir = Path::new("/newroot/proc");
-    mkdirs(proc_dir)?;
-    rustix::mount::mount(
-        "proc",
-        proc_dir,
-        "proc",
-        MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
-        None,
-    )
-    .map_err(|e| format!("mounting /proc: {e}"))?;
+    // The command mounts its /proc itself: only a process of the new PID namespace can.
+    mkdirs(Path::new("/newroot/proc"))?;
     let tmp = Path::new("/newroot/tmp");
     mkdirs(tmp)?;
     rustix::mount::mount(
@@ -280,11 +292,12 @@ fn build_root(config: &Config) -> Result<(), String> {
         bind(&source, &new(path), readonly)?;
     }
 
-    // Into the new root; the scratch root and the host go.
-    std::env::set_current_dir("/newroot").map_err(|e| format!("chdir /newroot: {e}"))?;
-    rustix::process::pivot_root(".", ".").map_err(|e| format!("pivot_root: {e}"))?;
-    rustix::mount::unmount(".", UnmountFlags::DETACH)
-        .map_err(|e| format!("detaching the host root: {e}"))?;
+    // Into the new root. The host stays reachable at /.oldroot until the command has
+    // mounted its /proc (the kernel lets a user namespace mount a proc only where one is
+    // already visible); the command's first act is to let it go.
+    mkdirs(Path::new("/newroot/.oldroot"))?;
+    rustix::process::pivot_root("/newroot", "/newroot/.oldroot")
+        .map_err(|e| format!("pivot_root: {e}"))?;
     std::env::set_current_dir("/").map_err(|e| format!("chdir /: {e}"))?;
     // Nothing outside the bound paths can be written, not even the root's own tmpfs.
     rustix::mount::mount_remount("/", MountFlags::BIND | MountFlags::RDONLY, "")

@@ -4,12 +4,12 @@
 //! network namespace unless [`Config::network`] is set. The command sees a root file system
 //! of its own: the paths of [`Config::readonly`] bound read-only from the host, those of
 //! [`Config::writable`] bound writable, a private `/tmp`, a new `/proc` and a minimal
-//! `/dev` — nothing else of the host. It is PID 1's only child; when it exits, every
-//! process it left behind is killed with the namespace. Limits ([`Limits`]) are cgroup
+//! `/dev` — nothing else of the host. It is PID 1 of its PID namespace; when it exits,
+//! every process it left behind is killed with the namespace. Limits ([`Limits`]) are cgroup
 //! limits (v2 where its controllers are enabled, else v1) plus `RLIMIT_CPU`; a command
 //! stopped by one is reported as such ([`Stop`]), with what it used ([`Usage`]).
 //!
-//! The sandbox sets itself up in fresh processes of the calling program: call
+//! The sandbox sets itself up in a fresh process of the calling program: call
 //! [`enter_if_requested`] first thing in `main`.
 //!
 //! ```
@@ -49,11 +49,8 @@ use serde::{Deserialize, Serialize};
 
 pub use cgroup::{CgroupSupport, CgroupVersion};
 
-/// The first argument by which the sandbox re-executes its program (stage one: enter the
-/// namespaces).
-const ENTER: &str = "__hitzeleiter-sandbox-enter";
-/// The first argument of stage two (PID 1 of the new PID namespace: build the root and
-/// run the command).
+/// The first argument by which the sandbox re-executes its program, inside the new
+/// namespaces, to build the root and run the command.
 const INIT: &str = "__hitzeleiter-sandbox-init";
 
 /// Resource limits of one run.
@@ -239,19 +236,17 @@ struct Plan {
 /// program that calls [`run`].
 pub fn enter_if_requested() {
     let mut args = std::env::args_os().skip(1);
-    let stage = match args.next() {
-        Some(arg) if arg == ENTER => inside::Stage::Enter,
-        Some(arg) if arg == INIT => inside::Stage::Init,
-        _ => return,
-    };
+    if args.next().is_none_or(|arg| arg != INIT) {
+        return;
+    }
     let plan: Option<Plan> = args
         .next()
         .and_then(|json| serde_json::from_slice(json.as_encoded_bytes()).ok());
     let Some(plan) = plan else {
-        eprintln!("sandbox: stage started without a valid plan");
+        eprintln!("sandbox: started without a valid plan");
         std::process::exit(126);
     };
-    inside::run_stage(stage, &plan)
+    inside::run_init(&plan)
 }
 
 /// What this machine allows.
@@ -309,14 +304,27 @@ pub fn run_with(config: &Config, stdout: Stdio, stderr: Stdio) -> Result<Outcome
     };
     let json = serde_json::to_string(&plan).map_err(|e| SandboxError::Setup(e.to_string()))?;
     let exe = std::env::current_exe().map_err(SandboxError::Io)?;
-    let mut child = Command::new(exe)
-        .arg(ENTER)
+    let mut command = Command::new(exe);
+    command
+        .arg(INIT)
         .arg(json)
         .stdin(Stdio::null())
         .stdout(stdout)
-        .stderr(stderr)
-        .spawn()
-        .map_err(SandboxError::Io)?;
+        .stderr(stderr);
+    inside::Entry::new(&plan)
+        .map_err(SandboxError::Setup)?
+        .install(&mut command);
+    let mut child = command.spawn().map_err(|e| match e.raw_os_error() {
+        // What a restricted container answers to new namespaces.
+        Some(code)
+            if code == rustix::io::Errno::PERM.raw_os_error()
+                || code == rustix::io::Errno::NOSPC.raw_os_error()
+                || code == rustix::io::Errno::INVAL.raw_os_error() =>
+        {
+            SandboxError::Unsupported(format!("entering new namespaces: {e}"))
+        }
+        _ => SandboxError::Io(e),
+    })?;
 
     // Wait on a thread, so that a process limit can be watched meanwhile.
     let pid = child.id();
@@ -371,7 +379,16 @@ pub fn run_with(config: &Config, stdout: Stdio, stderr: Stdio) -> Result<Outcome
         }
     }
     if stopped.is_none() {
-        if signal == Some(rustix::process::Signal::XCPU.as_raw()) {
+        // PID 1 ignores SIGXCPU: it is killed at the hard limit, a second later.
+        let over_cpu = |limit: u64| {
+            usage
+                .cpu
+                .is_none_or(|used| used >= Duration::from_secs(limit))
+        };
+        if signal == Some(rustix::process::Signal::XCPU.as_raw())
+            || (signal == Some(rustix::process::Signal::KILL.as_raw())
+                && config.limits.cpu_seconds.is_some_and(over_cpu))
+        {
             stopped = config.limits.cpu_seconds.map(Stop::CpuTime);
         } else if oom_or_pids.1 {
             // Forks failed: whatever it exited with, it did not do all it tried to.
