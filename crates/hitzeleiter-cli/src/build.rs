@@ -167,7 +167,11 @@ fn plan(
                 sysroots: staging(recipes, graph, id, &flags.sysroot_staging, &datastores)
                     .map_err(|e| context(&e))?,
             }
-        } else if flags.needs_python(d).map_err(|e| context(&e))? {
+        } else if flags.needs_python(d).map_err(|e| context(&e))?
+            || !flags.prefuncs.is_empty()
+            || !flags.postfuncs.is_empty()
+        {
+            // Python, or several functions in a row: BitBake's _exec_task in a process.
             let (variant, path) = split_virtual(name);
             let mut args: Vec<OsString> = vec!["internal-run-task".into(), "--build-dir".into()];
             args.push(build_dir.into());
