@@ -43,6 +43,14 @@ pub enum Action {
         /// Its arguments.
         args: Vec<OsString>,
     },
+    /// A trivial shell task ([`crate::trivial_commands`]), done without a shell after
+    /// `[cleandirs]`/`[dirs]`.
+    Builtin {
+        /// What it does.
+        commands: Vec<crate::Builtin>,
+        /// Its directories.
+        flags: TaskFlags,
+    },
     /// Assembles sysroots from dependencies' outputs (`[sysroot-staging]`).
     Stage {
         /// Each sysroot with what goes into it.
@@ -165,7 +173,7 @@ pub struct Failure {
 /// What a run did.
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
-    /// Every job of the plan.
+    /// The jobs the targets need, done or not.
     pub attempted: usize,
     /// Jobs that were up to date, restored from the cache, or not needed.
     pub not_rerun: usize,
@@ -376,8 +384,17 @@ async fn drive(
     options: &Options,
     reporter: &mut dyn Reporter,
 ) -> Summary {
+    // Attempted: what the targets need at all, done or not (BitBake drops the rest).
+    let mut wanted = vec![false; jobs.len()];
+    let mut pending: Vec<usize> = targets.to_vec();
+    while let Some(id) = pending.pop() {
+        if !std::mem::replace(&mut wanted[id], true) {
+            pending.extend(jobs[id].deps.iter().copied());
+        }
+    }
+    let attempted = wanted.iter().filter(|w| **w).count();
     let mut summary = Summary {
-        attempted: jobs.len(),
+        attempted,
         ..Summary::default()
     };
     let (mut results, known) = survey(jobs, options);
@@ -399,7 +416,7 @@ async fn drive(
         .iter()
         .filter(|&&id| known[id] == Known::Unknown)
         .count();
-    summary.not_rerun += jobs.len() - plan.len();
+    summary.not_rerun += attempted - plan.len();
     let position: HashMap<usize, usize> = plan.iter().enumerate().map(|(i, &id)| (id, i)).collect();
     let depends: Vec<Vec<usize>> = plan
         .iter()
@@ -767,6 +784,35 @@ async fn execute(
                     exit_code: None,
                     transient: false,
                 })?;
+            }
+            return Ok(None);
+        }
+        Action::Builtin { commands, flags } => {
+            let (_, mut log) =
+                open_log(temp, task, tag).map_err(|e| RunFailure::io("opening the log", e))?;
+            flags
+                .prepare_dirs()
+                .map_err(|e| RunFailure::io("creating the task's directories", e))?;
+            for command in commands {
+                let path = command.path();
+                // Done outside the sandbox: only where the task could write in it.
+                if let Some(isolation) = isolation
+                    && !isolation.writable.iter().any(|w| path.starts_with(w))
+                {
+                    return Err(RunFailure {
+                        message: format!(
+                            "{task} writes {}, outside the directories it may write",
+                            path.display()
+                        ),
+                        log: None,
+                        exit_code: None,
+                        transient: false,
+                    });
+                }
+                let _ = writeln!(log, "{command:?} (done without a shell)");
+                command
+                    .run()
+                    .map_err(|e| RunFailure::io(&format!("{}", path.display()), e))?;
             }
             return Ok(None);
         }

@@ -73,5 +73,7 @@ pub use engine::{
     Action, EXIT_TRANSIENT, Event, Failure, Isolation, Job, Options, Reporter, Summary, run,
 };
 pub use outputs::{OutputError, capture, restore};
-pub use script::{TaskError, TaskFlags, exec_task, shell_script, write_run_file};
+pub use script::{
+    Builtin, TaskError, TaskFlags, exec_task, shell_script, trivial_commands, write_run_file,
+};
 pub use signature::{SignatureError, base_hash};

@@ -106,6 +106,84 @@ impl TaskFlags {
     }
 }
 
+/// A command of a trivial shell task, done without a shell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Builtin {
+    /// `mkdir -p PATH`.
+    MakeDirectory(PathBuf),
+    /// `touch PATH`.
+    Touch(PathBuf),
+}
+
+impl Builtin {
+    /// The path it writes.
+    pub fn path(&self) -> &Path {
+        match self {
+            Builtin::MakeDirectory(p) | Builtin::Touch(p) => p,
+        }
+    }
+
+    /// Does it.
+    pub fn run(&self) -> io::Result<()> {
+        match self {
+            Builtin::MakeDirectory(path) => fs::create_dir_all(path),
+            Builtin::Touch(path) => fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .and_then(|f| f.set_modified(std::time::SystemTime::now())),
+        }
+    }
+}
+
+/// The commands of the shell function `func` if it does nothing but `:`/`true`,
+/// `mkdir -p` and `touch` of plain paths, and call shell functions that do the same
+/// (BitBake would start a shell for them; they are done directly). `None` otherwise.
+pub fn trivial_commands(d: &DataStore, func: &str) -> Result<Option<Vec<Builtin>>, DataError> {
+    fn collect(
+        d: &DataStore,
+        func: &str,
+        depth: usize,
+        out: &mut Vec<Builtin>,
+    ) -> Result<bool, DataError> {
+        if depth > 4 || is_set(d, func, "python")? {
+            return Ok(false);
+        }
+        let body = d.get_var(func)?.map(|v| v.to_string()).unwrap_or_default();
+        let plain = |word: &str| !word.contains(|c: char| "$`\"'*?[];|&<>(){}\\~#=".contains(c));
+        for line in body.lines().map(str::trim) {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match words[..] {
+                [] | [":"] | ["true"] => {}
+                ["mkdir", "-p", ref paths @ ..]
+                    if !paths.is_empty() && paths.iter().all(|p| plain(p)) =>
+                {
+                    out.extend(
+                        paths
+                            .iter()
+                            .map(|p| Builtin::MakeDirectory(PathBuf::from(p))),
+                    );
+                }
+                ["touch", ref paths @ ..]
+                    if !paths.is_empty()
+                        && paths.iter().all(|p| plain(p) && !p.starts_with('-')) =>
+                {
+                    out.extend(paths.iter().map(|p| Builtin::Touch(PathBuf::from(p))));
+                }
+                [name] if plain(name) && is_set(d, name, "func")? => {
+                    if !collect(d, name, depth + 1, out)? {
+                        return Ok(false);
+                    }
+                }
+                _ => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+    let mut out = Vec::new();
+    Ok(collect(d, func, 0, &mut out)?.then_some(out))
+}
+
 /// BitBake's `shell_trap_code`: the head of every run file, reporting the failing line.
 const SHELL_TRAP: &str = r#"#!/bin/sh
 

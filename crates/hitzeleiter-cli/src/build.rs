@@ -75,6 +75,15 @@ fn var(d: &DataStore, name: &str) -> Result<String, String> {
         .ok_or_else(|| format!("{name} is not set"))
 }
 
+/// `do_TASK` for `TASK` or `do_TASK`.
+fn with_do(task: &str) -> String {
+    if task.starts_with("do_") {
+        task.to_owned()
+    } else {
+        format!("do_{task}")
+    }
+}
+
 /// The graph's targets, plus `--runall` tasks for every recipe of the graph.
 fn with_runall(recipes: &Recipes, args: &BuildArgs) -> Result<Vec<String>, String> {
     let mut targets = args.targets.clone();
@@ -87,11 +96,7 @@ fn with_runall(recipes: &Recipes, args: &BuildArgs) -> Result<Vec<String>, Strin
         let (file, _) = graph.task(id);
         let info = &recipes.cache.recipe(file).info;
         for task in &args.runall {
-            let task = if task.starts_with("do_") {
-                task.clone()
-            } else {
-                format!("do_{task}")
-            };
+            let task = with_do(task);
             if info.tasks.iter().any(|t| t.name == task)
                 && seen.insert((info.pn.clone(), task.clone()))
             {
@@ -181,6 +186,13 @@ fn plan(
                 program: exe.clone(),
                 args,
             }
+        } else if let Some(commands) =
+            executor::trivial_commands(d, task).map_err(|e| context(&e))?
+        {
+            Action::Builtin {
+                commands,
+                flags: flags.clone(),
+            }
         } else {
             let script = executor::shell_script(d, task, flags.dirs.last().map(PathBuf::as_path))
                 .map_err(|e| context(&e))?;
@@ -193,7 +205,10 @@ fn plan(
             .then(|| var(d, "STAMP").map(|s| PathBuf::from(format!("{s}.{task}"))))
             .transpose()?;
         let isolation = match (&sandboxing, &action) {
-            (Some((readonly, limits)), Action::Shell { .. } | Action::Process { .. }) => Some(
+            (
+                Some((readonly, limits)),
+                Action::Shell { .. } | Action::Process { .. } | Action::Builtin { .. },
+            ) => Some(
                 executor::Isolation::for_task(d, task, readonly.clone(), limits.clone())
                     .map_err(|e| context(&e))?,
             ),
@@ -505,7 +520,15 @@ pub(crate) fn build(args: &BuildArgs) -> ExitCode {
         };
         let mut knotty = Knotty::new(number("BBINCLUDELOGS_LINES", 20));
         println!("NOTE: Executing Tasks");
-        let summary = executor::run(&jobs, graph.targets(), &options, &mut knotty);
+        // With --runall, only those tasks (and what they need) run, as in BitBake.
+        let runall: Vec<String> = args.runall.iter().map(|t| with_do(t)).collect();
+        let targets: Vec<usize> = graph
+            .targets()
+            .iter()
+            .copied()
+            .filter(|&id| runall.is_empty() || runall.iter().any(|t| t == graph.task(id).1))
+            .collect();
+        let summary = executor::run(&jobs, &targets, &options, &mut knotty);
         if let Some(bar) = &knotty.footer {
             bar.finish_and_clear();
         }

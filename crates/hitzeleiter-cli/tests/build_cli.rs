@@ -535,3 +535,28 @@ fn a_task_over_its_memory_limit_fails_saying_so() {
     );
     assert!(stdout.contains("Summary: 1 task failed:"), "{stdout}");
 }
+
+#[test]
+fn runall_runs_a_task_for_every_recipe_the_target_needs() {
+    let Some(build) = scratch("build_runall") else {
+        return;
+    };
+    let (code, stdout, stderr) = hitzeleiter(&build, &["build", "--runall", "fetch", "demo-app"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let mut tasks = ran(&stdout);
+    tasks.sort();
+    assert_eq!(
+        tasks,
+        [
+            "demo-app_1.0.bb:do_fetch",
+            "libdemo_1.0.bb:do_fetch",
+            "native:demo-gen_1.0.bb:do_fetch"
+        ]
+    );
+    assert!(build.join("downloads/libdemo-1.0.tar.gz").exists());
+    // Only the fetch tasks: nothing else was attempted.
+    assert_eq!(
+        summary(&stdout),
+        "NOTE: Tasks Summary: Attempted 3 tasks of which 0 didn't need to be rerun and all succeeded."
+    );
+}
