@@ -304,6 +304,33 @@ fn conformance_cases_agree_with_bitbake() {
     );
 }
 
+/// Has the real BitBake (`bitbake`, its python) answer `case` in its directory under
+/// `work`, then compares ours with that answer; the problems found, as one line.
+fn agree_live(bitbake: &std::ffi::OsStr, case: &mut Json, work: &Path) -> Result<(), String> {
+    let name = case["name"].as_str().unwrap_or_default().to_owned();
+    let root = work.join(&name);
+    write_case_files(case, &root);
+    let case_file = work.join(format!("{name}.json"));
+    std::fs::write(&case_file, case.to_string()).expect("case file");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle.py");
+    let output = std::process::Command::new(bitbake)
+        .arg(&script)
+        .arg(&case_file)
+        .current_dir(&root)
+        .env("PYTHONUTF8", "1")
+        .output()
+        .expect("run BitBake");
+    assert!(
+        output.status.success(),
+        "{name}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    case["expect"] = serde_json::from_slice(&output.stdout).expect("oracle prints JSON");
+    let python: Rc<dyn PythonHost> = Rc::new(bb_python::Python::new().expect("interpreter starts"));
+    run_case(case, work, python)
+        .map_err(|problems| format!("{name}:\n    {}", problems.join("\n    ")))
+}
+
 /// The cases of testdata/conformance/, answered live by the real BitBake library.
 #[test]
 fn testdata_cases_agree_with_live_bitbake() {
@@ -320,32 +347,13 @@ fn testdata_cases_agree_with_live_bitbake() {
     paths.sort();
     assert!(!paths.is_empty(), "no cases in {}", dir.display());
     let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("oracle");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle.py");
     let mut failures = Vec::new();
     for path in &paths {
         let text = std::fs::read_to_string(path).expect("case file");
         let mut case: Json = serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("{}: not JSON: {e}", path.display()));
-        let name = case["name"].as_str().unwrap_or_default().to_owned();
-        let root = work.join(&name);
-        write_case_files(&case, &root);
-        let output = std::process::Command::new(&bitbake)
-            .arg(&script)
-            .arg(path)
-            .current_dir(&root)
-            .env("PYTHONUTF8", "1")
-            .output()
-            .expect("run BitBake");
-        assert!(
-            output.status.success(),
-            "{name}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        case["expect"] = serde_json::from_slice(&output.stdout).expect("oracle prints JSON");
-        let python: Rc<dyn PythonHost> =
-            Rc::new(bb_python::Python::new().expect("interpreter starts"));
-        if let Err(problems) = run_case(&case, &work, python) {
-            failures.push(format!("{name}:\n    {}", problems.join("\n    ")));
+        if let Err(problem) = agree_live(&bitbake, &mut case, &work) {
+            failures.push(problem);
         }
     }
     eprintln!(
@@ -354,4 +362,110 @@ fn testdata_cases_agree_with_live_bitbake() {
         paths.len()
     );
     test_support::assert_agree(&failures, paths.len());
+}
+
+/// The demo layer the README builds (testdata/layers/meta-demo with testdata/demo-build)
+/// is BitBake metadata: every recipe evaluates in the real BitBake to the same variables,
+/// tasks, task dependencies, exported variables and signature dependencies as ours.
+#[test]
+fn meta_demo_agrees_with_live_bitbake() {
+    let Some(bitbake) = test_support::bitbake_python("meta_demo_agrees_with_live_bitbake") else {
+        return;
+    };
+    let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata");
+    // The build directory is the case's root; the layer sits beside it, as in testdata.
+    let mut files = serde_json::Map::new();
+    let mut recipes = Vec::new();
+    let mut pending = vec![
+        testdata.join("layers/meta-demo"),
+        testdata.join("demo-build/conf"),
+    ];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read_dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue; // the mirror's tarball
+            };
+            let relative = path.strip_prefix(&testdata).expect("under testdata");
+            let relative = match relative.strip_prefix("demo-build") {
+                Ok(conf) => conf.display().to_string(),
+                Err(_) => format!("../{}", relative.display()),
+            };
+            if relative.ends_with(".bb") {
+                recipes.push(relative.clone());
+            }
+            files.insert(relative, json!(text));
+        }
+    }
+    recipes.sort();
+    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("oracle-meta-demo");
+    let vars = [
+        "PN",
+        "PV",
+        "PR",
+        "PF",
+        "WORKDIR",
+        "S",
+        "B",
+        "D",
+        "T",
+        "STAMP",
+        "SRC_URI",
+        "DEPENDS",
+        "PROVIDES",
+        "PACKAGES",
+        "CFLAGS",
+        "LDFLAGS",
+        "PATH",
+        "FILESPATH",
+        "SYSROOT_DIRS",
+        "IMAGE_INSTALL",
+        "OVERRIDES",
+    ];
+    let flags = [
+        "do_fetch[file-checksums]",
+        "do_rootfs[depends]",
+        "do_prepare_recipe_sysroot[sysroot-staging]",
+        "do_populate_sysroot[outputs]",
+        "do_package_write[outputs]",
+        "do_image[outputs]",
+    ];
+    let mut failures = Vec::new();
+    for recipe in &recipes {
+        let name = format!(
+            "meta-demo-{}",
+            Path::new(recipe)
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+        );
+        let mut case = json!({
+            "name": name,
+            "files": files,
+            "recipe": recipe,
+            "query": {
+                "vars": vars, "flags": flags, "tasks": true, "task_deps": true,
+                "exported": true, "vardeps": ["do_compile", "do_install", "do_fetch"],
+            },
+        });
+        if files[recipe]
+            .as_str()
+            .is_some_and(|text| text.contains("BBCLASSEXTEND"))
+        {
+            case["query"]["variants"] = json!(["native"]);
+        }
+        if let Err(problem) = agree_live(&bitbake, &mut case, &work) {
+            failures.push(problem);
+        }
+    }
+    eprintln!(
+        "oracle: {} of {} meta-demo recipes agree with BitBake",
+        recipes.len() - failures.len(),
+        recipes.len()
+    );
+    test_support::assert_agree(&failures, recipes.len());
 }

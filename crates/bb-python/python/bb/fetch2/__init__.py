@@ -265,13 +265,22 @@ def had_transient_failure():
 
 
 def get_checksum_file_list(d):
-    """`PATH:EXISTS` for every local file of SRC_URI: what do_fetch's signature hashes."""
+    """`PATH:EXISTS` for every path searched for the local files of SRC_URI (FILESPATH up
+    to where each was found): what do_fetch's signature hashes."""
     entries = []
     for url in (d.getVar("SRC_URI") or "").split():
         ud = FetchData(url, d)
         if isinstance(ud.method, Local):
-            path = ud.method.localpath(ud, d)
-            entries.append("%s:%s" % (path, os.path.exists(path)))
+            paths = ud.method.localfile_searchpaths(ud, d)
+            found = False
+            for path in paths:
+                exists = os.path.exists(path)
+                found = found or exists
+                entries.append("%s:%s" % (path, exists))
+            if not found:
+                bb.fatal("Unable to get checksum for %s SRC_URI entry %s: file could not be found"
+                         "\nThe following paths were searched:\n%s"
+                         % (d.getVar("PN"), os.path.basename(ud.path), "\n".join(paths)))
     return " ".join(entries)
 
 
