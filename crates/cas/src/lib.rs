@@ -300,9 +300,14 @@ impl Store {
                 error,
             });
         }
+        self.commit(&temporary, path)
+    }
+
+    /// Renames a written and fsynced temporary file to `path` and syncs the directory.
+    fn commit(&self, temporary: &Path, path: &Path) -> Result<(), CasError> {
         let dir = path.parent().unwrap_or(&self.root);
         std::fs::create_dir_all(dir).map_err(io(dir))?;
-        std::fs::rename(&temporary, path).map_err(io(path))?;
+        std::fs::rename(temporary, path).map_err(io(path))?;
         File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
     }
 
@@ -329,10 +334,63 @@ impl Store {
         Ok(digest)
     }
 
-    /// Stores the contents of a file.
+    /// Stores the contents of a file. Files over 8 MiB are streamed (uncompressed or
+    /// zstd): hashed, then compressed while hashed again, so memory stays small; a file
+    /// that changes meanwhile is refused.
     pub fn put_file(&self, path: &Path) -> Result<Digest, CasError> {
-        let data = std::fs::read(path).map_err(io(path))?;
-        self.put(&data)
+        let size = std::fs::metadata(path).map_err(io(path))?.len();
+        if size <= STREAM_ABOVE || self.codec == Codec::Lz4 {
+            let data = std::fs::read(path).map_err(io(path))?;
+            return self.put(&data);
+        }
+        let digest = {
+            let mut hashing = Hashing::new(File::open(path).map_err(io(path))?);
+            std::io::copy(&mut hashing, &mut std::io::sink()).map_err(io(path))?;
+            hashing.digest()
+        };
+        let _lock = self.shared()?;
+        let blob = self.blob_path(&digest);
+        if blob.is_file() {
+            touch(&blob);
+            return Ok(digest);
+        }
+        let temporary = self.temporary();
+        let codec = self.codec;
+        let write = || -> std::io::Result<Digest> {
+            let mut hashing = Hashing::new(File::open(path)?);
+            let mut out = std::io::BufWriter::new(File::create(&temporary)?);
+            out.write_all(BLOB_MAGIC)?;
+            out.write_all(&[codec.tag()])?;
+            if codec == Codec::Zstd {
+                let mut encoder = zstd::stream::Encoder::new(&mut out, 3)?;
+                std::io::copy(&mut hashing, &mut encoder)?;
+                encoder.finish()?;
+            } else {
+                std::io::copy(&mut hashing, &mut out)?;
+            }
+            out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            Ok(hashing.digest())
+        };
+        match write() {
+            Ok(written) if written == digest => {
+                self.commit(&temporary, &blob)?;
+                Ok(digest)
+            }
+            Ok(_) => {
+                let _ = std::fs::remove_file(&temporary);
+                Err(CasError::Io {
+                    path: path.to_owned(),
+                    error: std::io::Error::other("the file changed while it was stored"),
+                })
+            }
+            Err(error) => {
+                let _ = std::fs::remove_file(&temporary);
+                Err(CasError::Io {
+                    path: path.to_owned(),
+                    error,
+                })
+            }
+        }
     }
 
     /// The contents of `digest`, verified; a blob that fails verification is removed.
@@ -374,13 +432,14 @@ impl Store {
 
     /// Writes the verified contents of `digest` to `dest` (atomically: a temporary file
     /// beside it, then renamed), executable or not.
+    /// Blobs over 8 MiB stored uncompressed or with zstd are streamed (decompressed and
+    /// hashed on the way); the destination appears only if they verify.
     pub fn get_to_file(
         &self,
         digest: &Digest,
         dest: &Path,
         executable: bool,
     ) -> Result<(), CasError> {
-        let data = self.get(digest)?;
         let temporary = dest.with_file_name(format!(
             ".{}.{}.tmp",
             dest.file_name()
@@ -388,16 +447,17 @@ impl Store {
                 .unwrap_or_default(),
             std::process::id()
         ));
+        if digest.size > STREAM_ABOVE
+            && let Some(result) = self.stream_to_file(digest, &temporary)
+        {
+            result?;
+            return finish_file(&temporary, dest, executable);
+        }
+        let data = self.get(digest)?;
         let write = || -> std::io::Result<()> {
             let mut file = File::create(&temporary)?;
             file.write_all(&data)?;
-            let mode = if executable { 0o755 } else { 0o644 };
-            std::fs::set_permissions(
-                &temporary,
-                std::os::unix::fs::PermissionsExt::from_mode(mode),
-            )?;
-            file.sync_all()?;
-            std::fs::rename(&temporary, dest)
+            file.sync_all()
         };
         write().map_err(|error| {
             let _ = std::fs::remove_file(&temporary);
@@ -405,6 +465,55 @@ impl Store {
                 path: dest.to_owned(),
                 error,
             }
+        })?;
+        finish_file(&temporary, dest, executable)
+    }
+
+    /// Decompresses a large blob into `temporary`, verifying it; `None` when its codec
+    /// is not streamed (lz4).
+    fn stream_to_file(&self, digest: &Digest, temporary: &Path) -> Option<Result<(), CasError>> {
+        let path = self.blob_path(digest);
+        let mut blob = match File::open(&path) {
+            Ok(file) => std::io::BufReader::new(file),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Some(Err(CasError::NotFound(*digest)));
+            }
+            Err(error) => return Some(Err(CasError::Io { path, error })),
+        };
+        let mut header = [0u8; 5];
+        if blob.read_exact(&mut header).is_err() || &header[..4] != BLOB_MAGIC || header[4] > 1 {
+            // Not a streamed codec, or damaged: the whole-blob path decides.
+            return None;
+        }
+        let corrupt = |reason: String| {
+            let _ = std::fs::remove_file(&path);
+            let _ = std::fs::remove_file(temporary);
+            CasError::Corrupt {
+                digest: *digest,
+                reason,
+            }
+        };
+        let copy = || -> std::io::Result<Digest> {
+            let mut out = Hashing::new(std::io::BufWriter::new(File::create(temporary)?));
+            if header[4] == 1 {
+                std::io::copy(&mut zstd::stream::Decoder::with_buffer(blob)?, &mut out)?;
+            } else {
+                std::io::copy(&mut blob, &mut out)?;
+            }
+            let digest = out.digest();
+            out.inner
+                .into_inner()
+                .map_err(|e| e.into_error())?
+                .sync_all()?;
+            Ok(digest)
+        };
+        Some(match copy() {
+            Ok(found) if found == *digest => {
+                touch(&path);
+                Ok(())
+            }
+            Ok(_) => Err(corrupt("contents do not match the digest".into())),
+            Err(e) => Err(corrupt(format!("cannot decompress: {e}"))),
         })
     }
 
@@ -549,4 +658,72 @@ impl LockGuard {
         })?;
         Ok(LockGuard { _file: file })
     }
+}
+
+/// Files larger than this are streamed rather than read whole.
+const STREAM_ABOVE: u64 = 8 << 20;
+
+/// Hashes what is read through it, or written through it.
+struct Hashing<T> {
+    inner: T,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl<T> Hashing<T> {
+    fn new(inner: T) -> Hashing<T> {
+        Hashing {
+            inner,
+            hasher: Sha256::new(),
+            size: 0,
+        }
+    }
+
+    fn digest(&self) -> Digest {
+        Digest {
+            hash: self.hasher.clone().finalize().into(),
+            size: self.size,
+        }
+    }
+}
+
+impl<T: Read> Read for Hashing<T> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+}
+
+impl<T: Write> Write for Hashing<T> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Gives a written temporary file its mode, syncs it and renames it to `dest`.
+fn finish_file(temporary: &Path, dest: &Path, executable: bool) -> Result<(), CasError> {
+    let finish = || -> std::io::Result<()> {
+        let mode = if executable { 0o755 } else { 0o644 };
+        std::fs::set_permissions(
+            temporary,
+            std::os::unix::fs::PermissionsExt::from_mode(mode),
+        )?;
+        std::fs::rename(temporary, dest)
+    };
+    finish().map_err(|error| {
+        let _ = std::fs::remove_file(temporary);
+        CasError::Io {
+            path: dest.to_owned(),
+            error,
+        }
+    })
 }

@@ -260,3 +260,42 @@ fn a_writer_killed_at_any_moment_leaves_no_damaged_blob() {
     store.gc(u64::MAX).unwrap();
     assert_eq!(std::fs::read_dir(dir.join("tmp")).unwrap().count(), 0);
 }
+
+#[test]
+fn large_files_are_streamed_in_and_out_and_verified() {
+    for codec in [Codec::Zstd, Codec::None, Codec::Lz4] {
+        let dir = scratch(&format!("large-{codec:?}"));
+        let store = Store::open(&dir.join("store"), codec).unwrap();
+        // 20 MiB: over the streaming threshold.
+        let data = sample(7, 20 << 20);
+        let source = dir.join("big.bin");
+        std::fs::write(&source, &data).unwrap();
+        let digest = store.put_file(&source).unwrap();
+        assert_eq!(digest, Digest::of(&data));
+        let dest = dir.join("restored.bin");
+        store.get_to_file(&digest, &dest, true).unwrap();
+        assert!(std::fs::read(&dest).unwrap() == data, "{codec:?}");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
+
+        // A damaged blob never reaches the destination.
+        let blob = blob_file(&dir.join("store"), &digest);
+        let mut raw = std::fs::read(&blob).unwrap();
+        let middle = raw.len() / 2;
+        raw[middle] ^= 0x55;
+        std::fs::write(&blob, raw).unwrap();
+        let damaged = dir.join("damaged.bin");
+        assert!(
+            matches!(
+                store.get_to_file(&digest, &damaged, false),
+                Err(CasError::Corrupt { .. })
+            ),
+            "{codec:?}"
+        );
+        assert!(!damaged.exists());
+        assert!(!store.contains(&digest));
+    }
+}
