@@ -75,7 +75,11 @@ pub(crate) fn expand_with_refs(
 fn add_var(err: DataError, varname: Option<&str>) -> DataError {
     match err {
         DataError::Expansion(mut e) => {
-            if let Some(name) = varname {
+            // As BitBake's `addVar`, for failures of nested expansions only: an error made
+            // while expanding `varname` already names it.
+            if let Some(name) = varname
+                && e.chain.last().map(String::as_str) != Some(name)
+            {
                 e.chain.push(name.to_owned());
             }
             DataError::Expansion(e)

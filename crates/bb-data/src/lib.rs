@@ -215,8 +215,10 @@ pub struct CodeRefs {
 pub enum LogLevel {
     /// `bb.debug`.
     Debug,
-    /// `bb.note`, `bb.plain`.
+    /// `bb.note`.
     Note,
+    /// `bb.plain`: printed as is, without a level.
+    Plain,
     /// `bb.warn`.
     Warning,
     /// `bb.error`.
@@ -230,4 +232,19 @@ pub struct LogRecord {
     pub level: LogLevel,
     /// The message.
     pub message: String,
+}
+
+impl LogRecord {
+    /// The line BitBake's console shows for it (`NOTE: …`, `WARNING: …`, `ERROR: …`, a
+    /// plain message as is); `None` for debug messages.
+    pub fn line(&self) -> Option<String> {
+        let prefix = match self.level {
+            LogLevel::Debug => return None,
+            LogLevel::Plain => return Some(self.message.clone()),
+            LogLevel::Note => "NOTE",
+            LogLevel::Warning => "WARNING",
+            LogLevel::Error => "ERROR",
+        };
+        Some(format!("{prefix}: {}", self.message))
+    }
 }

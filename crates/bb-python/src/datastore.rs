@@ -50,7 +50,8 @@ fn log(level: LogLevel, message: String) {
 fn level_of(name: &str) -> LogLevel {
     match name {
         "debug" => LogLevel::Debug,
-        "note" | "plain" => LogLevel::Note,
+        "note" => LogLevel::Note,
+        "plain" => LogLevel::Plain,
         "warning" => LogLevel::Warning,
         _ => LogLevel::Error,
     }

@@ -340,13 +340,9 @@ pub fn exec_task(
                 .exec(d, &format!("bb.build.exec_func({func:?}, d)"))
                 .map_err(|e| TaskError::Python(e.to_string()))?;
             for record in d.take_log() {
-                let level = match record.level {
-                    bb_data::LogLevel::Debug => continue,
-                    bb_data::LogLevel::Note => "NOTE",
-                    bb_data::LogLevel::Warning => "WARNING",
-                    bb_data::LogLevel::Error => "ERROR",
-                };
-                println!("{level}: {}", record.message);
+                if let Some(line) = record.line() {
+                    println!("{line}");
+                }
             }
         } else {
             let script = shell_script(d, func, cwd.as_deref()).map_err(data)?;

@@ -559,11 +559,9 @@ pub(crate) fn build(args: &BuildArgs) -> ExitCode {
                     println!("    log: {}", log.display());
                 }
             }
-            println!(
-                "Summary: There {} {n} ERROR message{}, returning a non-zero exit code.",
-                if n == 1 { "was" } else { "were" },
-                if n == 1 { "" } else { "s" }
-            );
+            if let Some(summary) = crate::knotty_summary(0, n) {
+                println!("{summary}");
+            }
         }
         Ok(summary.failed.is_empty())
     };

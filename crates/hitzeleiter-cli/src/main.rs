@@ -82,6 +82,25 @@ fn main() -> ExitCode {
     }
 }
 
+/// knotty's closing lines: how many WARNING and ERROR messages were shown.
+pub(crate) fn knotty_summary(warnings: usize, errors: usize) -> Option<String> {
+    let mut lines = Vec::new();
+    match warnings {
+        0 => {}
+        1 => lines.push("Summary: There was 1 WARNING message.".to_owned()),
+        n => lines.push(format!("Summary: There were {n} WARNING messages.")),
+    }
+    match errors {
+        0 => {}
+        1 => lines
+            .push("Summary: There was 1 ERROR message, returning a non-zero exit code.".to_owned()),
+        n => lines.push(format!(
+            "Summary: There were {n} ERROR messages, returning a non-zero exit code."
+        )),
+    }
+    (!lines.is_empty()).then(|| lines.join("\n"))
+}
+
 /// Prints a command's output, or its error as BitBake does; the exit code says which.
 pub(crate) fn finish(result: Result<String, String>) -> ExitCode {
     match result {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::rc::Rc;
 
 use bb_data::{
-    Cooker, CookerConfig, DataStore, Evaluator, Event, LogLevel, ParsedRecipe, PythonHost,
+    Cooker, CookerConfig, DataStore, Evaluator, Event, LogRecord, ParsedRecipe, PythonHost,
 };
 use clap::Args;
 use serde_json::{Value as Json, json};
@@ -49,6 +49,12 @@ pub(crate) struct GetvarArgs {
     /// Output format: BitBake's text, or JSON (value, export, history).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Print no progress or notes (bitbake-getvar's -q; notes go to standard error).
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// An undefined variable or flag is not an error: nothing is printed.
+    #[arg(long)]
+    ignore_undefined: bool,
     /// The variable.
     var: String,
 }
@@ -170,15 +176,7 @@ fn cached_outcome(entry: &bb_data::CachedRecipe, verbose: bool) -> RecipeOutcome
 }
 
 fn log_lines(d: &DataStore, out: &mut Vec<String>) {
-    for record in d.take_log() {
-        let prefix = match record.level {
-            LogLevel::Debug => continue,
-            LogLevel::Note => "NOTE",
-            LogLevel::Warning => "WARNING",
-            LogLevel::Error => "ERROR",
-        };
-        out.push(format!("{prefix}: {}", record.message));
-    }
+    out.extend(d.take_log().iter().filter_map(LogRecord::line));
 }
 
 fn parse_one(
@@ -336,7 +334,20 @@ pub(crate) fn parse(args: &ParseArgs) -> ExitCode {
         Ok(parsed) => {
             let (summary, errors) = parsed.report();
             println!("{summary}");
-            if errors > 0 {
+            // As knotty: any ERROR message (a recipe's bb.error too) fails the run.
+            let count = |prefix: &str| {
+                parsed
+                    .outcomes
+                    .iter()
+                    .flat_map(|o| &o.messages)
+                    .filter(|m| m.starts_with(prefix))
+                    .count()
+            };
+            let (warnings, error_messages) = (count("WARNING:"), count("ERROR:"));
+            if let Some(summary) = crate::knotty_summary(warnings, error_messages) {
+                println!("{summary}");
+            }
+            if errors > 0 || error_messages > 0 {
                 ExitCode::FAILURE
             } else {
                 ExitCode::SUCCESS
@@ -609,6 +620,9 @@ pub(crate) fn getvar(args: &GetvarArgs) -> ExitCode {
                 parsed.variants[&variant].clone()
             }
         };
+        if !args.quiet {
+            print_log(&d);
+        }
         let expand = !args.unexpand;
         let value = match &args.flag {
             Some(flag) => d.get_var_flag(&args.var, flag, expand),
@@ -625,6 +639,12 @@ pub(crate) fn getvar(args: &GetvarArgs) -> ExitCode {
             json["value"] = value.to_string().into();
             if let Some(flag) = &args.flag {
                 json["flag"] = flag.clone().into();
+                json["unexpanded"] = d
+                    .get_var_flag(&args.var, flag, false)
+                    .ok()
+                    .flatten()
+                    .map(|v| v.to_string())
+                    .into();
             }
             return Ok(Some(format!("{json:#}\n")));
         }
@@ -638,8 +658,15 @@ pub(crate) fn getvar(args: &GetvarArgs) -> ExitCode {
             let _ = std::io::stdout().write_all(text.as_bytes());
             ExitCode::SUCCESS
         }
+        Ok(None) if args.ignore_undefined => ExitCode::SUCCESS,
         Ok(None) => {
-            eprintln!("The variable '{}' is not defined", args.var);
+            match &args.flag {
+                Some(flag) => eprintln!(
+                    "The flag '{flag}' is not defined for variable '{}'",
+                    args.var
+                ),
+                None => eprintln!("The variable '{}' is not defined", args.var),
+            }
             ExitCode::FAILURE
         }
         Err(err) => {

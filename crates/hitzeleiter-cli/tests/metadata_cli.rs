@@ -558,3 +558,59 @@ fn history_names_the_python_function_that_set_a_variable() {
         "history line missing in:\n{stdout}"
     );
 }
+
+/// As knotty: `bb.plain` is printed without a level, an ERROR message from a recipe that
+/// otherwise parses fails the run with BitBake's closing summary, warnings are counted.
+#[test]
+fn logged_messages_are_printed_and_counted_as_bitbake_does() {
+    let build = scratch_build(
+        "logged-messages",
+        &[(
+            "meta-test/recipes-test/loud/loud_1.0.bb",
+            "python __anonymous() {\n    bb.plain(\"just text\")\n    bb.warn(\"careful\")\n    bb.error(\"broken\")\n}\n",
+        )],
+    );
+    let (code, stdout, stderr) = parse_in(&build);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(stdout.contains("0 masked, 0 errors.\n"), "{stdout}");
+    assert!(
+        stdout.ends_with(
+            "Summary: There was 1 WARNING message.\nSummary: There was 1 ERROR message, returning a non-zero exit code.\n"
+        ),
+        "{stdout}"
+    );
+    let lines: Vec<&str> = stderr.lines().collect();
+    for line in ["just text", "WARNING: careful", "ERROR: broken"] {
+        assert!(lines.contains(&line), "{line:?} not in {stderr}");
+    }
+}
+
+#[test]
+fn getvar_names_an_undefined_flag_and_can_ignore_undefined() {
+    let (code, stdout, stderr) = hitzeleiter(&["getvar", "--value", "-f", "nosuchflag", "PN"]);
+    assert_eq!((code, stdout.as_str()), (1, ""));
+    assert_eq!(
+        stderr,
+        "The flag 'nosuchflag' is not defined for variable 'PN'\n"
+    );
+    let (code, stdout, stderr) = hitzeleiter(&["getvar", "--ignore-undefined", "NOT_DEFINED"]);
+    assert_eq!((code, stdout.as_str(), stderr.as_str()), (0, "", ""));
+}
+
+/// BitBake names each variable of a failed expansion's chain once.
+#[test]
+fn an_expansion_failure_names_its_chain_once() {
+    let build = scratch_build(
+        "expansion-chain",
+        &[(
+            "meta-test/recipes-test/chain/chain_1.0.bb",
+            "B = \"${@undefined_function()}\"\nC = \"${B}\"\nD := \"${C}\"\n",
+        )],
+    );
+    let (code, _, stderr) = parse_in(&build);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("The variable dependency chain for the failure is: B -> C -> D[:=]"),
+        "{stderr}"
+    );
+}
