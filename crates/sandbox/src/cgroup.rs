@@ -77,13 +77,19 @@ fn v2_base() -> Option<PathBuf> {
         .find(|dir| dir.join("cgroup.controllers").exists())
 }
 
-/// v1's directory for our group in `controller`'s hierarchy, if it can take children.
+/// Whether this process may create groups in `dir`.
+fn writable(dir: &Path) -> bool {
+    rustix::fs::access(dir, rustix::fs::Access::WRITE_OK).is_ok()
+}
+
+/// v1's directory for our group in `controller`'s hierarchy, if we can create children
+/// there.
 fn v1_base(controller: &str) -> Option<PathBuf> {
     let path = own_path(controller)?;
     let dir = Path::new(ROOT)
         .join(controller)
         .join(path.trim_start_matches('/'));
-    dir.join("cgroup.procs").exists().then_some(dir)
+    (dir.join("cgroup.procs").exists() && writable(&dir)).then_some(dir)
 }
 
 fn v2_controllers(base: &Path) -> Vec<String> {
@@ -96,7 +102,7 @@ fn v2_controllers(base: &Path) -> Vec<String> {
 
 /// What this machine offers.
 pub(crate) fn support() -> CgroupSupport {
-    if let Some(base) = v2_base() {
+    if let Some(base) = v2_base().filter(|b| writable(b)) {
         let enabled = v2_controllers(&base);
         let has = |c: &str| enabled.iter().any(|e| e == c);
         if has("memory") || has("pids") || has("cpu") {
