@@ -560,3 +560,91 @@ fn runall_runs_a_task_for_every_recipe_the_target_needs() {
         "NOTE: Tasks Summary: Attempted 3 tasks of which 0 didn't need to be rerun and all succeeded."
     );
 }
+
+/// Runs git in `dir`; its output.
+fn git(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.org",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git");
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn a_git_url_is_fetched_from_a_mirror_tarball_at_its_srcrev() {
+    let Some(build) = scratch("build_git") else {
+        return;
+    };
+    if Command::new("git").arg("--version").output().is_err() {
+        test_support::skip("build_git: no git on PATH");
+        return;
+    }
+    // An upstream repository with two commits; the recipe wants the first.
+    let upstream = build.join("../upstream");
+    std::fs::create_dir_all(&upstream).unwrap();
+    git(&upstream, &["init", "-q"]);
+    std::fs::write(upstream.join("hello.txt"), "first\n").unwrap();
+    git(&upstream, &["add", "hello.txt"]);
+    git(&upstream, &["commit", "-q", "-m", "first"]);
+    let first = git(&upstream, &["rev-parse", "HEAD"]).trim().to_owned();
+    std::fs::write(upstream.join("hello.txt"), "second\n").unwrap();
+    git(&upstream, &["commit", "-q", "-am", "second"]);
+    // BitBake's mirror tarball of it: a bare clone, named after host and path.
+    let bare = build.join("../bare");
+    git(
+        &build,
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            upstream.to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ],
+    );
+    let tarball =
+        build.join("../layers/meta-demo/mirror/git2_git.example.org.demo.gittool.git.tar.gz");
+    let status = Command::new("tar")
+        .arg("-czf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(&bare)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let recipe = build.join("../layers/meta-demo/recipes/gittool/gittool_1.0.bb");
+    std::fs::create_dir_all(recipe.parent().unwrap()).unwrap();
+    std::fs::write(
+        &recipe,
+        format!(
+            "LICENSE = \"MIT\"\nSRC_URI = \"git://git.example.org/demo/gittool.git;protocol=https;branch=main\"\nSRCREV = \"{first}\"\nS = \"${{WORKDIR}}/git\"\ndo_compile() {{\n    cp hello.txt copied.txt\n}}\n"
+        ),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = hitzeleiter(&build, &["build", "-c", "compile", "gittool"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let work = build.join("tmp/work/x86_64-demo-linux/gittool/1.0/git");
+    assert_eq!(
+        std::fs::read_to_string(work.join("copied.txt")).unwrap(),
+        "first\n"
+    );
+    assert!(
+        build
+            .join("downloads/git2/git.example.org.demo.gittool.git/HEAD")
+            .exists()
+    );
+}

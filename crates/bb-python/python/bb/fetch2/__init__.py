@@ -369,7 +369,38 @@ class Wget(object):
         return os.path.join(d.getVar("DL_DIR"), ud.localfile)
 
 
-methods = [Local(), Wget()]
+class Git(object):
+    """git:// URLs (any protocol=): a bare clone in DL_DIR/git2/, made from a mirror
+    tarball (`git2_HOST.PATH.tar.gz`, BitBake's BB_GENERATE_MIRROR_TARBALLS format) found
+    in a local PREMIRRORS/MIRRORS directory; unpacked by cloning at SRCREV."""
+
+    def supports(self, ud, d):
+        return ud.type in ("git", "gitsm")
+
+    def urldata_init(self, ud, d):
+        name = (ud.host + ud.path).replace("/", ".").replace("*", ".").replace(" ", "_")
+        if name.startswith("."):
+            name = name[1:]
+        ud.gitsrcname = name
+        ud.basename = "git2_%s.tar.gz" % name
+        ud.localfile = os.path.join("git2", name)
+        srcrev_name = "SRCREV" if ud.name == "default" else "SRCREV_%s" % ud.name
+        ud.revision = ud.parm.get("rev") or d.getVar(srcrev_name) or d.getVar("SRCREV")
+        if not ud.revision or ud.revision in ("INVALID", "AUTOINC"):
+            raise FetchError("Please set a valid SRCREV for url %s (a fixed revision: the "
+                             "network is not used to find the latest)" % ud.url, ud.url)
+
+    def localpath(self, ud, d):
+        return os.path.join(d.getVar("DL_DIR"), ud.localfile)
+
+    def has_revision(self, ud, clonedir):
+        import subprocess
+        return os.path.isdir(clonedir) and subprocess.run(
+            ["git", "-C", clonedir, "cat-file", "-e", ud.revision + "^{commit}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+
+
+methods = [Local(), Wget(), Git()]
 
 
 class FetchData(object):
@@ -464,6 +495,9 @@ class Fetch(object):
                                      % (url, d.getVar("DL_DIR"), "\n    ".join(searched)), url)
                 continue
             dest = self.localpath(url)
+            if isinstance(ud.method, Git):
+                self._download_git(ud, dest)
+                continue
             if os.path.exists(dest) and os.path.exists(dest + ".done"):
                 try:
                     verify_checksum(ud, d, dest)
@@ -473,39 +507,63 @@ class Fetch(object):
                     bb.warn("Checksum mismatch for local file %s\nCleaning and trying again." % dest)
                     os.remove(dest + ".done")
             bb.utils.mkdirhier(os.path.dirname(dest))
-            tried = []
-            for var in ("PREMIRRORS", "MIRRORS"):
-                for pattern, replacement in _mirror_pairs(d.getVar(var)):
-                    if not re.match(pattern, url.split(";")[0]):
-                        continue
-                    mirror = URI(replacement)
-                    if mirror.scheme != "file":
-                        tried.append(replacement)
-                        continue
-                    source = mirror.path
-                    if replacement.endswith("/") or os.path.isdir(source):
-                        source = os.path.join(source, ud.basename)
-                    tried.append(source)
-                    if not os.path.exists(source):
-                        continue
-                    partial = dest + ".tmp"
-                    try:
-                        shutil.copyfile(source, partial)
-                        verify_checksum(ud, d, partial)
-                        os.replace(partial, dest)
-                        open(dest + ".done", "w").close()
-                    except OSError as e:
-                        _transient_failures.append(url)
-                        raise FetchError("Copying %s from the mirror failed: %s" % (source, e), url)
-                    break
-                else:
+            source = self._from_mirror(ud)
+            partial = dest + ".tmp"
+            try:
+                shutil.copyfile(source, partial)
+                verify_checksum(ud, d, partial)
+                os.replace(partial, dest)
+                open(dest + ".done", "w").close()
+            except OSError as e:
+                _transient_failures.append(url)
+                raise FetchError("Copying %s from the mirror failed: %s" % (source, e), url)
+
+    def _from_mirror(self, ud):
+        """The first file for `ud` (named ud.basename) in a local PREMIRRORS/MIRRORS
+        directory whose pattern matches its URL."""
+        d = self.d
+        tried = []
+        for var in ("PREMIRRORS", "MIRRORS"):
+            for pattern, replacement in _mirror_pairs(d.getVar(var)):
+                if not re.match(pattern, ud.url.split(";")[0]):
                     continue
-                break
-            else:
-                if d.getVar("BB_NO_NETWORK") == "1":
-                    raise NetworkAccess(url, "download (mirrors tried: %s)" % (", ".join(tried) or "none"))
-                raise FetchError("Fetching over the network is not implemented; serve it from a "
-                                 "PREMIRRORS or MIRRORS directory (tried: %s)" % (", ".join(tried) or "none"), url)
+                mirror = URI(replacement)
+                if mirror.scheme != "file":
+                    tried.append(replacement)
+                    continue
+                source = mirror.path
+                if replacement.endswith("/") or os.path.isdir(source):
+                    source = os.path.join(source, ud.basename)
+                tried.append(source)
+                if os.path.exists(source):
+                    return source
+        if d.getVar("BB_NO_NETWORK") == "1":
+            raise NetworkAccess(ud.url, "download (mirrors tried: %s)" % (", ".join(tried) or "none"))
+        raise FetchError("Fetching over the network is not implemented; serve it from a "
+                         "PREMIRRORS or MIRRORS directory (tried: %s)" % (", ".join(tried) or "none"), ud.url)
+
+    def _download_git(self, ud, clonedir):
+        """A bare clone holding SRCREV in DL_DIR/git2/, from a mirror tarball."""
+        import shutil
+        import subprocess
+        if ud.method.has_revision(ud, clonedir):
+            return
+        tarball = self._from_mirror(ud)
+        partial = clonedir + ".tmp"
+        if os.path.exists(partial):
+            shutil.rmtree(partial)
+        bb.utils.mkdirhier(partial)
+        result = subprocess.run(["tar", "-xzf", tarball, "-C", partial],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if result.returncode != 0:
+            raise FetchError("Unpacking the mirror tarball %s failed:\n%s"
+                             % (tarball, result.stdout.decode(errors="replace")), ud.url)
+        if os.path.exists(clonedir):
+            shutil.rmtree(clonedir)
+        os.replace(partial, clonedir)
+        if not ud.method.has_revision(ud, clonedir):
+            raise FetchError("The mirror tarball %s does not contain revision %s"
+                             % (tarball, ud.revision), ud.url)
 
     def checkstatus(self, urls=None):
         self._not_here("checking URLs")
@@ -519,6 +577,9 @@ class Fetch(object):
         for url in urls or self.urls:
             ud = self.ud.get(url) or FetchData(url, d)
             path = self.localpath(url)
+            if isinstance(ud.method, Git):
+                self._unpack_git(ud, path, root)
+                continue
             destdir = os.path.join(root, ud.parm.get("subdir", ""))
             bb.utils.mkdirhier(destdir)
             base = os.path.basename(path)
@@ -554,6 +615,21 @@ class Fetch(object):
                 shutil.copytree(path, target, symlinks=True)
             else:
                 shutil.copy2(path, target)
+
+    def _unpack_git(self, ud, clonedir, root):
+        """BitBake's git unpack: a shared clone of DL_DIR's bare clone in
+        ROOT/DESTSUFFIX (default `git`), checked out at SRCREV."""
+        import shutil
+        import subprocess
+        destdir = os.path.join(root, ud.parm.get("destsuffix", "git"))
+        if os.path.exists(destdir):
+            shutil.rmtree(destdir)
+        for command in (["git", "clone", "-q", "-s", "-n", clonedir, destdir],
+                        ["git", "-C", destdir, "checkout", "-q", ud.revision]):
+            result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            if result.returncode != 0:
+                raise UnpackError("%s failed:\n%s" % (" ".join(command),
+                                  result.stdout.decode(errors="replace")), ud.url)
 
     def clean(self, urls=None):
         self._not_here("cleaning downloads")
