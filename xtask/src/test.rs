@@ -13,6 +13,7 @@ const PUBLISHED_CRATES: &[&str] = &[
     "bbquery",
     "cas",
     "sysroot",
+    "sandbox",
     "executor",
 ];
 

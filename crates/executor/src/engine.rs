@@ -199,6 +199,48 @@ fn stamp_file(base: &Path, signature: &[u8; 32]) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// `${STAMP}.do_task.running`: there while the job runs, so that a build killed meanwhile
+/// is noticed by the next.
+fn running_marker(job: &Job) -> Option<PathBuf> {
+    let mut name = job.stamp.as_ref()?.as_os_str().to_owned();
+    name.push(".running");
+    Some(PathBuf::from(name))
+}
+
+/// `${STAMP}` of the job's recipe.
+fn recipe_stamp(job: &Job) -> Option<PathBuf> {
+    let base = job.stamp.as_ref()?.to_string_lossy().into_owned();
+    base.strip_suffix(&format!(".{}", job.task))
+        .map(PathBuf::from)
+}
+
+/// The jobs of recipes a killed build left half done (a task's running marker remains):
+/// their work directories are in an unknown state, so none of their stamps is trusted
+/// and they run again from the start (declared outputs may still come from the cache).
+fn interrupted_jobs(jobs: &[Job]) -> Vec<bool> {
+    let mut dirs: Vec<&Path> = jobs
+        .iter()
+        .filter_map(|j| j.stamp.as_deref().and_then(Path::parent))
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    let mut interrupted = std::collections::HashSet::new();
+    for dir in dirs {
+        for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some((recipe, _task)) = name
+                .strip_suffix(".running")
+                .and_then(|n| n.rsplit_once('.'))
+            {
+                interrupted.insert(dir.join(recipe));
+            }
+        }
+    }
+    jobs.iter()
+        .map(|j| recipe_stamp(j).is_some_and(|r| interrupted.contains(&r)))
+        .collect()
+}
+
 /// The result a valid stamp records, if `job` has one for `signature`.
 fn stamped(job: &Job, signature: &[u8; 32]) -> Option<[u8; 32]> {
     let base = job.stamp.as_ref()?;
@@ -355,7 +397,11 @@ pub fn run(
 }
 
 /// Signatures and what is already done, before anything runs.
-fn survey(jobs: &[Job], options: &Options) -> (Vec<Option<[u8; 32]>>, Vec<Known>) {
+fn survey(
+    jobs: &[Job],
+    options: &Options,
+    distrusted: &[bool],
+) -> (Vec<Option<[u8; 32]>>, Vec<Known>) {
     let depends: Vec<Vec<usize>> = jobs.iter().map(|j| j.deps.clone()).collect();
     let order = taskgraph::topological_order(&depends).unwrap_or_default();
     let mut results: Vec<Option<[u8; 32]>> = vec![None; jobs.len()];
@@ -365,7 +411,7 @@ fn survey(jobs: &[Job], options: &Options) -> (Vec<Option<[u8; 32]>>, Vec<Known>
         let Some(signature) = signature(job, &results) else {
             continue;
         };
-        if let Some(result) = stamped(job, &signature) {
+        if let Some(result) = stamped(job, &signature).filter(|_| !distrusted[id]) {
             known[id] = Known::Current;
             results[id] = Some(result);
         } else if let Some(result) = cached_result(options, job, &signature) {
@@ -397,7 +443,8 @@ async fn drive(
         attempted,
         ..Summary::default()
     };
-    let (mut results, known) = survey(jobs, options);
+    let distrusted = interrupted_jobs(jobs);
+    let (mut results, known) = survey(jobs, options, &distrusted);
 
     // The jobs needed: from the targets down, not below what is done or cached.
     let mut needed = vec![false; jobs.len()];
@@ -474,7 +521,7 @@ async fn drive(
             };
             // Known from the survey, or now that its dependencies ran (early cut-off: a
             // dependency that ran again and gave the same outputs).
-            if let Some(result) = stamped(job, &signature) {
+            if let Some(result) = stamped(job, &signature).filter(|_| !distrusted[id]) {
                 results[id] = Some(result);
                 summary.not_rerun += 1;
                 done += 1;
@@ -535,6 +582,14 @@ async fn drive(
             if !matches!(job.action, Action::NoExec | Action::Stage { .. }) {
                 write_task_order(job, &options.tag);
             }
+            if let Some(marker) =
+                running_marker(job).filter(|_| !matches!(job.action, Action::NoExec))
+            {
+                if let Some(dir) = marker.parent() {
+                    let _ = fs::create_dir_all(dir);
+                }
+                let _ = fs::write(&marker, b"");
+            }
             reporter.event(
                 jobs,
                 Event::Started {
@@ -589,6 +644,11 @@ async fn drive(
                 scheduler.complete(slot);
             }
             Err(failure) => {
+                // A failure is a known state (BitBake runs the failed task again next
+                // time); only a kill leaves the marker.
+                if let Some(marker) = running_marker(job) {
+                    let _ = fs::remove_file(marker);
+                }
                 let attempt = attempts.entry(id).or_insert(0);
                 *attempt += 1;
                 if failure.transient && *attempt <= options.retry_delays.len() {

@@ -193,3 +193,36 @@ fn declared_outputs_are_cached_by_content_and_restored() {
         summary.failed
     );
 }
+
+#[test]
+fn a_recipe_left_half_done_by_a_killed_build_runs_again_from_the_start() {
+    let dir = scratch("engine_interrupted");
+    let log = dir.join("runs");
+    let step = |task: &str| format!("echo {task} >> {}", log.display());
+    let jobs = vec![
+        job(&dir, "do_unpack", &step("unpack"), vec![]),
+        job(&dir, "do_patch", &step("patch"), vec![0]),
+    ];
+    assert_eq!(
+        run(&jobs, &[1], &options(&dir), &mut Recorder::default()).ran,
+        2
+    );
+    assert_eq!(
+        run(&jobs, &[1], &options(&dir), &mut Recorder::default()).ran,
+        0
+    );
+    // A build killed while do_patch ran leaves its marker: the work directory cannot be
+    // trusted, so unpack runs again too.
+    std::fs::write(dir.join("stamps/test.do_patch.running"), "").unwrap();
+    let summary = run(&jobs, &[1], &options(&dir), &mut Recorder::default());
+    assert_eq!(summary.ran, 2, "{summary:?}");
+    assert!(!dir.join("stamps/test.do_patch.running").exists());
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "unpack\npatch\nunpack\npatch\n"
+    );
+    assert_eq!(
+        run(&jobs, &[1], &options(&dir), &mut Recorder::default()).ran,
+        0
+    );
+}

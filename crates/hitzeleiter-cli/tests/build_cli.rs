@@ -433,7 +433,7 @@ fn a_build_killed_at_any_moment_is_finished_by_the_next() {
     let Some(build) = scratch("build_killed") else {
         return;
     };
-    for delay_ms in [150, 400, 700] {
+    for delay_ms in [100, 250, 400, 550, 700, 850, 1000] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hitzeleiter"))
             .args(["build", "demo-image"])
             .current_dir(&build)
@@ -595,6 +595,10 @@ fn a_git_url_is_fetched_from_a_mirror_tarball_at_its_srcrev() {
     }
     // An upstream repository with two commits; the recipe wants the first.
     let upstream = build.join("../upstream");
+    let bare = build.join("../bare");
+    for dir in [&upstream, &bare] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     std::fs::create_dir_all(&upstream).unwrap();
     git(&upstream, &["init", "-q"]);
     std::fs::write(upstream.join("hello.txt"), "first\n").unwrap();
@@ -604,7 +608,6 @@ fn a_git_url_is_fetched_from_a_mirror_tarball_at_its_srcrev() {
     std::fs::write(upstream.join("hello.txt"), "second\n").unwrap();
     git(&upstream, &["commit", "-q", "-am", "second"]);
     // BitBake's mirror tarball of it: a bare clone, named after host and path.
-    let bare = build.join("../bare");
     git(
         &build,
         &[
@@ -647,4 +650,50 @@ fn a_git_url_is_fetched_from_a_mirror_tarball_at_its_srcrev() {
             .join("downloads/git2/git.example.org.demo.gittool.git/HEAD")
             .exists()
     );
+}
+
+#[test]
+fn local_directories_and_compressed_archives_are_unpacked() {
+    let Some(build) = scratch("build_unpack") else {
+        return;
+    };
+    let files = build.join("../layers/meta-demo/recipes/unpacks/files");
+    std::fs::create_dir_all(files.join("tree/sub")).unwrap();
+    std::fs::write(files.join("tree/sub/b.txt"), "in a directory\n").unwrap();
+    let content = build.join("../archive-content");
+    std::fs::create_dir_all(&content).unwrap();
+    std::fs::write(content.join("from-archive.txt"), "in an archive\n").unwrap();
+    let mut recipe = String::from("LICENSE = \"MIT\"\nSRC_URI = \"file://tree");
+    let mut checks = String::from("    test -f ${WORKDIR}/tree/sub/b.txt\n");
+    for (name, flag) in [("xz", "-J"), ("zst", "--zstd"), ("gz", "-z")] {
+        let tool = match name {
+            "xz" => "xz",
+            "zst" => "zstd",
+            _ => "gzip",
+        };
+        if Command::new(tool).arg("--version").output().is_err() {
+            test_support::skip(&format!("build_unpack: no {tool} for .tar.{name}"));
+            continue;
+        }
+        let archive = files.join(format!("data-{name}.tar.{name}"));
+        let status = Command::new("tar")
+            .arg(flag)
+            .arg("-cf")
+            .arg(&archive)
+            .arg("-C")
+            .arg(&content)
+            .arg(".")
+            .status()
+            .unwrap();
+        assert!(status.success());
+        recipe.push_str(&format!(" file://data-{name}.tar.{name};subdir={name}"));
+        checks.push_str(&format!(
+            "    grep -q archive ${{WORKDIR}}/{name}/from-archive.txt\n"
+        ));
+    }
+    recipe.push_str(&format!("\"\ndo_compile() {{\n{checks}}}\n"));
+    let path = build.join("../layers/meta-demo/recipes/unpacks/unpacks_1.0.bb");
+    std::fs::write(&path, recipe).unwrap();
+    let (code, stdout, stderr) = hitzeleiter(&build, &["build", "-c", "compile", "unpacks"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
 }

@@ -586,14 +586,11 @@ class Fetch(object):
             archive = ud.parm.get("unpack", "1") == "1"
             command = None
             if archive:
-                for suffixes, flags in (((".tar.gz", ".tgz"), "z"), ((".tar.xz", ".txz"), "J"),
-                                        ((".tar.bz2", ".tbz2"), "j"), ((".tar.zst",), "--zstd "),
-                                        ((".tar",), "")):
+                for suffixes, option in (((".tar.gz", ".tgz"), "-z"), ((".tar.xz", ".txz"), "-J"),
+                                         ((".tar.bz2", ".tbz2"), "-j"), ((".tar.zst",), "--zstd"),
+                                         ((".tar",), "")):
                     if base.endswith(suffixes):
-                        command = "tar x%s --no-same-owner -f '%s' -C '%s'" % (
-                            flags if len(flags) == 1 else "", path, destdir)
-                        if len(flags) > 1:
-                            command = "tar %sx --no-same-owner -f '%s' -C '%s'" % (flags, path, destdir)
+                        command = "tar -x %s --no-same-owner -f '%s' -C '%s'" % (option, path, destdir)
                         break
             if command:
                 result = subprocess.run(command, shell=True, stdout=subprocess.PIPE,
