@@ -31,7 +31,7 @@
 //! # Ok::<(), cas::CasError>(())
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::fs::File;
 use std::io::{Read, Write};
@@ -53,6 +53,22 @@ pub struct Digest {
 }
 
 impl Digest {
+    /// The digest a store file is named after (`HASH-SIZE`).
+    fn parse_file_name(name: &str) -> Option<Digest> {
+        let (hex, size) = name.split_once('-')?;
+        if hex.len() != 64 {
+            return None;
+        }
+        let mut hash = [0u8; 32];
+        for (i, byte) in hash.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(Digest {
+            hash,
+            size: size.parse().ok()?,
+        })
+    }
+
     /// The digest of `data`.
     pub fn of(data: &[u8]) -> Digest {
         Digest {
@@ -237,6 +253,9 @@ pub struct Store {
     /// Action results this process wrote or verified: looked up again without the disk
     /// (as Bazel keeps its action cache in memory).
     actions: Mutex<HashMap<Digest, ActionResult>>,
+    /// The action keys on disk, listed on the first lookup (and added to by this store):
+    /// a key not listed is a miss without a file system call.
+    action_index: Mutex<Option<HashSet<Digest>>>,
 }
 
 impl Store {
@@ -251,6 +270,7 @@ impl Store {
             root: root.to_owned(),
             codec,
             actions: Mutex::new(HashMap::new()),
+            action_index: Mutex::new(None),
         })
     }
 
@@ -534,18 +554,46 @@ impl Store {
         if let Ok(mut actions) = self.actions.lock() {
             actions.insert(*key, result.clone());
         }
+        if let Ok(mut index) = self.action_index.lock()
+            && let Some(index) = index.as_mut()
+        {
+            index.insert(*key);
+        }
     }
 
-    /// The recorded result of the action `key`, if there is one and every output it names
-    /// is still in the store. A damaged entry is removed and reported. A result this
-    /// `Store` already wrote or verified is answered from memory (its outputs are still
-    /// checked).
+    /// Whether `key` was on disk when the action cache was first listed (or written by
+    /// this store since).
+    fn listed(&self, key: &Digest) -> Result<bool, CasError> {
+        let mut index = self.action_index.lock().map_err(|_| CasError::Io {
+            path: self.root.join("ac"),
+            error: std::io::Error::other("a thread panicked holding the action index"),
+        })?;
+        if index.is_none() {
+            let dir = self.root.join("ac");
+            let mut keys = HashSet::new();
+            for entry in std::fs::read_dir(&dir).map_err(io(&dir))? {
+                let name = entry.map_err(io(&dir))?.file_name();
+                if let Some(key) = name.to_str().and_then(Digest::parse_file_name) {
+                    keys.insert(key);
+                }
+            }
+            *index = Some(keys);
+        }
+        Ok(index.as_ref().is_some_and(|keys| keys.contains(key)))
+    }
+
+    /// The recorded result of the action `key`: read from disk the first time, verified
+    /// (a damaged entry is removed and reported) and served only if every output it names
+    /// is in the store; after that answered from memory (as Bazel's in-memory action
+    /// cache), so a blob evicted meanwhile by another process shows only when the output
+    /// is read ([`Store::get_to_file`] says `NotFound`). An entry another process writes
+    /// after this store first listed the cache is not seen: a miss, never a wrong answer.
     pub fn get_action(&self, key: &Digest) -> Result<Option<ActionResult>, CasError> {
-        let remembered = self.actions.lock().ok().and_then(|a| a.get(key).cloned());
-        if let Some(result) = remembered
-            && result.output_files.iter().all(|o| self.contains(&o.digest))
-        {
+        if let Some(result) = self.actions.lock().ok().and_then(|a| a.get(key).cloned()) {
             return Ok(Some(result));
+        }
+        if !self.listed(key)? {
+            return Ok(None);
         }
         // No lock: an entry is renamed into place whole and verified when read, and one
         // removed meanwhile is a miss.

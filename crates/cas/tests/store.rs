@@ -127,9 +127,12 @@ fn action_results_need_their_outputs_and_an_intact_entry() {
     store.put_action(&key, &result).unwrap();
     assert_eq!(store.get_action(&key).unwrap(), Some(result.clone()));
 
-    // An output gone (evicted): a miss, not a result pointing at nothing.
+    // An output gone (evicted by another process): a store that reads the entry anew
+    // misses; one that verified it before finds out when it reads the output.
     std::fs::remove_file(blob_file(&dir, &output)).unwrap();
-    assert_eq!(store.get_action(&key).unwrap(), None);
+    assert!(matches!(store.get(&output), Err(CasError::NotFound(_))));
+    let fresh = Store::open(&dir, Codec::Lz4).unwrap();
+    assert_eq!(fresh.get_action(&key).unwrap(), None);
 
     store.put(b"object code").unwrap();
     // Another user of the directory (this one remembers the entry it verified).

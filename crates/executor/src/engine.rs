@@ -393,7 +393,26 @@ pub fn run(
         }
     };
     let local = tokio::task::LocalSet::new();
-    local.block_on(&runtime, drive(jobs, targets, options, reporter))
+    // A job planned as restored from the cache whose outputs turn out to be gone (evicted
+    // meanwhile) has been planned without its dependencies: plan again without its entry.
+    let mut uncached = vec![false; jobs.len()];
+    let mut ran_before = 0;
+    let mut usage_before = Vec::new();
+    loop {
+        let (mut summary, replan) =
+            local.block_on(&runtime, drive(jobs, targets, options, &uncached, reporter));
+        summary.ran += ran_before;
+        summary.not_rerun = summary.not_rerun.saturating_sub(ran_before);
+        usage_before.append(&mut summary.usage);
+        if replan.is_empty() || !summary.failed.is_empty() || replan.iter().any(|&j| uncached[j]) {
+            summary.usage = usage_before;
+            return summary;
+        }
+        for job in replan {
+            uncached[job] = true;
+        }
+        ran_before = summary.ran;
+    }
 }
 
 /// Signatures and what is already done, before anything runs.
@@ -401,6 +420,7 @@ fn survey(
     jobs: &[Job],
     options: &Options,
     distrusted: &[bool],
+    uncached: &[bool],
 ) -> (Vec<Option<[u8; 32]>>, Vec<Known>) {
     let depends: Vec<Vec<usize>> = jobs.iter().map(|j| j.deps.clone()).collect();
     let order = taskgraph::topological_order(&depends).unwrap_or_default();
@@ -414,7 +434,9 @@ fn survey(
         if let Some(result) = stamped(job, &signature).filter(|_| !distrusted[id]) {
             known[id] = Known::Current;
             results[id] = Some(result);
-        } else if let Some(result) = cached_result(options, job, &signature) {
+        } else if let Some(result) =
+            cached_result(options, job, &signature).filter(|_| !uncached[id])
+        {
             known[id] = Known::Cached;
             results[id] = Some(result_of(job, &signature, Some(&result)));
         } else if job.outputs.is_empty() && !job.force {
@@ -424,12 +446,15 @@ fn survey(
     (results, known)
 }
 
+/// One pass over the plan; also the jobs whose restore failed although they were planned
+/// without their dependencies (the caller plans again).
 async fn drive(
     jobs: &[Job],
     targets: &[usize],
     options: &Options,
+    uncached: &[bool],
     reporter: &mut dyn Reporter,
-) -> Summary {
+) -> (Summary, Vec<usize>) {
     // Attempted: what the targets need at all, done or not (BitBake drops the rest).
     let mut wanted = vec![false; jobs.len()];
     let mut pending: Vec<usize> = targets.to_vec();
@@ -444,7 +469,8 @@ async fn drive(
         ..Summary::default()
     };
     let distrusted = interrupted_jobs(jobs);
-    let (mut results, known) = survey(jobs, options, &distrusted);
+    let (mut results, known) = survey(jobs, options, &distrusted, uncached);
+    let mut replan = Vec::new();
 
     // The jobs needed: from the targets down, not below what is done or cached.
     let mut needed = vec![false; jobs.len()];
@@ -484,7 +510,7 @@ async fn drive(
                 log: None,
                 exit_code: None,
             });
-            return summary;
+            return (summary, Vec::new());
         }
     };
 
@@ -528,7 +554,8 @@ async fn drive(
                 scheduler.complete(slot);
                 continue;
             }
-            if let Some(cached) = cached_result(options, job, &signature) {
+            if let Some(cached) = cached_result(options, job, &signature).filter(|_| !uncached[id])
+            {
                 let restored = match &options.store {
                     Some(store) if !options.dry_run => {
                         restore(store, &options.output_root, &job.outputs, &cached)
@@ -548,22 +575,11 @@ async fn drive(
                     scheduler.complete(slot);
                     continue;
                 }
-                if let (Err(err), true) = (restored, job.deps.iter().any(|&d| !needed[d])) {
-                    // What it needs was left out for the cache's sake: running it now would
-                    // run it without them.
-                    let failure = Failure {
-                        job: id,
-                        message: format!(
-                            "its outputs could not be restored from the cache ({err}); run the build again"
-                        ),
-                        log: None,
-                        exit_code: None,
-                    };
-                    reporter.event(jobs, Event::Failed(&failure));
-                    summary.failed.push(failure);
-                    done += 1;
-                    summary.blocked += scheduler.fail(slot).len();
-                    stopping |= !options.keep_going;
+                if restored.is_err() && job.deps.iter().any(|&d| !needed[d]) {
+                    // What it needs was left out for the cache's sake: let what runs
+                    // finish, then plan again without this entry.
+                    replan.push(id);
+                    stopping = true;
                     continue;
                 }
             }
@@ -680,11 +696,11 @@ async fn drive(
             }
         }
     }
-    if stopping {
+    if stopping && replan.is_empty() {
         // BitBake counts what it did not get to as not run, not as failed.
         summary.blocked += plan.len() - done - summary.blocked;
     }
-    summary
+    (summary, replan)
 }
 
 /// A failed run of a job.

@@ -226,3 +226,55 @@ fn a_recipe_left_half_done_by_a_killed_build_runs_again_from_the_start() {
         0
     );
 }
+
+#[test]
+fn outputs_evicted_after_the_cache_was_consulted_are_rebuilt_with_their_dependencies() {
+    let dir = scratch("engine_evicted");
+    let store = Arc::new(cas::Store::open(&dir.join("cas"), cas::Codec::Zstd).unwrap());
+    let out = dir.join("image");
+    let compiled = dir.join("compiled");
+    let mut jobs = vec![
+        job(
+            &dir,
+            "do_compile",
+            &format!("echo object > {}", compiled.display()),
+            vec![],
+        ),
+        job(
+            &dir,
+            "do_install",
+            &format!(
+                "mkdir -p {o}; cp {c} {o}/installed",
+                o = out.display(),
+                c = compiled.display()
+            ),
+            vec![0],
+        ),
+        job(&dir, "do_build", "true", vec![1]),
+    ];
+    jobs[1].outputs = vec![out.clone()];
+    let options = Options {
+        store: Some(store.clone()),
+        ..options(&dir)
+    };
+    assert_eq!(run(&jobs, &[2], &options, &mut Recorder::default()).ran, 3);
+    // Everything gone but the store's memory of do_install's result; its blob evicted.
+    std::fs::remove_dir_all(dir.join("stamps")).unwrap();
+    std::fs::remove_dir_all(&out).unwrap();
+    std::fs::remove_file(&compiled).unwrap();
+    let blob = cas::Digest::of(b"object\n");
+    let hex = blob.hex();
+    std::fs::remove_file(
+        dir.join("cas/blobs")
+            .join(&hex[..2])
+            .join(format!("{hex}-{}", blob.size)),
+    )
+    .unwrap();
+    let summary = run(&jobs, &[2], &options, &mut Recorder::default());
+    assert!(summary.failed.is_empty(), "{summary:?}");
+    assert_eq!(summary.ran, 3, "{summary:?}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("installed")).unwrap(),
+        "object\n"
+    );
+}
