@@ -74,6 +74,12 @@ impl VariableHistory {
             .push(event);
     }
 
+    /// BitBake's `rename_variable_hist`: `to` gets copies of `from`'s events.
+    pub(crate) fn copy_events(&mut self, from: &str, to: &str) {
+        let copies = self.events.get(from).cloned().unwrap_or_default();
+        self.events.entry(to.to_owned()).or_default().extend(copies);
+    }
+
     pub(crate) fn events(&self, var: &str) -> Vec<Event> {
         self.events.get(var).cloned().unwrap_or_default()
     }

@@ -117,6 +117,9 @@ struct Inner {
     renames: HashMap<String, String>,
     filters: HashMap<String, String>,
     history: Option<VariableHistory>,
+    /// Set while an operation that BitBake makes with `ignore=True` runs: nothing of it is
+    /// recorded (its caller recorded the operation itself).
+    ignore_history: bool,
     /// How many layers at the top of `parent` hold this store's own variables, frozen
     /// away by `freeze`: BitBake's store keeps them in its own dict (`localkeys`).
     own_layers: usize,
@@ -144,6 +147,9 @@ impl Inner {
     }
 
     fn record(&mut self, event: Event) {
+        if self.ignore_history {
+            return;
+        }
         if let Some(history) = &mut self.history {
             history.record(event);
         }
@@ -214,6 +220,7 @@ impl DataStore {
                 .map(|(a, b)| (a.to_string(), b.to_string()))
                 .collect(),
             history: None,
+            ignore_history: false,
             own_layers: 0,
             filters: HashMap::default(),
         };
@@ -721,6 +728,11 @@ impl DataStore {
 
     /// `d.delVarFlag(var, flag)`.
     pub fn del_var_flag(&self, var: &str, flag: &str) {
+        self.del_var_flag_from(var, flag, None);
+    }
+
+    /// `delVarFlag` recorded with the origin of the call.
+    pub fn del_var_flag_from(&self, var: &str, flag: &str, origin: Option<&Origin>) {
         let mut inner = self.inner.borrow_mut();
         Self::clear_expand_cache(&mut inner);
         if inner.find(var).is_none() {
@@ -732,61 +744,152 @@ impl DataStore {
             inner.record(Event::new(
                 var,
                 "delFlag",
-                None,
+                origin,
                 String::new(),
                 Some(flag.to_owned()),
             ));
         }
     }
 
+    /// Runs `write` without recording anything in the history: BitBake's `ignore=True`,
+    /// for an operation whose caller records it in its own words.
+    pub fn without_history<T>(&self, write: impl FnOnce() -> T) -> T {
+        let before = std::mem::replace(&mut self.inner.borrow_mut().ignore_history, true);
+        let result = write();
+        self.inner.borrow_mut().ignore_history = before;
+        result
+    }
+
+    /// Records one history event (when tracking).
+    fn record_event(
+        &self,
+        var: &str,
+        op: &str,
+        origin: Option<&Origin>,
+        detail: &str,
+        flag: Option<&str>,
+    ) {
+        self.inner.borrow_mut().record(Event::new(
+            var,
+            op,
+            origin,
+            detail.to_owned(),
+            flag.map(str::to_owned),
+        ));
+    }
+
     /// `d.appendVar(var, value)`: an `:append` entry.
     pub fn append_var(&self, var: &str, value: &str) -> Result<(), DataError> {
-        self.set_var_full(
-            &format!("{var}:append"),
-            Value::from(value),
-            true,
-            None,
-            "append",
-        )
+        self.append_var_from(var, value, None)
+    }
+
+    /// `appendVar` recorded as BitBake does: one `append` event from `origin`.
+    pub fn append_var_from(
+        &self,
+        var: &str,
+        value: &str,
+        origin: Option<&Origin>,
+    ) -> Result<(), DataError> {
+        self.add_to_var(var, value, origin, "append")
     }
 
     /// `d.prependVar(var, value)`: a `:prepend` entry.
     pub fn prepend_var(&self, var: &str, value: &str) -> Result<(), DataError> {
-        self.set_var_full(
-            &format!("{var}:prepend"),
-            Value::from(value),
-            true,
-            None,
-            "prepend",
-        )
+        self.prepend_var_from(var, value, None)
+    }
+
+    /// `prependVar` recorded as BitBake does: one `prepend` event from `origin`.
+    pub fn prepend_var_from(
+        &self,
+        var: &str,
+        value: &str,
+        origin: Option<&Origin>,
+    ) -> Result<(), DataError> {
+        self.add_to_var(var, value, origin, "prepend")
+    }
+
+    /// An `:append` or `:prepend` entry (`op`), recorded as one event.
+    fn add_to_var(
+        &self,
+        var: &str,
+        value: &str,
+        origin: Option<&Origin>,
+        op: &str,
+    ) -> Result<(), DataError> {
+        self.record_event(var, op, origin, value, None);
+        self.without_history(|| {
+            self.set_var_full(&format!("{var}:{op}"), Value::from(value), true, origin, op)
+        })
     }
 
     /// `d.appendVarFlag(var, flag, value)`.
     pub fn append_var_flag(&self, var: &str, flag: &str, value: &str) -> Result<(), DataError> {
-        let old = self
-            .get_var_flag(var, flag, false)?
-            .map(|v| v.to_string())
-            .unwrap_or_default();
-        self.set_var_flag_full(var, flag, Value::Str(old + value), None, "append")
+        self.append_var_flag_from(var, flag, value, None)
+    }
+
+    /// `appendVarFlag` recorded as BitBake does: an `append` event with the added part.
+    pub fn append_var_flag_from(
+        &self,
+        var: &str,
+        flag: &str,
+        value: &str,
+        origin: Option<&Origin>,
+    ) -> Result<(), DataError> {
+        self.add_to_var_flag(var, flag, value, origin, "append")
     }
 
     /// `d.prependVarFlag(var, flag, value)`.
     pub fn prepend_var_flag(&self, var: &str, flag: &str, value: &str) -> Result<(), DataError> {
+        self.prepend_var_flag_from(var, flag, value, None)
+    }
+
+    /// `prependVarFlag` recorded as BitBake does: a `prepend` event with the added part.
+    pub fn prepend_var_flag_from(
+        &self,
+        var: &str,
+        flag: &str,
+        value: &str,
+        origin: Option<&Origin>,
+    ) -> Result<(), DataError> {
+        self.add_to_var_flag(var, flag, value, origin, "prepend")
+    }
+
+    /// A flag's value with `value` added after (`append`) or before (`prepend`), recorded
+    /// as one event naming the added part.
+    fn add_to_var_flag(
+        &self,
+        var: &str,
+        flag: &str,
+        value: &str,
+        origin: Option<&Origin>,
+        op: &str,
+    ) -> Result<(), DataError> {
+        self.record_event(var, op, origin, value, Some(flag));
         let old = self
             .get_var_flag(var, flag, false)?
             .map(|v| v.to_string())
             .unwrap_or_default();
-        self.set_var_flag_full(
-            var,
-            flag,
-            Value::Str(value.to_owned() + &old),
-            None,
-            "prepend",
-        )
+        let new = if op == "prepend" {
+            value.to_owned() + &old
+        } else {
+            old + value
+        };
+        self.without_history(|| self.set_var_flag_full(var, flag, Value::Str(new), origin, op))
     }
 
     /// `d.renameVar(key, newkey)`: value, pending operations and override variants move.
     pub fn rename_var(&self, key: &str, newkey: &str) -> Result<(), DataError> {
+        self.rename_var_from(key, newkey, None)
+    }
+
+    /// `renameVar` recorded as BitBake does: `newkey` gets `key`'s history and a
+    /// `rename from KEY` event, `key` a `rename (to)` event, both from `origin`.
+    pub fn rename_var_from(
+        &self,
+        key: &str,
+        newkey: &str,
+        origin: Option<&Origin>,
+    ) -> Result<(), DataError> {
         if key == newkey {
             self.log(
                 LogLevel::Warning,
@@ -808,13 +911,24 @@ impl DataStore {
             )?
             .0;
         if let Some(value) = &value {
-            self.set_var_full(
+            {
+                let mut inner = self.inner.borrow_mut();
+                if !inner.ignore_history
+                    && let Some(history) = &mut inner.history
+                {
+                    history.copy_events(key, newkey);
+                }
+            }
+            self.record_event(
                 newkey,
-                value.clone(),
-                true,
-                None,
                 &format!("rename from {key}"),
-            )?;
+                origin,
+                &value.to_string(),
+                None,
+            );
+            self.without_history(|| {
+                self.set_var_full(newkey, value.clone(), true, origin, "rename")
+            })?;
             found = true;
         }
         let pending: Vec<(String, Value)> = self
@@ -854,7 +968,7 @@ impl DataStore {
             Arc::make_mut(&mut self.inner.borrow_mut().overridedata)
                 .insert(newkey.to_owned(), renamed);
             for (v, _) in variants {
-                self.rename_var(&v, &v.replace(key, newkey))?;
+                self.rename_var_from(&v, &v.replace(key, newkey), origin)?;
             }
         }
         if !found {
@@ -863,7 +977,8 @@ impl DataStore {
         if newkey.contains(':') && value.is_none() {
             Self::update_overrides(&mut self.inner.borrow_mut(), newkey);
         }
-        self.del_var(key);
+        self.record_event(key, "rename (to)", origin, newkey, None);
+        self.without_history(|| self.del_var(key));
         Ok(())
     }
 

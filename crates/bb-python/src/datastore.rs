@@ -329,16 +329,19 @@ pub(crate) mod _hz {
             vm: &VirtualMachine,
         ) -> PyResult<()> {
             let d = zelf.store(vm)?;
-            for (flag, value) in &flags {
-                let flag = flag.str(vm)?.to_string_lossy().into_owned();
-                if flag.as_str() == "_content" {
-                    continue;
+            // BitBake records nothing for setVarFlags.
+            d.without_history(|| {
+                for (flag, value) in &flags {
+                    let flag = flag.str(vm)?.to_string_lossy().into_owned();
+                    if flag.as_str() == "_content" {
+                        continue;
+                    }
+                    let value = from_python(vm, &value)?;
+                    d.set_var_flag(var.as_str(), flag.as_str(), value)
+                        .map_err(|e| raise(vm, e))?;
                 }
-                let value = from_python(vm, &value)?;
-                d.set_var_flag(var.as_str(), flag.as_str(), value)
-                    .map_err(|e| raise(vm, e))?;
-            }
-            Ok(())
+                Ok(())
+            })
         }
 
         /// `getVarFlags(var, expand=False, internalflags=False)`: a dict, or None.
@@ -390,7 +393,8 @@ pub(crate) mod _hz {
             _kwargs: KwArgs,
             vm: &VirtualMachine,
         ) -> PyResult<()> {
-            zelf.store(vm)?.del_var(var.as_str());
+            let d = zelf.store(vm)?;
+            d.del_var_from(var.as_str(), caller(&d, vm).as_ref());
             Ok(())
         }
 
@@ -403,7 +407,8 @@ pub(crate) mod _hz {
             _kwargs: KwArgs,
             vm: &VirtualMachine,
         ) -> PyResult<()> {
-            zelf.store(vm)?.del_var_flag(var.as_str(), flag.as_str());
+            let d = zelf.store(vm)?;
+            d.del_var_flag_from(var.as_str(), flag.as_str(), caller(&d, vm).as_ref());
             Ok(())
         }
 
@@ -429,8 +434,8 @@ pub(crate) mod _hz {
             vm: &VirtualMachine,
         ) -> PyResult<()> {
             let value = value.str(vm)?.to_string_lossy().into_owned();
-            zelf.store(vm)?
-                .append_var(var.as_str(), value.as_str())
+            let d = zelf.store(vm)?;
+            d.append_var_from(var.as_str(), value.as_str(), caller(&d, vm).as_ref())
                 .map_err(|e| raise(vm, e))
         }
 
@@ -444,8 +449,8 @@ pub(crate) mod _hz {
             vm: &VirtualMachine,
         ) -> PyResult<()> {
             let value = value.str(vm)?.to_string_lossy().into_owned();
-            zelf.store(vm)?
-                .prepend_var(var.as_str(), value.as_str())
+            let d = zelf.store(vm)?;
+            d.prepend_var_from(var.as_str(), value.as_str(), caller(&d, vm).as_ref())
                 .map_err(|e| raise(vm, e))
         }
 
@@ -460,8 +465,9 @@ pub(crate) mod _hz {
             vm: &VirtualMachine,
         ) -> PyResult<()> {
             let value = value.str(vm)?.to_string_lossy().into_owned();
-            zelf.store(vm)?
-                .append_var_flag(var.as_str(), flag.as_str(), value.as_str())
+            let d = zelf.store(vm)?;
+            let origin = caller(&d, vm);
+            d.append_var_flag_from(var.as_str(), flag.as_str(), value.as_str(), origin.as_ref())
                 .map_err(|e| raise(vm, e))
         }
 
@@ -476,8 +482,9 @@ pub(crate) mod _hz {
             vm: &VirtualMachine,
         ) -> PyResult<()> {
             let value = value.str(vm)?.to_string_lossy().into_owned();
-            zelf.store(vm)?
-                .prepend_var_flag(var.as_str(), flag.as_str(), value.as_str())
+            let d = zelf.store(vm)?;
+            let origin = caller(&d, vm);
+            d.prepend_var_flag_from(var.as_str(), flag.as_str(), value.as_str(), origin.as_ref())
                 .map_err(|e| raise(vm, e))
         }
 
@@ -490,8 +497,8 @@ pub(crate) mod _hz {
             _kwargs: KwArgs,
             vm: &VirtualMachine,
         ) -> PyResult<()> {
-            zelf.store(vm)?
-                .rename_var(key.as_str(), newkey.as_str())
+            let d = zelf.store(vm)?;
+            d.rename_var_from(key.as_str(), newkey.as_str(), caller(&d, vm).as_ref())
                 .map_err(|e| raise(vm, e))
         }
 

@@ -134,6 +134,21 @@ fn check_store(d: &DataStore, query: &Json, expect: &Json, problems: &mut Vec<St
             .collect();
         compare("keys", prefix, json!(keys), theirs);
     }
+    if let Some(history) = expect.get("history").and_then(Json::as_object) {
+        for (var, theirs) in history {
+            let ours: Vec<Json> = d
+                .history(var)
+                .iter()
+                .map(|e| {
+                    json!({
+                        "op": e.op, "file": e.file, "line": e.line, "func": e.func,
+                        "flag": e.flag, "detail": e.detail,
+                    })
+                })
+                .collect();
+            compare("history", var, json!(ours), theirs);
+        }
+    }
     if let Some(theirs) = expect.get("skipped") {
         let ours = match d.get_var_raw("__SKIPPED") {
             Ok(Some(v)) if v.is_truthy() => Json::String(v.to_string()),
@@ -176,7 +191,7 @@ fn run_case(case: &Json, work: &Path, python: Rc<dyn PythonHost>) -> Result<(), 
         CookerConfig {
             cwd: root.clone(),
             env: Vec::new(),
-            tracking: false,
+            tracking: query.get("history").is_some(),
         },
     );
     let recipe = root.join(case["recipe"].as_str().unwrap_or_default());

@@ -66,8 +66,17 @@ def vardeps(d, key):
     return {"deps": sorted(deps), "value": value}
 
 
+def history_event(event):
+    return {"op": event.get("op"), "file": event.get("file"), "line": event.get("line"),
+            "func": event.get("func"), "flag": event.get("flag"),
+            "detail": str(event.get("detail"))}
+
+
 def results(d, query):
     out = {}
+    if "history" in query:
+        out["history"] = {v: [history_event(e) for e in d.varhistory.variable(v)]
+                          for v in query["history"]}
     if "vars" in query:
         out["vars"] = {v: read(lambda: d.getVar(v)) for v in query["vars"]}
     if "raw" in query:
@@ -104,6 +113,7 @@ def main():
     logging.getLogger("BitBake").addHandler(warnings)
     config = bb.cookerdata.CookerConfiguration()
     config.env = {}
+    config.tracking = bool(case.get("query", {}).get("history"))
     builder = bb.cookerdata.CookerDataBuilder(config)
     try:
         builder.parseBaseConfiguration()
