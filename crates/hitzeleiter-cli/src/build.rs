@@ -20,8 +20,6 @@ use crate::metadata::{BuildDir, Session};
 
 #[derive(Args)]
 pub(crate) struct BuildArgs {
-    #[command(flatten)]
-    build: BuildDir,
     /// The task to run for each target (default: BB_DEFAULT_TASK, else `build`).
     #[arg(short = 'c', long = "cmd")]
     task: Option<String>,
@@ -45,8 +43,6 @@ pub(crate) struct BuildArgs {
 
 #[derive(Args)]
 pub(crate) struct RunTaskArgs {
-    #[command(flatten)]
-    build: BuildDir,
     /// The recipe file.
     file: PathBuf,
     /// Its variant (`native`), or an empty string.
@@ -469,16 +465,16 @@ fn failure_report(jobs: &[Job], failure: &Failure, log_lines: usize) -> String {
 }
 
 /// `hitzeleiter build`.
-pub(crate) fn build(args: &BuildArgs) -> ExitCode {
+pub(crate) fn build(args: &BuildArgs, build: &BuildDir) -> ExitCode {
     let run = || -> Result<bool, String> {
-        let recipes = load_recipes(&args.build)?;
+        let recipes = load_recipes(build)?;
         let targets = with_runall(&recipes, args)?;
         let (graph, errors) = resolve(&recipes, &targets, args.task.as_deref())?;
         if errors {
             return Err("the task graph could not be built".into());
         }
-        let session = Session::new(&args.build, false)?;
-        let build_dir = crate::metadata::build_directory(&args.build)?;
+        let session = Session::new(build, false)?;
+        let build_dir = crate::metadata::build_directory(build)?;
         let (jobs, config) = plan(&recipes, &graph, &session, &build_dir, args.force)?;
         let number = |name: &str, default: usize| {
             config
@@ -577,10 +573,10 @@ pub(crate) fn build(args: &BuildArgs) -> ExitCode {
 
 /// `hitzeleiter internal-run-task`: runs one task of a recipe in this process (python
 /// tasks need the python host), with its output going to the caller's log.
-pub(crate) fn run_task(args: &RunTaskArgs) -> ExitCode {
+pub(crate) fn run_task(args: &RunTaskArgs, build: &BuildDir) -> ExitCode {
     let run = || -> Result<(), (String, bool)> {
         let fail = |e: String| (e, false);
-        let session = Session::new(&args.build, false).map_err(fail)?;
+        let session = Session::new(build, false).map_err(fail)?;
         let mut cooker = session.cooker();
         let config = cooker
             .parse_base_configuration()

@@ -9,8 +9,6 @@ use crate::metadata::BuildDir;
 
 #[derive(Args)]
 pub(crate) struct CacheArgs {
-    #[command(flatten)]
-    build: BuildDir,
     /// The store directory (default: BUILDDIR/cache/hitzeleiter/cas).
     #[arg(long, global = true)]
     dir: Option<PathBuf>,
@@ -56,11 +54,11 @@ pub(crate) fn store_dir(build_dir: &std::path::Path) -> PathBuf {
     build_dir.join("cache/hitzeleiter/cas")
 }
 
-pub(crate) fn cache(args: &CacheArgs) -> ExitCode {
+pub(crate) fn cache(args: &CacheArgs, build: &BuildDir) -> ExitCode {
     let run = || -> Result<String, String> {
         let dir = match &args.dir {
             Some(dir) => dir.clone(),
-            None => store_dir(&crate::metadata::build_directory(&args.build)?),
+            None => store_dir(&crate::metadata::build_directory(build)?),
         };
         let store = cas::Store::open(&dir, cas::Codec::Zstd).map_err(|e| e.to_string())?;
         match args.command {

@@ -16,8 +16,6 @@ use crate::metadata::{BuildDir, Format, ParsedRecipes, parse_recipes};
 
 #[derive(Args)]
 pub(crate) struct GraphArgs {
-    #[command(flatten)]
-    build: BuildDir,
     /// The task to graph for each target (default: BB_DEFAULT_TASK, else `build`).
     #[arg(short = 'c', long = "cmd")]
     task: Option<String>,
@@ -172,9 +170,9 @@ pub(crate) fn resolve(
 }
 
 /// `hitzeleiter graph`: `bitbake -g TARGET…`.
-pub(crate) fn graph(args: &GraphArgs) -> ExitCode {
+pub(crate) fn graph(args: &GraphArgs, build: &BuildDir) -> ExitCode {
     let run = || -> Result<bool, String> {
-        let recipes = load_recipes(&args.build)?;
+        let recipes = load_recipes(build)?;
         let cache = &recipes.cache;
         let (graph, errors) = resolve(&recipes, &args.targets, args.task.as_deref())?;
         let pns = graph.pns(cache);

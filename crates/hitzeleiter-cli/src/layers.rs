@@ -15,8 +15,6 @@ use crate::metadata::{BuildDir, Format};
 
 #[derive(Args)]
 pub(crate) struct ShowLayersArgs {
-    #[command(flatten)]
-    build: BuildDir,
     /// Output format: bitbake-layers' text, or JSON.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -24,8 +22,6 @@ pub(crate) struct ShowLayersArgs {
 
 #[derive(Args)]
 pub(crate) struct ShowRecipesArgs {
-    #[command(flatten)]
-    build: BuildDir,
     /// Show recipe files instead of names and versions.
     #[arg(short = 'f', long)]
     filenames: bool,
@@ -53,8 +49,6 @@ pub(crate) struct ShowRecipesArgs {
 
 #[derive(Args)]
 pub(crate) struct ShowAppendsArgs {
-    #[command(flatten)]
-    build: BuildDir,
     /// Output format: bitbake-layers' text, or JSON.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -71,8 +65,8 @@ fn layer_of(recipes: &Recipes, file: &str) -> String {
 }
 
 /// `hitzeleiter show-layers`.
-pub(crate) fn show_layers(args: &ShowLayersArgs) -> ExitCode {
-    finish(load_recipes(&args.build).map(|recipes| {
+pub(crate) fn show_layers(args: &ShowLayersArgs, build: &BuildDir) -> ExitCode {
+    finish(load_recipes(build).map(|recipes| {
         let parsed = &recipes.parsed;
         let dir_of = |name: &str| {
             parsed
@@ -143,8 +137,8 @@ fn guess_from_file(file: &str) -> (String, String) {
 }
 
 /// `hitzeleiter show-recipes`: bitbake-layers' `list_recipes`.
-pub(crate) fn show_recipes(args: &ShowRecipesArgs) -> ExitCode {
-    finish(load_recipes(&args.build).and_then(|recipes| list_recipes(args, &recipes)))
+pub(crate) fn show_recipes(args: &ShowRecipesArgs, build: &BuildDir) -> ExitCode {
+    finish(load_recipes(build).and_then(|recipes| list_recipes(args, &recipes)))
 }
 
 fn list_recipes(args: &ShowRecipesArgs, recipes: &Recipes) -> Result<String, String> {
@@ -315,8 +309,8 @@ fn list_recipes(args: &ShowRecipesArgs, recipes: &Recipes) -> Result<String, Str
 }
 
 /// `hitzeleiter show-appends`: the bbappends applied to each recipe file.
-pub(crate) fn show_appends(args: &ShowAppendsArgs) -> ExitCode {
-    finish(load_recipes(&args.build).map(|recipes| {
+pub(crate) fn show_appends(args: &ShowAppendsArgs, build: &BuildDir) -> ExitCode {
+    finish(load_recipes(build).map(|recipes| {
         let appends = &recipes.parsed.files.appends;
         let cache = &recipes.cache;
         let mut groups: Vec<(String, Vec<String>)> = Vec::new();

@@ -23,6 +23,9 @@ use clap::{Parser, Subcommand};
     about = "A BitBake-compatible build tool"
 )]
 struct Cli {
+    /// Where the build directory is, for every command that reads one.
+    #[command(flatten)]
+    build: metadata::BuildDir,
     #[command(subcommand)]
     command: Command,
 }
@@ -66,19 +69,19 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Syntax(args) => syntax::run(&args),
-        Command::Build(args) => build::build(&args),
-        Command::InternalRunTask(args) => build::run_task(&args),
+        Command::Build(args) => build::build(&args, &cli.build),
+        Command::InternalRunTask(args) => build::run_task(&args, &cli.build),
         Command::Sandbox(args) => sandboxcmd::sandbox(&args),
         Command::Info => sandboxcmd::info(),
-        Command::Parse(args) => metadata::parse(&args),
-        Command::Getvar(args) => metadata::getvar(&args),
-        Command::Env(args) => metadata::env(&args),
-        Command::Graph(args) => graph::graph(&args),
-        Command::Query(args) => query::query(&args),
-        Command::Cache(args) => cache::cache(&args),
-        Command::ShowLayers(args) => layers::show_layers(&args),
-        Command::ShowRecipes(args) => layers::show_recipes(&args),
-        Command::ShowAppends(args) => layers::show_appends(&args),
+        Command::Parse(args) => metadata::parse(&args, &cli.build),
+        Command::Getvar(args) => metadata::getvar(&args, &cli.build),
+        Command::Env(args) => metadata::env(&args, &cli.build),
+        Command::Graph(args) => graph::graph(&args, &cli.build),
+        Command::Query(args) => query::query(&args, &cli.build),
+        Command::Cache(args) => cache::cache(&args, &cli.build),
+        Command::ShowLayers(args) => layers::show_layers(&args, &cli.build),
+        Command::ShowRecipes(args) => layers::show_recipes(&args, &cli.build),
+        Command::ShowAppends(args) => layers::show_appends(&args, &cli.build),
     }
 }
 

@@ -16,14 +16,12 @@ use serde_json::{Value as Json, json};
 pub(crate) struct BuildDir {
     /// The build directory (default: the current directory; bblayers.conf is searched
     /// from there upwards).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_name = "DIR")]
     build_dir: Option<PathBuf>,
 }
 
 #[derive(Args)]
 pub(crate) struct ParseArgs {
-    #[command(flatten)]
-    build: BuildDir,
     /// Also say which recipes were skipped and why.
     #[arg(short, long)]
     verbose: bool,
@@ -31,8 +29,6 @@ pub(crate) struct ParseArgs {
 
 #[derive(Args)]
 pub(crate) struct GetvarArgs {
-    #[command(flatten)]
-    build: BuildDir,
     /// The recipe (PN, or a variant's name such as `m4-native`); default: the global
     /// configuration.
     #[arg(short = 'r', long)]
@@ -61,8 +57,6 @@ pub(crate) struct GetvarArgs {
 
 #[derive(Args)]
 pub(crate) struct EnvArgs {
-    #[command(flatten)]
-    build: BuildDir,
     /// Output format: `bitbake -e`'s text, or JSON.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -329,8 +323,8 @@ pub(crate) fn build_directory(build: &BuildDir) -> Result<PathBuf, String> {
 }
 
 /// `hitzeleiter parse`: every recipe of BBFILES with its variants, then BitBake's summary.
-pub(crate) fn parse(args: &ParseArgs) -> ExitCode {
-    match parse_recipes(&args.build, args.verbose, false) {
+pub(crate) fn parse(args: &ParseArgs, build: &BuildDir) -> ExitCode {
+    match parse_recipes(build, args.verbose, false) {
         Ok(parsed) => {
             let (summary, errors) = parsed.report();
             println!("{summary}");
@@ -606,9 +600,9 @@ fn find_recipe(
 }
 
 /// `hitzeleiter getvar`: bitbake-getvar's output.
-pub(crate) fn getvar(args: &GetvarArgs) -> ExitCode {
+pub(crate) fn getvar(args: &GetvarArgs, build: &BuildDir) -> ExitCode {
     let run = || -> Result<Option<String>, String> {
-        let session = Session::new(&args.build, true)?;
+        let session = Session::new(build, true)?;
         let mut cooker = session.cooker();
         let config = cooker
             .parse_base_configuration()
@@ -707,9 +701,9 @@ fn variable_json(d: &DataStore, var: &str) -> Json {
 }
 
 /// `hitzeleiter env`: `bitbake -e`'s output for the configuration or a recipe.
-pub(crate) fn env(args: &EnvArgs) -> ExitCode {
+pub(crate) fn env(args: &EnvArgs, build: &BuildDir) -> ExitCode {
     let run = || -> Result<String, String> {
-        let session = Session::new(&args.build, true)?;
+        let session = Session::new(build, true)?;
         let mut cooker = session.cooker();
         let config = cooker
             .parse_base_configuration()

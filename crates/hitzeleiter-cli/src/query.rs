@@ -16,8 +16,6 @@ use crate::metadata::{BuildDir, Session};
 
 #[derive(Args)]
 pub(crate) struct QueryArgs {
-    #[command(flatten)]
-    build: BuildDir,
     /// How to print the result: labels one per line, a dot graph of the result and the
     /// dependencies among it, or JSON.
     #[arg(long, value_enum, default_value_t = Output::Label)]
@@ -42,7 +40,7 @@ fn class_names(inherits: &[String]) -> Vec<String> {
         .collect()
 }
 
-pub(crate) fn query(args: &QueryArgs) -> ExitCode {
+pub(crate) fn query(args: &QueryArgs, build: &BuildDir) -> ExitCode {
     let expr = match bbquery::parse(&args.expression) {
         Ok(expr) => expr,
         Err(err) => {
@@ -54,7 +52,7 @@ pub(crate) fn query(args: &QueryArgs) -> ExitCode {
         }
     };
     let run = || -> Result<String, String> {
-        let recipes = load_recipes(&args.build)?;
+        let recipes = load_recipes(build)?;
         let cache = &recipes.cache;
         let vars = &recipes.parsed.provider_vars;
         let default_task = vars
@@ -154,7 +152,7 @@ pub(crate) fn query(args: &QueryArgs) -> ExitCode {
             if !stores.contains_key(&file) {
                 let mut session = session.borrow_mut();
                 if session.is_none() {
-                    let started = Session::new(&args.build, false).ok()?;
+                    let started = Session::new(build, false).ok()?;
                     let config = started.cooker().parse_base_configuration().ok()?;
                     config.take_log();
                     *session = Some((started, config));

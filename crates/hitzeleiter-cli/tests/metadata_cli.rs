@@ -614,3 +614,25 @@ fn an_expansion_failure_names_its_chain_once() {
         "{stderr}"
     );
 }
+
+/// `--build-dir` is a global option: before the command or after it.
+#[test]
+fn build_dir_is_a_global_option() {
+    for args in [
+        vec!["--build-dir", "BUILD", "getvar", "--value", "MACHINE"],
+        vec!["getvar", "--build-dir", "BUILD", "--value", "MACHINE"],
+    ] {
+        let build = build_dir().display().to_string();
+        let args: Vec<&str> = args
+            .iter()
+            .map(|a| if *a == "BUILD" { build.as_str() } else { a })
+            .collect();
+        let (code, stdout, stderr) = test_support::run_in(
+            env!("CARGO_BIN_EXE_hitzeleiter"),
+            &std::env::temp_dir(),
+            &args,
+        );
+        assert_eq!(code, 0, "{args:?}: {stderr}");
+        assert!(!stdout.trim().is_empty(), "{args:?}");
+    }
+}
