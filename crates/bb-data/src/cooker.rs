@@ -489,7 +489,16 @@ impl<'e> Cooker<'e> {
         for (old, new) in crate::store::renamed_variables() {
             renamed.insert(old.to_owned(), new.to_owned());
         }
+        // Set-time reports (with file and line) come first, as BitBake logs them.
         let mut issues = Vec::new();
+        for record in d.take_log() {
+            if record.level == crate::LogLevel::Error && record.message.contains(" renamed to ") {
+                issues.push(record.message);
+            } else {
+                d.log(record.level, record.message);
+            }
+        }
+        let logged = issues.len();
         for (old, new) in &renamed {
             if d.get_var(old)?.is_some() || d.has_overrides(old) {
                 let what = if new.contains(' ') {
@@ -500,10 +509,14 @@ impl<'e> Cooker<'e> {
                 issues.push(what);
             }
         }
-        if issues.is_empty() {
+        if issues.len() == logged {
+            for issue in issues {
+                d.log(crate::LogLevel::Error, issue);
+            }
             Ok(())
         } else {
-            Err(Self::fatal(issues.join("\n")))
+            // One message of several lines, each an error as BitBake prints them.
+            Err(Self::fatal(issues.join("\nERROR: ")))
         }
     }
 
