@@ -501,8 +501,8 @@ fn build() -> Result<(), String> {
          Action-cache lookups and sysroot assembly are criterion (`cargo bench -p cas --bench \
          action`, `cargo bench -p sysroot --bench assemble`): 10,000 recorded actions with \
          three outputs each, looked up by a store that has not read them (from disk: read, \
-         verify, outputs checked) and by one that has (from memory, outputs checked), and \
-         absent keys; the host's /usr/include ({files} files) staged into a sysroot against \
+         verify, outputs checked) and by one that has (from memory, as Bazel's in-memory \
+         action cache), and absent keys (answered from a listing of the cache made once); the host's /usr/include ({files} files) staged into a sysroot against \
          `cp -a` and `cp -al` of the same tree. CAS put/get against plain files: the `cas` \
          section.\n\n\
          | date | machine | what | result | goal |\n\

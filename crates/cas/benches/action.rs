@@ -1,6 +1,6 @@
 //! Action-cache lookups: 10,000 recorded actions (each with three outputs), looked up by
 //! a store that has not seen them (from disk: read, verify, outputs checked) and by one
-//! that has (from memory, outputs checked), and keys that are not there.
+//! that has (from memory), and keys that are not there.
 
 use std::hint::black_box;
 

@@ -935,6 +935,29 @@ async fn execute(
     }
 }
 
+/// `used 1.2 s CPU, peak memory 45 MiB, read 0 KiB, wrote 12 KiB`, for what is known.
+fn usage_line(usage: &sandbox::Usage) -> String {
+    let kib = |bytes: u64| format!("{} KiB", bytes / 1024);
+    let mut parts = Vec::new();
+    if let Some(cpu) = usage.cpu {
+        parts.push(format!("{:.2} s CPU", cpu.as_secs_f64()));
+    }
+    if let Some(peak) = usage.peak_memory {
+        parts.push(format!("peak memory {} MiB", peak / (1 << 20)));
+    }
+    if let Some(read) = usage.io_read {
+        parts.push(format!("read {}", kib(read)));
+    }
+    if let Some(written) = usage.io_write {
+        parts.push(format!("wrote {}", kib(written)));
+    }
+    if parts.is_empty() {
+        "resource use not measured here (no cgroup controllers)".to_owned()
+    } else {
+        format!("used {}", parts.join(", "))
+    }
+}
+
 /// Runs `launch` in a sandbox, its output into the job's log.
 async fn sandboxed(
     launch: Launch,
@@ -968,6 +991,12 @@ async fn sandboxed(
     })
     .await
     .map_err(|e| RunFailure::io("the sandbox's thread", io::Error::other(e)))?;
+    if let Ok(outcome) = &outcome {
+        // What it used, at the end of its log (buildstats' numbers, in one line).
+        if let Ok(mut log) = OpenOptions::new().append(true).open(&log) {
+            let _ = writeln!(log, "NOTE: {}", usage_line(&outcome.usage));
+        }
+    }
     let description = launch.description;
     match outcome {
         Ok(outcome) if outcome.success() => Ok(outcome.usage),
