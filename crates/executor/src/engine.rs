@@ -103,6 +103,9 @@ pub struct Options {
     pub retry_delays: Vec<Duration>,
     /// Names the log and run files (BitBake uses its worker's process id).
     pub tag: String,
+    /// When the sandbox turns out not to be available, run jobs on the host instead of
+    /// failing them (HZ_SANDBOX = "best-effort").
+    pub unsandboxed_fallback: bool,
 }
 
 /// What the executor tells its user.
@@ -140,6 +143,11 @@ pub enum Event<'a> {
     },
     /// A job failed for good.
     Failed(&'a Failure),
+    /// The sandbox is not available here; from now on jobs run on the host.
+    SandboxUnavailable {
+        /// Why.
+        reason: &'a str,
+    },
     /// The jobs running now, with when they started; sent about once a second.
     Running {
         /// The jobs and their start times.
@@ -522,6 +530,7 @@ async fn drive(
     let mut done = 0;
     let mut stopping = false;
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    let mut sandbox_off = false;
     let write_task_order = |job: &Job, tag: &str| {
         let _ = fs::create_dir_all(&job.temp);
         if let Ok(mut order) = OpenOptions::new()
@@ -616,7 +625,7 @@ async fn drive(
             );
             started.push((id, Instant::now()));
             let action = job.action.clone();
-            let isolation = job.isolation.clone();
+            let isolation = job.isolation.clone().filter(|_| !sandbox_off);
             let (temp, task, tag) = (job.temp.clone(), job.task.clone(), options.tag.clone());
             let delay = attempts
                 .get(&id)
@@ -665,6 +674,16 @@ async fn drive(
                 if let Some(marker) = running_marker(job) {
                     let _ = fs::remove_file(marker);
                 }
+                if let Some(reason) = &failure.unsandboxable
+                    && options.unsandboxed_fallback
+                {
+                    if !sandbox_off {
+                        sandbox_off = true;
+                        reporter.event(jobs, Event::SandboxUnavailable { reason });
+                    }
+                    scheduler.retry(slot);
+                    continue;
+                }
                 let attempt = attempts.entry(id).or_insert(0);
                 *attempt += 1;
                 if failure.transient && *attempt <= options.retry_delays.len() {
@@ -709,6 +728,8 @@ struct RunFailure {
     log: Option<PathBuf>,
     exit_code: Option<i32>,
     transient: bool,
+    /// Why the sandbox cannot run here, when that is the failure.
+    unsandboxable: Option<String>,
 }
 
 impl RunFailure {
@@ -718,6 +739,7 @@ impl RunFailure {
             log: None,
             exit_code: None,
             transient: true,
+            unsandboxable: None,
         }
     }
 }
@@ -729,6 +751,7 @@ fn finish(job: &Job, signature: &[u8; 32], options: &Options) -> Result<[u8; 32]
         log: None,
         exit_code: None,
         transient: false,
+        unsandboxable: None,
     };
     let outputs = match (&options.store, job.outputs.is_empty()) {
         (Some(store), false) => {
@@ -859,6 +882,7 @@ async fn execute(
                     log: None,
                     exit_code: None,
                     transient: false,
+                    unsandboxable: None,
                 })?;
             }
             return Ok(None);
@@ -883,6 +907,7 @@ async fn execute(
                         log: None,
                         exit_code: None,
                         transient: false,
+                        unsandboxable: None,
                     });
                 }
                 let _ = writeln!(log, "{command:?} (done without a shell)");
@@ -1009,13 +1034,22 @@ async fn sandboxed(
             log: Some(log),
             exit_code: outcome.exit_code,
             transient: outcome.exit_code == Some(EXIT_TRANSIENT),
+            unsandboxable: None,
         }),
         Err(sandbox::SandboxError::Io(e)) => Err(RunFailure::io(&description, e)),
+        Err(sandbox::SandboxError::Unsupported(why)) => Err(RunFailure {
+            message: format!("{description}: the sandbox is not available here: {why}"),
+            log: Some(log),
+            exit_code: None,
+            transient: false,
+            unsandboxable: Some(why),
+        }),
         Err(e) => Err(RunFailure {
             message: format!("{description}: {e}"),
             log: Some(log),
             exit_code: None,
             transient: false,
+            unsandboxable: None,
         }),
     }
 }
@@ -1053,5 +1087,6 @@ async fn spawn_logged(
         log: Some(log),
         exit_code: code,
         transient: code == Some(EXIT_TRANSIENT),
+        unsandboxable: None,
     })
 }

@@ -51,6 +51,7 @@
 //!     dry_run: false,
 //!     retry_delays: Vec::new(),
 //!     tag: "1".into(),
+//!     unsandboxed_fallback: false,
 //! };
 //! let summary = run(&jobs, &[1], &options, &mut Quiet);
 //! assert_eq!((summary.ran, summary.failed.len()), (2, 0));

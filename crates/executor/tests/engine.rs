@@ -65,6 +65,7 @@ fn options(dir: &Path) -> Options {
         dry_run: false,
         retry_delays: vec![Duration::from_millis(10), Duration::from_millis(20)],
         tag: "7".into(),
+        unsandboxed_fallback: false,
     }
 }
 

@@ -110,7 +110,7 @@ fn plan(
     session: &Session,
     build_dir: &Path,
     force: bool,
-) -> Result<(Vec<Job>, DataStore), String> {
+) -> Result<(Vec<Job>, DataStore, bool), String> {
     let mut cooker = session.cooker();
     let config = cooker
         .parse_base_configuration()
@@ -202,11 +202,16 @@ fn plan(
             .transpose()?;
         let isolation = match (&sandboxing, &action) {
             (
-                Some((readonly, limits)),
+                Some(sandboxing),
                 Action::Shell { .. } | Action::Process { .. } | Action::Builtin { .. },
             ) => Some(
-                executor::Isolation::for_task(d, task, readonly.clone(), limits.clone())
-                    .map_err(|e| context(&e))?,
+                executor::Isolation::for_task(
+                    d,
+                    task,
+                    sandboxing.readonly.clone(),
+                    sandboxing.limits.clone(),
+                )
+                .map_err(|e| context(&e))?,
             ),
             _ => None,
         };
@@ -229,13 +234,22 @@ fn plan(
             isolation,
         });
     }
-    Ok((jobs, config))
+    let fallback = sandboxing.as_ref().is_some_and(|s| s.fallback);
+    Ok((jobs, config, fallback))
 }
 
-/// Whether tasks run sandboxed (HZ_SANDBOX: `required`, the default, `best-effort` or
-/// `off`), and if so what every task may read and its limits (HZ_SANDBOX_MEMORY, e.g.
-/// `2G`; HZ_SANDBOX_PIDS; HZ_SANDBOX_CPU_SECONDS). Says once what the machine allows.
-fn sandbox_policy(config: &DataStore) -> Result<Option<(Vec<PathBuf>, sandbox::Limits)>, String> {
+/// How tasks are sandboxed (HZ_SANDBOX: `required`, the default, `best-effort` or `off`):
+/// what every task may read and its limits (HZ_SANDBOX_MEMORY, e.g. `2G`;
+/// HZ_SANDBOX_PIDS; HZ_SANDBOX_CPU_SECONDS), and whether to run on the host when
+/// namespaces turn out not to be allowed (found when the first task starts, so that a
+/// build with nothing to do starts no sandbox). Says once what the machine allows.
+pub(crate) struct Sandboxing {
+    readonly: Vec<PathBuf>,
+    limits: sandbox::Limits,
+    fallback: bool,
+}
+
+fn sandbox_policy(config: &DataStore) -> Result<Option<Sandboxing>, String> {
     let setting = |name: &str| -> Result<Option<String>, String> {
         Ok(config
             .get_var_str(name)
@@ -268,19 +282,7 @@ fn sandbox_policy(config: &DataStore) -> Result<Option<(Vec<PathBuf>, sandbox::L
         cpu_seconds: number("HZ_SANDBOX_CPU_SECONDS")?,
         cpus: None,
     };
-    let probe = sandbox::probe();
-    if let Err(why) = &probe.namespaces {
-        if required {
-            return Err(format!(
-                "tasks cannot be sandboxed here: {why}. Set HZ_SANDBOX = \"best-effort\" to build without the sandbox"
-            ));
-        }
-        println!(
-            "WARNING: Sandbox: not available here ({why}); tasks run on the host (HZ_SANDBOX = \"best-effort\")"
-        );
-        return Ok(None);
-    }
-    let cgroups = &probe.cgroups;
+    let cgroups = sandbox::cgroup_support();
     for (limit, available, name) in [
         (&mut limits.memory, cgroups.memory, "HZ_SANDBOX_MEMORY"),
         (&mut limits.pids, cgroups.pids, "HZ_SANDBOX_PIDS"),
@@ -311,7 +313,11 @@ fn sandbox_policy(config: &DataStore) -> Result<Option<(Vec<PathBuf>, sandbox::L
     {
         readonly.push(dir);
     }
-    Ok(Some((readonly, limits)))
+    Ok(Some(Sandboxing {
+        readonly,
+        limits,
+        fallback: !required,
+    }))
 }
 
 /// The sysroots a `[sysroot-staging]` task assembles: the `[outputs]` of the
@@ -413,6 +419,9 @@ impl Reporter for Knotty {
                 delay.as_secs_f64()
             )),
             Event::Failed(failure) => self.say(&failure_report(jobs, failure, self.log_lines)),
+            Event::SandboxUnavailable { reason } => self.say(&format!(
+                "WARNING: Sandbox: not available here ({reason}); tasks run on the host (HZ_SANDBOX = \"best-effort\")"
+            )),
             Event::Running {
                 jobs: running,
                 done,
@@ -475,7 +484,8 @@ pub(crate) fn build(args: &BuildArgs, build: &BuildDir) -> ExitCode {
         }
         let session = Session::new(build, false)?;
         let build_dir = crate::metadata::build_directory(build)?;
-        let (jobs, config) = plan(&recipes, &graph, &session, &build_dir, args.force)?;
+        let (jobs, config, unsandboxed_fallback) =
+            plan(&recipes, &graph, &session, &build_dir, args.force)?;
         let number = |name: &str, default: usize| {
             config
                 .get_var_str(name)
@@ -513,6 +523,7 @@ pub(crate) fn build(args: &BuildArgs, build: &BuildDir) -> ExitCode {
             dry_run: args.dry_run,
             retry_delays,
             tag: std::process::id().to_string(),
+            unsandboxed_fallback,
         };
         let mut knotty = Knotty::new(number("BBINCLUDELOGS_LINES", 20));
         println!("NOTE: Executing Tasks");

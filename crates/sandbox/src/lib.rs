@@ -258,6 +258,11 @@ pub struct Probe {
     pub cgroups: CgroupSupport,
 }
 
+/// The cgroup controllers available for limits (cheap: nothing is started).
+pub fn cgroup_support() -> CgroupSupport {
+    cgroup::support()
+}
+
 /// Finds out what this machine allows: runs `/bin/true` in a sandbox, and looks for cgroup
 /// controllers.
 pub fn probe() -> Probe {
