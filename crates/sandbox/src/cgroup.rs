@@ -319,9 +319,24 @@ impl Group {
         }
     }
 
-    /// Removes the group (its processes are gone: the PID namespace died with its init).
-    pub(crate) fn remove(self) {
-        for (_, dir) in self.dirs {
+    /// Kills every process in the group (what a stopped run leaves behind).
+    pub(crate) fn kill_all(&self) {
+        for (_, dir) in &self.dirs {
+            let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Group {
+    /// Removes the group; its processes are gone (the PID namespace died with its init,
+    /// or [`Group::kill_all`] ended them).
+    fn drop(&mut self) {
+        for (_, dir) in std::mem::take(&mut self.dirs) {
             for _ in 0..100 {
                 if fs::remove_dir(&dir).is_ok() {
                     break;

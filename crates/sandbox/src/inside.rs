@@ -70,6 +70,8 @@ impl Entry {
 
     fn enter(&self) -> std::io::Result<()> {
         rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
+        // A session of its own: the task has no controlling terminal to type into.
+        rustix::process::setsid()?;
         for procs in &self.cgroup_procs {
             // "0" is the writing process itself; its children inherit the group.
             write_file(procs, b"0")?;
@@ -132,6 +134,19 @@ fn init(plan: &Plan) -> Result<(), String> {
                 None,
             )?;
             rustix::mount::unmount(c"/.oldroot", UnmountFlags::DETACH)?;
+            // Root in the namespace keeps no capability: the mounts cannot be undone
+            // (`mount -o remount,rw`), and an exec cannot give any back.
+            for bit in 0..64 {
+                match rustix::thread::remove_capability_from_bounding_set(
+                    rustix::thread::CapabilitySet::from_bits_retain(1 << bit),
+                ) {
+                    Ok(()) | Err(rustix::io::Errno::INVAL) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            rustix::thread::set_no_new_privs(true)?;
+            // Dies with the sandbox's init, whatever kills it.
+            rustix::process::set_parent_process_death_signal(Some(Signal::KILL))?;
             if let Some(limit) = &cpu_limit {
                 rustix::process::setrlimit(Resource::Cpu, *limit)?;
             }
@@ -251,7 +266,7 @@ fn build_root(config: &Config) -> Result<(), String> {
         None,
     )
     .map_err(|e| format!("mounting /dev: {e}"))?;
-    for node in ["null", "zero", "full", "random", "urandom", "tty"] {
+    for node in ["null", "zero", "full", "random", "urandom"] {
         let source = Path::new("/oldroot/dev").join(node);
         if source.exists() {
             bind(&source, &dev.join(node), false)?;

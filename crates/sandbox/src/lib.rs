@@ -348,10 +348,10 @@ pub fn run_with(config: &Config, stdout: Stdio, stderr: Stdio) -> Result<Outcome
                 if stopped.is_none() && group.pids_limit_hit() {
                     // A fork bomb does not end by itself at the limit: end it.
                     stopped = config.limits.pids.map(Stop::Pids);
-                    let _ = rustix::process::kill_process(
-                        rustix::process::Pid::from_raw(pid as i32).expect("a child's pid"),
-                        rustix::process::Signal::KILL,
-                    );
+                    group.kill_all();
+                    if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+                        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                    }
                 }
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
@@ -370,7 +370,7 @@ pub fn run_with(config: &Config, stdout: Stdio, stderr: Stdio) -> Result<Outcome
             .map(Stop::Memory);
     }
     let oom_or_pids = (group.memory_limit_hit(), group.pids_limit_hit());
-    group.remove();
+    drop(group);
     let (mut exit_code, mut signal) = (None, None);
     match status.split_once(' ') {
         Some(("exit", code)) => exit_code = code.trim().parse().ok(),
