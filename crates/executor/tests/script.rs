@@ -23,6 +23,9 @@ fn trivial_tasks_are_recognised_through_the_functions_they_call() {
     );
     function(&d, "do_compile", "    make -C ${B}\n");
     function(&d, "do_quoted", "    mkdir -p \"${B}/a b\"\n");
+    function(&d, "do_climb", "    mkdir -p ${B}/../../etc/x\n");
+    function(&d, "do_relative", "    touch stamp\n");
+    function(&d, "do_option", "    mkdir -p -m 755 ${B}/x\n");
     assert_eq!(trivial_commands(&d, "do_configure").unwrap(), Some(vec![]));
     assert_eq!(
         trivial_commands(&d, "do_stage").unwrap(),
@@ -33,8 +36,11 @@ fn trivial_tasks_are_recognised_through_the_functions_they_call() {
         ])
     );
     assert_eq!(trivial_commands(&d, "do_compile").unwrap(), None);
-    // Quoting is the shell's business.
-    assert_eq!(trivial_commands(&d, "do_quoted").unwrap(), None);
+    // Quoting is the shell's business; done on the host, a path must be absolute and
+    // stay where it says.
+    for func in ["do_quoted", "do_climb", "do_relative", "do_option"] {
+        assert_eq!(trivial_commands(&d, func).unwrap(), None, "{func}");
+    }
 }
 
 #[test]

@@ -484,6 +484,16 @@ pub(crate) fn build(args: &BuildArgs, build: &BuildDir) -> ExitCode {
         }
         let session = Session::new(build, false)?;
         let build_dir = crate::metadata::build_directory(build)?;
+        // One build per build directory at a time, as BitBake's bitbake.lock.
+        let lock_path = build_dir.join("hitzeleiter.lock");
+        let lock = std::fs::File::create(&lock_path)
+            .map_err(|e| format!("{}: {e}", lock_path.display()))?;
+        lock.try_lock().map_err(|_| {
+            format!(
+                "Only one build can run in a build directory at a time: another holds {}",
+                lock_path.display()
+            )
+        })?;
         let (jobs, config, unsandboxed_fallback) =
             plan(&recipes, &graph, &session, &build_dir, args.force)?;
         let number = |name: &str, default: usize| {
@@ -502,8 +512,9 @@ pub(crate) fn build(args: &BuildArgs, build: &BuildDir) -> ExitCode {
             .split_whitespace()
             .map(|s| {
                 s.parse::<f64>()
-                    .map(Duration::from_secs_f64)
-                    .map_err(|_| format!("HZ_RETRY_DELAYS: '{s}' is not a number of seconds"))
+                    .ok()
+                    .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+                    .ok_or_else(|| format!("HZ_RETRY_DELAYS: '{s}' is not a number of seconds"))
             })
             .collect::<Result<Vec<_>, _>>()?;
         // HZ_CACHE_DIR lets build directories share one cache.
