@@ -151,12 +151,16 @@ pub fn trivial_commands(d: &DataStore, func: &str) -> Result<Option<Vec<Builtin>
         }
         let body = d.get_var(func)?.map(|v| v.to_string()).unwrap_or_default();
         let plain = |word: &str| !word.contains(|c: char| "$`\"'*?[];|&<>(){}\\~#=".contains(c));
+        // Done on the host: only absolute paths that cannot climb out with `..`.
+        let path = |word: &str| {
+            plain(word) && word.starts_with('/') && !word.split('/').any(|part| part == "..")
+        };
         for line in body.lines().map(str::trim) {
             let words: Vec<&str> = line.split_whitespace().collect();
             match words[..] {
                 [] | [":"] | ["true"] => {}
                 ["mkdir", "-p", ref paths @ ..]
-                    if !paths.is_empty() && paths.iter().all(|p| plain(p)) =>
+                    if !paths.is_empty() && paths.iter().all(|p| path(p)) =>
                 {
                     out.extend(
                         paths
@@ -164,10 +168,7 @@ pub fn trivial_commands(d: &DataStore, func: &str) -> Result<Option<Vec<Builtin>
                             .map(|p| Builtin::MakeDirectory(PathBuf::from(p))),
                     );
                 }
-                ["touch", ref paths @ ..]
-                    if !paths.is_empty()
-                        && paths.iter().all(|p| plain(p) && !p.starts_with('-')) =>
-                {
+                ["touch", ref paths @ ..] if !paths.is_empty() && paths.iter().all(|p| path(p)) => {
                     out.extend(paths.iter().map(|p| Builtin::Touch(PathBuf::from(p))));
                 }
                 [name] if plain(name) && is_set(d, name, "func")? => {
