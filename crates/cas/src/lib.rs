@@ -513,27 +513,45 @@ impl Store {
                 reason,
             }
         };
-        let copy = || -> std::io::Result<Digest> {
-            let mut out = Hashing::new(std::io::BufWriter::new(File::create(temporary)?));
-            if header[4] == 1 {
-                std::io::copy(&mut zstd::stream::Decoder::with_buffer(blob)?, &mut out)?;
-            } else {
-                std::io::copy(&mut blob, &mut out)?;
+        // Only a fault of the blob condemns it; a full or unwritable destination does not.
+        let destination = |error: std::io::Error| {
+            let _ = std::fs::remove_file(temporary);
+            CasError::Io {
+                path: temporary.to_owned(),
+                error,
             }
-            let digest = out.digest();
-            out.inner
-                .into_inner()
-                .map_err(|e| e.into_error())?
-                .sync_all()?;
-            Ok(digest)
         };
-        Some(match copy() {
-            Ok(found) if found == *digest => {
+        let file = match File::create(temporary) {
+            Ok(file) => file,
+            Err(e) => return Some(Err(destination(e))),
+        };
+        let mut out = Hashing::new(std::io::BufWriter::new(file));
+        let copied = if header[4] == 1 {
+            zstd::stream::Decoder::with_buffer(blob)
+                .and_then(|mut decoder| std::io::copy(&mut decoder, &mut out))
+        } else {
+            std::io::copy(&mut blob, &mut out)
+        };
+        if let Err(e) = copied {
+            return Some(Err(if out.write_failed {
+                destination(e)
+            } else {
+                corrupt(format!("cannot decompress: {e}"))
+            }));
+        }
+        let found = out.digest();
+        let synced = out
+            .inner
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .and_then(|file| file.sync_all());
+        Some(match synced {
+            Err(e) => Err(destination(e)),
+            Ok(()) if found == *digest => {
                 touch(&path);
                 Ok(())
             }
-            Ok(_) => Err(corrupt("contents do not match the digest".into())),
-            Err(e) => Err(corrupt(format!("cannot decompress: {e}"))),
+            Ok(()) => Err(corrupt("contents do not match the digest".into())),
         })
     }
 
@@ -716,6 +734,8 @@ struct Hashing<T> {
     inner: T,
     hasher: Sha256,
     size: u64,
+    /// Whether writing to `inner` failed (as opposed to reading what was written).
+    write_failed: bool,
 }
 
 impl<T> Hashing<T> {
@@ -724,6 +744,7 @@ impl<T> Hashing<T> {
             inner,
             hasher: Sha256::new(),
             size: 0,
+            write_failed: false,
         }
     }
 
@@ -746,14 +767,17 @@ impl<T: Read> Read for Hashing<T> {
 
 impl<T: Write> Write for Hashing<T> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
+        let n = self
+            .inner
+            .write(buf)
+            .inspect_err(|_| self.write_failed = true)?;
         self.hasher.update(&buf[..n]);
         self.size += n as u64;
         Ok(n)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
+        self.inner.flush().inspect_err(|_| self.write_failed = true)
     }
 }
 

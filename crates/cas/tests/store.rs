@@ -284,6 +284,14 @@ fn large_files_are_streamed_in_and_out_and_verified() {
             0o755
         );
 
+        // A destination that cannot be written is not the blob's fault: it stays.
+        let nowhere = dir.join("no/such/dir/restored.bin");
+        assert!(matches!(
+            store.get_to_file(&digest, &nowhere, false),
+            Err(CasError::Io { .. })
+        ));
+        assert!(store.contains(&digest), "{codec:?}");
+
         // A damaged blob never reaches the destination.
         let blob = blob_file(&dir.join("store"), &digest);
         let mut raw = std::fs::read(&blob).unwrap();
