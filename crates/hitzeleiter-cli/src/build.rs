@@ -619,8 +619,14 @@ pub(crate) fn run_task(args: &RunTaskArgs, build: &BuildDir) -> ExitCode {
                 args.variant
             ))
         })?;
-        executor::exec_task(d, &args.task, session.python(), &args.tag)
-            .map_err(|e| (e.to_string(), e.is_transient()))
+        executor::exec_task(d, &args.task, session.python(), &args.tag).map_err(|e| {
+            // bb.fetch2 notes I/O failures (a mirror copy that broke off): worth retrying,
+            // even though base_do_fetch turned them into bb.fatal.
+            let fetch_transient = d
+                .expand("${@bb.fetch2.had_transient_failure()}")
+                .is_ok_and(|v| v == "True");
+            (e.to_string(), e.is_transient() || fetch_transient)
+        })
     };
     match run() {
         Ok(()) => ExitCode::SUCCESS,
