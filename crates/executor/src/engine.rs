@@ -454,6 +454,19 @@ fn survey(
     (results, known)
 }
 
+/// The jobs reached from `targets` through dependencies, going below a job only where
+/// `descend` says so.
+fn reachable(jobs: &[Job], targets: &[usize], descend: impl Fn(usize) -> bool) -> Vec<bool> {
+    let mut reached = vec![false; jobs.len()];
+    let mut pending: Vec<usize> = targets.to_vec();
+    while let Some(id) = pending.pop() {
+        if !std::mem::replace(&mut reached[id], true) && descend(id) {
+            pending.extend(jobs[id].deps.iter().copied());
+        }
+    }
+    reached
+}
+
 /// One pass over the plan; also the jobs whose restore failed although they were planned
 /// without their dependencies (the caller plans again).
 async fn drive(
@@ -464,14 +477,10 @@ async fn drive(
     reporter: &mut dyn Reporter,
 ) -> (Summary, Vec<usize>) {
     // Attempted: what the targets need at all, done or not (BitBake drops the rest).
-    let mut wanted = vec![false; jobs.len()];
-    let mut pending: Vec<usize> = targets.to_vec();
-    while let Some(id) = pending.pop() {
-        if !std::mem::replace(&mut wanted[id], true) {
-            pending.extend(jobs[id].deps.iter().copied());
-        }
-    }
-    let attempted = wanted.iter().filter(|w| **w).count();
+    let attempted = reachable(jobs, targets, |_| true)
+        .iter()
+        .filter(|w| **w)
+        .count();
     let mut summary = Summary {
         attempted,
         ..Summary::default()
@@ -481,16 +490,7 @@ async fn drive(
     let mut replan = Vec::new();
 
     // The jobs needed: from the targets down, not below what is done or cached.
-    let mut needed = vec![false; jobs.len()];
-    let mut pending: Vec<usize> = targets.to_vec();
-    while let Some(id) = pending.pop() {
-        if std::mem::replace(&mut needed[id], true) {
-            continue;
-        }
-        if known[id] == Known::Unknown {
-            pending.extend(jobs[id].deps.iter().copied());
-        }
-    }
+    let needed = reachable(jobs, targets, |id| known[id] == Known::Unknown);
     let plan: Vec<usize> = (0..jobs.len()).filter(|&id| needed[id]).collect();
     // BitBake's "task N of M": M counts what may run; early cut-off can leave it short.
     let may_run = plan

@@ -15,7 +15,7 @@ use executor::{Action, Event, Failure, Job, Options, Reporter, TaskFlags};
 use indicatif::{ProgressBar, ProgressStyle};
 use sysroot::Contributor;
 
-use crate::graph::{Recipes, load_recipes, resolve};
+use crate::graph::{Recipes, load_recipes, real_file, resolve, with_do};
 use crate::metadata::{BuildDir, Session};
 
 #[derive(Args)]
@@ -54,30 +54,10 @@ pub(crate) struct RunTaskArgs {
     tag: String,
 }
 
-/// Splits BitBake's `virtual:VARIANT:FILE` into the variant and the file.
-fn split_virtual(name: &str) -> (String, PathBuf) {
-    if let Some((variant, file)) = name
-        .strip_prefix("virtual:")
-        .and_then(|rest| rest.split_once(':'))
-    {
-        return (variant.to_owned(), PathBuf::from(file));
-    }
-    (String::new(), PathBuf::from(name))
-}
-
 fn var(d: &DataStore, name: &str) -> Result<String, String> {
     d.get_var_str(name)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("{name} is not set"))
-}
-
-/// `do_TASK` for `TASK` or `do_TASK`.
-fn with_do(task: &str) -> String {
-    if task.starts_with("do_") {
-        task.to_owned()
-    } else {
-        format!("do_{task}")
-    }
 }
 
 /// The graph's targets, plus `--runall` tasks for every recipe of the graph.
@@ -126,7 +106,8 @@ fn plan(
         if datastores.contains_key(&name) {
             continue;
         }
-        let (variant, path) = split_virtual(&name);
+        let (path, variant) = real_file(&name);
+        let (path, variant) = (PathBuf::from(path), variant.to_owned());
         if !parsed.contains_key(&path) {
             let appends = bb_data::appends_for(&path, &files.appends);
             let layer = bb_data::file_layer_name(&config, &path)
@@ -173,10 +154,10 @@ fn plan(
             || !flags.postfuncs.is_empty()
         {
             // Python, or several functions in a row: BitBake's _exec_task in a process.
-            let (variant, path) = split_virtual(name);
+            let (path, variant) = real_file(name);
             let mut args: Vec<OsString> = vec!["internal-run-task".into(), "--build-dir".into()];
             args.push(build_dir.into());
-            args.extend([path.into_os_string(), variant.into(), task.into()]);
+            args.extend([path.into(), variant.into(), task.into()]);
             args.extend(["--tag".into(), tag.clone().into()]);
             Action::Process {
                 program: exe.clone(),

@@ -50,6 +50,27 @@ pub(crate) fn virtual_name(file: &Path, variant: &str) -> String {
     }
 }
 
+/// The real file of a virtual name (`virtual:native:/x.bb` → `/x.bb`) and its variant
+/// (everything between, as BitBake's `virtualfn2realfn`).
+pub(crate) fn real_file(name: &str) -> (&str, &str) {
+    match name.strip_prefix("virtual:") {
+        Some(rest) => match rest.rfind(':') {
+            Some(at) => (&rest[at + 1..], &rest[..at]),
+            None => (rest, ""),
+        },
+        None => (name, ""),
+    }
+}
+
+/// `do_TASK` for `TASK` or `do_TASK`.
+pub(crate) fn with_do(task: &str) -> String {
+    if task.starts_with("do_") {
+        task.to_owned()
+    } else {
+        format!("do_{task}")
+    }
+}
+
 /// Parses (or takes from the parse cache) every recipe; a recipe that fails to parse is
 /// reported and fails the whole.
 pub(crate) fn load_recipes(build: &BuildDir) -> Result<Recipes, String> {
@@ -131,13 +152,6 @@ pub(crate) fn resolve(
         .map(str::to_owned)
         .or_else(|| config.get("BB_DEFAULT_TASK").cloned())
         .unwrap_or_else(|| "build".to_owned());
-    let with_do = |task: &str| {
-        if task.starts_with("do_") {
-            task.to_owned()
-        } else {
-            format!("do_{task}")
-        }
-    };
     let assumed = words(config, "ASSUME_PROVIDED");
     let mut taskdata = TaskData::new(true, true);
     let mut resolved = Vec::new();

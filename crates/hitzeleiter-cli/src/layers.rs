@@ -10,7 +10,7 @@ use serde_json::json;
 use taskgraph::{FileId, RecipeCache};
 
 use crate::finish;
-use crate::graph::{Recipes, load_recipes};
+use crate::graph::{Recipes, load_recipes, real_file};
 use crate::metadata::{BuildDir, Format};
 
 #[derive(Args)]
@@ -92,17 +92,6 @@ pub(crate) fn show_layers(args: &ShowLayersArgs, build: &BuildDir) -> ExitCode {
         }
         out
     }))
-}
-
-/// The real file of a virtual name (`virtual:native:/x.bb` → `/x.bb`) and its variant.
-fn real_file(name: &str) -> (&str, &str) {
-    match name.strip_prefix("virtual:") {
-        Some(rest) => match rest.rfind(':') {
-            Some(at) => (&rest[at + 1..], &rest[..at]),
-            None => (rest, ""),
-        },
-        None => (name, ""),
-    }
 }
 
 /// A provider of a PN: its (PE, PV) and BitBake's name for its file.

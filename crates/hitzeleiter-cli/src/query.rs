@@ -11,7 +11,7 @@ use clap::Args;
 use serde_json::json;
 use taskgraph::{FileId, Target, TaskData, TaskGraph};
 
-use crate::graph::load_recipes;
+use crate::graph::{load_recipes, real_file};
 use crate::metadata::{BuildDir, Session};
 
 #[derive(Args)]
@@ -141,13 +141,8 @@ pub(crate) fn query(args: &QueryArgs, build: &BuildDir) -> ExitCode {
         let attribute = |label: &str, var: &str| -> Option<String> {
             let pn = label.split_once(':').map_or(label, |(pn, _)| pn);
             let name = &cache.recipe(*node_file.get(pn)?).file;
-            let (file, variant) = match name.strip_prefix("virtual:") {
-                Some(rest) => {
-                    let (variant, file) = rest.rsplit_once(':')?;
-                    (file.to_owned(), variant.to_owned())
-                }
-                None => (name.clone(), String::new()),
-            };
+            let (file, variant) = real_file(name);
+            let (file, variant) = (file.to_owned(), variant.to_owned());
             let mut stores = stores.borrow_mut();
             if !stores.contains_key(&file) {
                 let mut session = session.borrow_mut();

@@ -362,15 +362,14 @@ pub fn run_with(config: &Config, stdout: Stdio, stderr: Stdio) -> Result<Outcome
     let status = std::fs::read_to_string(&status_file).unwrap_or_default();
     let _ = std::fs::remove_file(&status_file);
     let usage = group.usage();
+    let (oom_killed, forks_failed) = (group.memory_limit_hit(), group.pids_limit_hit());
+    drop(group);
     if stopped.is_none() {
-        stopped = group
-            .memory_limit_hit()
+        stopped = oom_killed
             .then_some(config.limits.memory)
             .flatten()
             .map(Stop::Memory);
     }
-    let oom_or_pids = (group.memory_limit_hit(), group.pids_limit_hit());
-    drop(group);
     let (mut exit_code, mut signal) = (None, None);
     match status.split_once(' ') {
         Some(("exit", code)) => exit_code = code.trim().parse().ok(),
@@ -395,7 +394,7 @@ pub fn run_with(config: &Config, stdout: Stdio, stderr: Stdio) -> Result<Outcome
                 && config.limits.cpu_seconds.is_some_and(over_cpu))
         {
             stopped = config.limits.cpu_seconds.map(Stop::CpuTime);
-        } else if oom_or_pids.1 {
+        } else if forks_failed {
             // Forks failed: whatever it exited with, it did not do all it tried to.
             stopped = config.limits.pids.map(Stop::Pids);
         }
