@@ -528,6 +528,24 @@ impl<'e> Cooker<'e> {
         appends: &[PathBuf],
         layername: &str,
     ) -> Result<ParsedRecipe, EvalError> {
+        let mut variants = BTreeMap::new();
+        self.parse_recipe_variants(config, recipe, appends, layername, &mut |name, d| {
+            variants.insert(name.to_owned(), d);
+        })?;
+        Ok(ParsedRecipe { variants })
+    }
+
+    /// As [`Cooker::parse_recipe`], but each finalised store is handed to `visit` (the
+    /// recipe itself, `""`, first, then the variants in BBCLASSEXTEND order) as soon as it
+    /// is made, so that only one is alive at a time: a recipe can have hundreds of variants.
+    pub fn parse_recipe_variants(
+        &mut self,
+        config: &DataStore,
+        recipe: &Path,
+        appends: &[PathBuf],
+        layername: &str,
+        visit: &mut dyn FnMut(&str, DataStore),
+    ) -> Result<(), EvalError> {
         let d = config.create_copy();
         let recipe_text = recipe.display().to_string();
         d.set_var("__BBMULTICONFIG", "")?;
@@ -539,14 +557,18 @@ impl<'e> Cooker<'e> {
         }
         self.evaluator.handle(&d, &recipe_text, false)?;
         if d.get_var_raw("__SKIPPED")?.is_some_and(|v| v.is_truthy()) {
-            let mut variants = BTreeMap::new();
-            variants.insert(String::new(), d);
-            return Ok(ParsedRecipe { variants });
+            visit("", d);
+            return Ok(());
         }
-        self.multi_finalize(&recipe_text, d)
+        self.multi_finalize(&recipe_text, d, visit)
     }
 
-    fn multi_finalize(&mut self, file: &str, d: DataStore) -> Result<ParsedRecipe, EvalError> {
+    fn multi_finalize(
+        &mut self,
+        file: &str,
+        d: DataStore,
+        visit: &mut dyn FnMut(&str, DataStore),
+    ) -> Result<(), EvalError> {
         for append in d
             .get_var_str("__BBAPPEND")?
             .unwrap_or_default()
@@ -559,27 +581,32 @@ impl<'e> Cooker<'e> {
         self.finalize_skipping(file, &main)?;
 
         let extended = main.get_var_str("BBCLASSEXTEND")?.unwrap_or_default();
-        let mut variants = BTreeMap::new();
-        if !extended.is_empty() {
-            let pn = main.get_var_str("PN")?.unwrap_or_default();
-            safe.set_var("BBCLASSEXTEND", extended.clone())?;
-            for ext in extended.split_whitespace() {
-                let variant = safe.create_copy();
-                let parts: Vec<&str> = ext.splitn(3, ':').collect();
-                let class = parts[0];
-                if parts.len() > 1 {
-                    variant.set_var("BBEXTENDCURR", class)?;
-                    variant.set_var("BBEXTENDVARIANT", parts[1])?;
-                } else {
-                    variant.set_var("PN", format!("{pn}-{ext}"))?;
-                }
-                crate::eval::inherit_defer(&variant, class, file, 0)?;
-                self.finalize_skipping(file, &variant)?;
-                variants.insert(ext.to_owned(), variant);
-            }
+        let pn = main.get_var_str("PN")?.unwrap_or_default();
+        visit("", main);
+        if extended.is_empty() {
+            return Ok(());
         }
-        variants.insert(String::new(), main);
-        Ok(ParsedRecipe { variants })
+        safe.set_var("BBCLASSEXTEND", extended.clone())?;
+        let mut seen = std::collections::HashSet::new();
+        for ext in extended.split_whitespace() {
+            // BitBake keeps the variants in a dict: a repeated name is one variant.
+            if !seen.insert(ext) {
+                continue;
+            }
+            let variant = safe.create_copy();
+            let parts: Vec<&str> = ext.splitn(3, ':').collect();
+            let class = parts[0];
+            if parts.len() > 1 {
+                variant.set_var("BBEXTENDCURR", class)?;
+                variant.set_var("BBEXTENDVARIANT", parts[1])?;
+            } else {
+                variant.set_var("PN", format!("{pn}-{ext}"))?;
+            }
+            crate::eval::inherit_defer(&variant, class, file, 0)?;
+            self.finalize_skipping(file, &variant)?;
+            visit(ext, variant);
+        }
+        Ok(())
     }
 
     fn finalize_skipping(&mut self, file: &str, d: &DataStore) -> Result<(), EvalError> {

@@ -186,49 +186,63 @@ fn parse_one(
         .ok()
         .flatten()
         .unwrap_or_default();
-    match cooker.parse_recipe(config, recipe, &appends, &layer) {
-        Ok(parsed) => {
-            let mut entry = bb_data::CachedRecipe {
-                file: recipe.to_path_buf(),
-                appends: appends.clone(),
-                inputs: Vec::new(),
-                variants: Vec::new(),
-            };
-            for (variant, d) in &parsed.variants {
-                outcome.targets += 1;
-                let info = match bb_data::RecipeInfo::from_datastore(d) {
-                    Ok(info) => info,
-                    Err(err) => {
-                        outcome.failed = true;
-                        outcome.messages.push(format!(
-                            "ERROR: Unable to parse {}: {err}",
-                            recipe.display()
-                        ));
-                        return outcome;
-                    }
-                };
-                if let Some(reason) = &info.skipped {
-                    outcome.skipped += 1;
-                    if verbose {
-                        outcome.messages.push(skip_note(recipe, variant, reason));
-                    }
-                }
-                log_lines(d, &mut outcome.messages);
-                for input in bb_data::read_files(d, "__depends").unwrap_or_default() {
-                    if !entry.inputs.iter().any(|i| i.path == input.path) {
-                        entry.inputs.push(input);
-                    }
-                }
-                entry.variants.push(bb_data::CachedVariant {
-                    name: variant.clone(),
-                    skipped: info.skipped.clone(),
-                    info,
-                });
+    let mut entry = bb_data::CachedRecipe {
+        file: recipe.to_path_buf(),
+        appends: appends.clone(),
+        inputs: Vec::new(),
+        variants: Vec::new(),
+    };
+    // Each variant's store is reduced to what is kept of it as soon as it is finalised.
+    // Its messages are taken then: in the order they were logged, as BitBake prints them.
+    let mut broken = None;
+    let parsed =
+        cooker.parse_recipe_variants(config, recipe, &appends, &layer, &mut |variant, d| {
+            if broken.is_some() {
+                return;
             }
+            let info = match bb_data::RecipeInfo::from_datastore(&d) {
+                Ok(info) => info,
+                Err(err) => {
+                    broken = Some(err);
+                    return;
+                }
+            };
+            if let Some(reason) = &info.skipped {
+                outcome.skipped += 1;
+                if verbose {
+                    outcome.messages.push(skip_note(recipe, variant, reason));
+                }
+            }
+            log_lines(&d, &mut outcome.messages);
+            for input in bb_data::read_files(&d, "__depends").unwrap_or_default() {
+                if !entry.inputs.iter().any(|i| i.path == input.path) {
+                    entry.inputs.push(input);
+                }
+            }
+            entry.variants.push(bb_data::CachedVariant {
+                name: variant.to_owned(),
+                skipped: info.skipped.clone(),
+                info,
+            });
+        });
+    if let Some(err) = broken {
+        outcome.failed = true;
+        outcome.skipped = 0;
+        outcome.messages.push(format!(
+            "ERROR: Unable to parse {}: {err}",
+            recipe.display()
+        ));
+        return outcome;
+    }
+    match parsed {
+        Ok(()) => {
+            outcome.targets = entry.variants.len();
+            entry.variants.sort_by(|a, b| a.name.cmp(&b.name));
             outcome.cache_entry = Some(entry);
         }
         Err(err) => {
             outcome.failed = true;
+            outcome.skipped = 0;
             outcome.messages.push(format!(
                 "ERROR: Unable to parse {}: {err}",
                 recipe.display()
