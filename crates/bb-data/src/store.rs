@@ -64,6 +64,9 @@ pub struct Frozen {
     renames: HashMap<String, String>,
     filters: HashMap<String, String>,
     history: Option<VariableHistory>,
+    /// The names in `vars` holding `${`, found once: `expandKeys` of every recipe needs
+    /// only them.
+    templated_names: std::sync::OnceLock<Vec<String>>,
 }
 
 /// Layers are equal only to themselves: a value holding a datastore compares by identity.
@@ -146,12 +149,14 @@ impl Inner {
         self.local.get_mut(var).expect("just inserted")
     }
 
-    fn record(&mut self, event: Event) {
+    /// Records the event `make` builds, only when history is kept (building one costs a
+    /// string of the value).
+    fn record(&mut self, make: impl FnOnce() -> Event) {
         if self.ignore_history {
             return;
         }
         if let Some(history) = &mut self.history {
-            history.record(event);
+            history.record(make());
         }
     }
 }
@@ -329,6 +334,7 @@ impl DataStore {
                 && let Some(layer) = Arc::get_mut(parent)
             {
                 layer.vars.extend(std::mem::take(&mut inner.local));
+                layer.templated_names = std::sync::OnceLock::new();
                 layer.overridedata = inner.overridedata.clone();
                 layer.overridevars = inner.overridevars.clone();
                 layer.renames = inner.renames.clone();
@@ -348,6 +354,7 @@ impl DataStore {
             renames: inner.renames.clone(),
             filters: inner.filters.clone(),
             history: inner.history.clone(),
+            templated_names: std::sync::OnceLock::new(),
         });
         inner.parent = Some(frozen.clone());
         inner.own_layers += 1;
@@ -444,11 +451,12 @@ impl DataStore {
         let shortvar = var.split(':').next().unwrap_or(var);
         self.check_renamed(shortvar, var, origin)?;
 
-        let detail = self
-            .detail_override
-            .borrow()
-            .clone()
-            .unwrap_or_else(|| value.to_string());
+        let detail = || {
+            self.detail_override
+                .borrow()
+                .clone()
+                .unwrap_or_else(|| value.to_string())
+        };
         if let Some((base, keyword, override_)) = split_setvar_keyword(var) {
             let mut inner = self.inner.borrow_mut();
             Self::clear_expand_cache(&mut inner);
@@ -467,7 +475,7 @@ impl DataStore {
                 Some(o) => format!("{keyword}[{o}]"),
                 None => keyword.to_owned(),
             };
-            inner.record(Event::new(base, &op, origin, detail, None));
+            inner.record(|| Event::new(base, &op, origin, detail(), None));
             Self::update_overrides(&mut inner, base);
             let is_override_var = inner.overridevars.contains(base);
             drop(inner);
@@ -489,7 +497,7 @@ impl DataStore {
         }
         let stored = value.clone();
         inner.local_mut(var).insert(CONTENT.to_owned(), stored);
-        inner.record(Event::new(var, op, origin, detail, None));
+        inner.record(|| Event::new(var, op, origin, detail(), None));
         let is_override_var = inner.overridevars.contains(var);
         drop(inner);
         if is_override_var {
@@ -672,12 +680,14 @@ impl DataStore {
         self.check_renamed(var, var, origin)?;
         let mut inner = self.inner.borrow_mut();
         Self::clear_expand_cache(&mut inner);
-        let detail = self
-            .detail_override
-            .borrow()
-            .clone()
-            .unwrap_or_else(|| value.to_string());
-        inner.record(Event::new(var, op, origin, detail, Some(flag.to_owned())));
+        inner.record(|| {
+            let detail = self
+                .detail_override
+                .borrow()
+                .clone()
+                .unwrap_or_else(|| value.to_string());
+            Event::new(var, op, origin, detail, Some(flag.to_owned()))
+        });
         inner.local_mut(var).insert(flag.to_owned(), value.clone());
         if flag == DEFAULTVAL && var.contains(':') {
             Self::update_overrides(&mut inner, var);
@@ -714,7 +724,7 @@ impl DataStore {
     pub fn del_var_from(&self, var: &str, origin: Option<&Origin>) {
         let mut inner = self.inner.borrow_mut();
         Self::clear_expand_cache(&mut inner);
-        inner.record(Event::new(var, "del", origin, String::new(), None));
+        inner.record(|| Event::new(var, "del", origin, String::new(), None));
         inner.local.insert(var.to_owned(), VarData::new());
         if inner.overridedata.contains_key(var) {
             Arc::make_mut(&mut inner.overridedata).remove(var);
@@ -741,13 +751,9 @@ impl DataStore {
         let data = inner.local_mut(var);
         if data.shift_remove(flag).is_some() {
             data.shift_remove(&format!("_defaultval_flag_{flag}"));
-            inner.record(Event::new(
-                var,
-                "delFlag",
-                origin,
-                String::new(),
-                Some(flag.to_owned()),
-            ));
+            inner.record(|| {
+                Event::new(var, "delFlag", origin, String::new(), Some(flag.to_owned()))
+            });
         }
     }
 
@@ -769,13 +775,9 @@ impl DataStore {
         detail: &str,
         flag: Option<&str>,
     ) {
-        self.inner.borrow_mut().record(Event::new(
-            var,
-            op,
-            origin,
-            detail.to_owned(),
-            flag.map(str::to_owned),
-        ));
+        self.inner
+            .borrow_mut()
+            .record(|| Event::new(var, op, origin, detail.to_owned(), flag.map(str::to_owned)));
     }
 
     /// `d.appendVar(var, value)`: an `:append` entry.
@@ -1203,6 +1205,46 @@ impl DataStore {
         Ok(keys.into_iter().collect())
     }
 
+    /// The keys of [`DataStore::keys`] that contain `${`, found without listing every key.
+    fn templated_keys(&self) -> Result<Vec<String>, DataError> {
+        self.need_overrides()?;
+        let inner = self.inner.borrow();
+        let mut candidates: BTreeSet<&str> = inner
+            .local
+            .keys()
+            .filter(|k| k.contains("${"))
+            .map(String::as_str)
+            .collect();
+        let mut parent = inner.parent.as_deref();
+        while let Some(layer) = parent {
+            let names = layer.templated_names.get_or_init(|| {
+                layer
+                    .vars
+                    .keys()
+                    .filter(|k| k.contains("${"))
+                    .cloned()
+                    .collect()
+            });
+            candidates.extend(names.iter().map(String::as_str));
+            parent = layer.parent.as_deref();
+        }
+        let mut keys: BTreeSet<String> = candidates
+            .into_iter()
+            .filter(|k| inner.find(k).is_some_and(|d| !d.is_empty()))
+            .map(str::to_owned)
+            .collect();
+        for (var, variants) in inner.overridedata.iter() {
+            if var.contains("${")
+                && variants
+                    .iter()
+                    .any(|(_, o)| override_active(o, &inner.overridesset))
+            {
+                keys.insert(var.clone());
+            }
+        }
+        Ok(keys.into_iter().collect())
+    }
+
     /// Whether override variants of `var` exist (`d.hasOverrides`).
     pub fn has_overrides(&self, var: &str) -> bool {
         self.inner.borrow().overridedata.contains_key(var)
@@ -1620,10 +1662,7 @@ impl DataStore {
     /// BitBake's `expandKeys`: every key containing `${` is renamed to its expansion.
     pub fn expand_keys(&self) -> Result<(), DataError> {
         let mut todo = Vec::new();
-        for key in self.keys()? {
-            if !key.contains("${") {
-                continue;
-            }
+        for key in self.templated_keys()? {
             let expanded = self.expand(&key)?;
             if expanded != key {
                 todo.push((key, expanded));

@@ -14,6 +14,11 @@ mod syntax;
 
 use std::process::ExitCode;
 
+// Parsing allocates and frees small strings and python objects at a high rate, on every
+// core: mimalloc does that in about half the time of glibc's malloc.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
