@@ -229,7 +229,7 @@ impl Signatures {
         key: &str,
         exclusions: &BTreeSet<String>,
         deps: &mut BTreeSet<String>,
-    ) -> Result<(String, Parsed), DataError> {
+    ) -> Result<(String, std::rc::Rc<Parsed>), DataError> {
         let (raw, parsed) = store.get_var_flag_parsed(key, "_content")?;
         let refs = self.expansion_refs(&parsed)?;
         deps.extend(refs.references);

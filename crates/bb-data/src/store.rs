@@ -111,7 +111,7 @@ struct Inner {
     overrides: Option<Vec<String>>,
     overridesset: HashSet<String>,
     inoverride: bool,
-    expand_cache: HashMap<String, Parsed>,
+    expand_cache: HashMap<String, Rc<Parsed>>,
     /// Reads in progress, with the state they started in (inside `need_overrides`, the
     /// overrides generation): a read that needs itself in the same state never ends.
     reading: Vec<(String, bool, u64)>,
@@ -388,7 +388,13 @@ impl DataStore {
     }
 
     fn clear_expand_cache(inner: &mut Inner) {
-        inner.expand_cache.clear();
+        // A store reads thousands of variables between two writes at times: their table
+        // is not kept for the few reads of the next round.
+        if inner.expand_cache.capacity() > 256 {
+            inner.expand_cache = HashMap::default();
+        } else {
+            inner.expand_cache.clear();
+        }
     }
 
     // ----- writing -----------------------------------------------------------------
@@ -1083,7 +1089,7 @@ impl DataStore {
         &self,
         var: &str,
         flag: &str,
-    ) -> Result<(Option<Value>, Parsed), DataError> {
+    ) -> Result<(Option<Value>, Rc<Parsed>), DataError> {
         let read = Read {
             retparser: true,
             ..Read::plain(false)
@@ -1361,7 +1367,7 @@ impl DataStore {
         var: &str,
         flag: &str,
         read: Read,
-    ) -> Result<(Option<Value>, Option<Parsed>), DataError> {
+    ) -> Result<(Option<Value>, Option<Rc<Parsed>>), DataError> {
         let cachename = if flag == CONTENT {
             var.to_owned()
         } else {
@@ -1412,7 +1418,7 @@ impl DataStore {
         flag: &str,
         cachename: &str,
         read: Read,
-    ) -> Result<(Option<Value>, Option<Parsed>), DataError> {
+    ) -> Result<(Option<Value>, Option<Rc<Parsed>>), DataError> {
         let content = flag == CONTENT;
         let mut value: Option<Value> = None;
         let mut removes: BTreeSet<String> = BTreeSet::new();
@@ -1434,9 +1440,7 @@ impl DataStore {
                         },
                     )?;
                     value = winning;
-                    if let Some(parsed) = parsed
-                        && let Some(carried) = parsed.removes
-                    {
+                    if let Some(carried) = parsed.and_then(|p| p.removes.clone()) {
                         removes = carried;
                     }
                 }
@@ -1574,6 +1578,7 @@ impl DataStore {
             }
         }
 
+        let parsed = parsed.map(Rc::new);
         if let Some(parsed) = &parsed
             && !read.noweakdefault
         {

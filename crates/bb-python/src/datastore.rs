@@ -555,6 +555,27 @@ pub(crate) mod _hz {
             Ok(vm.ctx.new_list(items).into())
         }
 
+        /// `[k for k in d.keys() if d.getVarFlag(k, flag)]` in one call: `bb.build` lists a
+        /// recipe's tasks so, and a call from python per variable costs milliseconds.
+        #[pymethod(name = "_keys_with_flag")]
+        fn keys_with_flag(
+            zelf: &Py<Self>,
+            flag: String,
+            vm: &VirtualMachine,
+        ) -> PyResult<PyObjectRef> {
+            let d = zelf.store(vm)?;
+            let mut items: Vec<PyObjectRef> = Vec::new();
+            for key in d.keys().map_err(|e| raise(vm, e))? {
+                let value = d
+                    .get_var_flag_with(&key, &flag, true, false)
+                    .map_err(|e| raise(vm, e))?;
+                if value.is_some_and(|v| v.is_truthy()) {
+                    items.push(vm.ctx.new_str(key).into());
+                }
+            }
+            Ok(vm.ctx.new_list(items).into())
+        }
+
         /// `createCopy()`.
         #[pymethod(name = "createCopy")]
         fn create_copy(zelf: &Py<Self>, vm: &VirtualMachine) -> PyResult<PyObjectRef> {

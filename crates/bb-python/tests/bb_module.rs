@@ -41,6 +41,13 @@ fn expressions() -> Vec<String> {
             "bb.parse.vars_from_file('/layer/recipes/foo_1.2_r3.bb', d)",
             "bb.parse.vars_from_file('/layer/recipes/foo.bbappend', d)",
             "bb.data.inherits_class('base', d)",
+            // Tasks are found among all variables by their `task` flag.
+            "[d.setVarFlag('do_a', 'task', '1'), d.setVarFlag('do_a', 'deps', []), \
+              d.setVarFlag('do_b', 'task', '1'), d.setVarFlag('do_b', 'deps', ['do_a']), \
+              d.setVarFlag('do_c', 'task', '1'), d.setVarFlag('do_c', 'deps', ['do_b']), \
+              d.setVarFlag('do_x', 'task', ''), bb.build.tasksbetween('do_a', 'do_c', d)][-1]",
+            "[d.setVarFlag('do_y', 'task', '1'), bb.build.tasksbetween('do_y', 'do_y', d)][-1]",
+            "[d.setVar('__BBTASKS', ['do_a', 'do_b']), bb.build.listtasks(d)][-1]",
         ]
         .iter()
         .map(|s| s.to_string()),

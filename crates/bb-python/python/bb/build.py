@@ -45,30 +45,38 @@ def preceedtask(task, with_recrdeptasks, d):
 
 
 def tasksbetween(task_start, task_end, d):
-    """The tasks on dependency chains from `task_start` to `task_end`, in chain order."""
-    found = []
-    tasks = [k for k in d.keys() if d.getVarFlag(k, "task")]
+    """The tasks on dependency chains from `task_start` to `task_end`, as BitBake finds
+    them (a task without `deps` on the way is a TypeError there too)."""
+    outtasks = []
+    tasks = d._keys_with_flag("task")
 
-    def follow(task, chain):
+    def follow_chain(task, endtask, chain=None):
+        if not chain:
+            chain = []
         if task in chain:
             bb.fatal("Circular task dependencies as %s depends on itself via the chain %s"
                      % (task, " -> ".join(chain)))
         chain.append(task)
-        if task == task_end:
-            found.extend(t for t in chain if t not in found)
-        else:
-            for other in tasks:
-                if other != task and task in (d.getVarFlag(other, "deps", False) or []):
-                    follow(other, chain)
+        for othertask in tasks:
+            if othertask == task:
+                continue
+            if task == endtask:
+                for ctask in chain:
+                    if ctask not in outtasks:
+                        outtasks.append(ctask)
+            else:
+                deps = d.getVarFlag(othertask, "deps", False)
+                if task in deps:
+                    follow_chain(othertask, endtask, chain)
         chain.pop()
 
-    follow(task_start, [])
-    return found
+    follow_chain(task_start, task_end)
+    return outtasks
 
 
 def listtasks(d):
-    """The recipe's tasks, sorted."""
-    return sorted(k for k in d.keys() if d.getVarFlag(k, "task"))
+    """The recipe's tasks."""
+    return tuple(d.getVar("__BBTASKS", False) or ())
 
 
 class TaskBase(bb.event.Event):
