@@ -531,6 +531,7 @@ impl<'e> Cooker<'e> {
         let mut variants = BTreeMap::new();
         self.parse_recipe_variants(config, recipe, appends, layername, &mut |name, d| {
             variants.insert(name.to_owned(), d);
+            Ok(())
         })?;
         Ok(ParsedRecipe { variants })
     }
@@ -538,13 +539,14 @@ impl<'e> Cooker<'e> {
     /// As [`Cooker::parse_recipe`], but each finalised store is handed to `visit` (the
     /// recipe itself, `""`, first, then the variants in BBCLASSEXTEND order) as soon as it
     /// is made, so that only one is alive at a time: a recipe can have hundreds of variants.
+    /// An error from `visit` ends the parse of the recipe with that error.
     pub fn parse_recipe_variants(
         &mut self,
         config: &DataStore,
         recipe: &Path,
         appends: &[PathBuf],
         layername: &str,
-        visit: &mut dyn FnMut(&str, DataStore),
+        visit: &mut dyn FnMut(&str, DataStore) -> Result<(), EvalError>,
     ) -> Result<(), EvalError> {
         let d = config.create_copy();
         let recipe_text = recipe.display().to_string();
@@ -557,8 +559,7 @@ impl<'e> Cooker<'e> {
         }
         self.evaluator.handle(&d, &recipe_text, false)?;
         if d.get_var_raw("__SKIPPED")?.is_some_and(|v| v.is_truthy()) {
-            visit("", d);
-            return Ok(());
+            return visit("", d);
         }
         self.multi_finalize(&recipe_text, d, visit)
     }
@@ -567,7 +568,7 @@ impl<'e> Cooker<'e> {
         &mut self,
         file: &str,
         d: DataStore,
-        visit: &mut dyn FnMut(&str, DataStore),
+        visit: &mut dyn FnMut(&str, DataStore) -> Result<(), EvalError>,
     ) -> Result<(), EvalError> {
         for append in d
             .get_var_str("__BBAPPEND")?
@@ -581,11 +582,11 @@ impl<'e> Cooker<'e> {
         self.finalize_skipping(file, &main)?;
 
         let extended = main.get_var_str("BBCLASSEXTEND")?.unwrap_or_default();
-        let pn = main.get_var_str("PN")?.unwrap_or_default();
-        visit("", main);
         if extended.is_empty() {
-            return Ok(());
+            return visit("", main);
         }
+        let pn = main.get_var_str("PN")?.unwrap_or_default();
+        visit("", main)?;
         safe.set_var("BBCLASSEXTEND", extended.clone())?;
         let mut seen = std::collections::HashSet::new();
         for ext in extended.split_whitespace() {
@@ -604,7 +605,7 @@ impl<'e> Cooker<'e> {
             }
             crate::eval::inherit_defer(&variant, class, file, 0)?;
             self.finalize_skipping(file, &variant)?;
-            visit(ext, variant);
+            visit(ext, variant)?;
         }
         Ok(())
     }

@@ -149,6 +149,21 @@ impl Inner {
         self.local.get_mut(var).expect("just inserted")
     }
 
+    /// Variables named as `wanted` says that exist (also) through an active override
+    /// variant.
+    fn overridden_keys<'a>(
+        &'a self,
+        wanted: impl Fn(&str) -> bool + 'a,
+    ) -> impl Iterator<Item = &'a String> {
+        self.overridedata.iter().filter_map(move |(var, variants)| {
+            (wanted(var)
+                && variants
+                    .iter()
+                    .any(|(_, o)| override_active(o, &self.overridesset)))
+            .then_some(var)
+        })
+    }
+
     /// Records the event `make` builds, only when history is kept (building one costs a
     /// string of the value).
     fn record(&mut self, make: impl FnOnce() -> Event) {
@@ -457,12 +472,6 @@ impl DataStore {
         let shortvar = var.split(':').next().unwrap_or(var);
         self.check_renamed(shortvar, var, origin)?;
 
-        let detail = || {
-            self.detail_override
-                .borrow()
-                .clone()
-                .unwrap_or_else(|| value.to_string())
-        };
         if let Some((base, keyword, override_)) = split_setvar_keyword(var) {
             let mut inner = self.inner.borrow_mut();
             Self::clear_expand_cache(&mut inner);
@@ -481,7 +490,7 @@ impl DataStore {
                 Some(o) => format!("{keyword}[{o}]"),
                 None => keyword.to_owned(),
             };
-            inner.record(|| Event::new(base, &op, origin, detail(), None));
+            inner.record(|| Event::new(base, &op, origin, self.history_detail(&value), None));
             Self::update_overrides(&mut inner, base);
             let is_override_var = inner.overridevars.contains(base);
             drop(inner);
@@ -503,7 +512,7 @@ impl DataStore {
         }
         let stored = value.clone();
         inner.local_mut(var).insert(CONTENT.to_owned(), stored);
-        inner.record(|| Event::new(var, op, origin, detail(), None));
+        inner.record(|| Event::new(var, op, origin, self.history_detail(&value), None));
         let is_override_var = inner.overridevars.contains(var);
         drop(inner);
         if is_override_var {
@@ -624,6 +633,15 @@ impl DataStore {
         Ok(())
     }
 
+    /// What the history shows of a write of `value`: the value, unless the caller gave
+    /// its own words ([`DataStore::with_detail`]).
+    fn history_detail(&self, value: &Value) -> String {
+        self.detail_override
+            .borrow()
+            .clone()
+            .unwrap_or_else(|| value.to_string())
+    }
+
     /// Runs a write whose history records `detail` instead of the value written.
     fn with_detail<T>(&self, detail: &str, write: impl FnOnce() -> T) -> T {
         self.detail_override.replace(Some(detail.to_owned()));
@@ -687,12 +705,13 @@ impl DataStore {
         let mut inner = self.inner.borrow_mut();
         Self::clear_expand_cache(&mut inner);
         inner.record(|| {
-            let detail = self
-                .detail_override
-                .borrow()
-                .clone()
-                .unwrap_or_else(|| value.to_string());
-            Event::new(var, op, origin, detail, Some(flag.to_owned()))
+            Event::new(
+                var,
+                op,
+                origin,
+                self.history_detail(&value),
+                Some(flag.to_owned()),
+            )
         });
         inner.local_mut(var).insert(flag.to_owned(), value.clone());
         if flag == DEFAULTVAL && var.contains(':') {
@@ -1200,14 +1219,7 @@ impl DataStore {
                 }
             }
         }
-        for (var, variants) in inner.overridedata.iter() {
-            if variants
-                .iter()
-                .any(|(_, o)| override_active(o, &inner.overridesset))
-            {
-                keys.insert(var.clone());
-            }
-        }
+        keys.extend(inner.overridden_keys(|_| true).cloned());
         Ok(keys.into_iter().collect())
     }
 
@@ -1239,15 +1251,7 @@ impl DataStore {
             .filter(|k| inner.find(k).is_some_and(|d| !d.is_empty()))
             .map(str::to_owned)
             .collect();
-        for (var, variants) in inner.overridedata.iter() {
-            if var.contains("${")
-                && variants
-                    .iter()
-                    .any(|(_, o)| override_active(o, &inner.overridesset))
-            {
-                keys.insert(var.clone());
-            }
-        }
+        keys.extend(inner.overridden_keys(|k| k.contains("${")).cloned());
         Ok(keys.into_iter().collect())
     }
 

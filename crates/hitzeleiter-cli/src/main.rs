@@ -14,12 +14,12 @@ mod syntax;
 
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
+
 // Parsing allocates and frees small strings and python objects at a high rate, on every
 // core: mimalloc does that in about half the time of glibc's malloc.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(

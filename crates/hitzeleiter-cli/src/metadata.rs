@@ -194,24 +194,13 @@ fn parse_one(
     };
     // Each variant's store is reduced to what is kept of it as soon as it is finalised.
     // Its messages are taken then: in the order they were logged, as BitBake prints them.
-    let mut broken = None;
     let parsed =
         cooker.parse_recipe_variants(config, recipe, &appends, &layer, &mut |variant, d| {
-            if broken.is_some() {
-                return;
-            }
-            let info = match bb_data::RecipeInfo::from_datastore(&d) {
-                Ok(info) => info,
-                Err(err) => {
-                    broken = Some(err);
-                    return;
-                }
-            };
-            if let Some(reason) = &info.skipped {
-                outcome.skipped += 1;
-                if verbose {
-                    outcome.messages.push(skip_note(recipe, variant, reason));
-                }
+            let info = bb_data::RecipeInfo::from_datastore(&d)?;
+            if let Some(reason) = &info.skipped
+                && verbose
+            {
+                outcome.messages.push(skip_note(recipe, variant, reason));
             }
             log_lines(&d, &mut outcome.messages);
             for input in bb_data::read_files(&d, "__depends").unwrap_or_default() {
@@ -224,25 +213,21 @@ fn parse_one(
                 skipped: info.skipped.clone(),
                 info,
             });
+            Ok(())
         });
-    if let Some(err) = broken {
-        outcome.failed = true;
-        outcome.skipped = 0;
-        outcome.messages.push(format!(
-            "ERROR: Unable to parse {}: {err}",
-            recipe.display()
-        ));
-        return outcome;
-    }
     match parsed {
         Ok(()) => {
             outcome.targets = entry.variants.len();
+            outcome.skipped = entry
+                .variants
+                .iter()
+                .filter(|v| v.skipped.is_some())
+                .count();
             entry.variants.sort_by(|a, b| a.name.cmp(&b.name));
             outcome.cache_entry = Some(entry);
         }
         Err(err) => {
             outcome.failed = true;
-            outcome.skipped = 0;
             outcome.messages.push(format!(
                 "ERROR: Unable to parse {}: {err}",
                 recipe.display()
