@@ -135,6 +135,26 @@ impl Inner {
             .or_else(|| self.parent.as_deref().and_then(|p| p.find(var)))
     }
 
+    /// The names of the variables this store holds (not deleted) whose data `wanted`
+    /// accepts: each name once, judged by its nearest layer.
+    fn visible_vars<'a>(
+        &'a self,
+        wanted: impl Fn(&VarData) -> bool + 'a,
+    ) -> impl Iterator<Item = &'a String> {
+        let mut layers: Vec<&HashMap<String, VarData>> = vec![&self.local];
+        let mut parent = self.parent.as_deref();
+        while let Some(layer) = parent {
+            layers.push(&layer.vars);
+            parent = layer.parent.as_deref();
+        }
+        let mut seen: HashSet<&str> = HashSet::default();
+        layers
+            .into_iter()
+            .flatten()
+            .filter(move |(key, data)| seen.insert(key) && !data.is_empty() && wanted(data))
+            .map(|(key, _)| key)
+    }
+
     /// BitBake's `_makeShadowCopy`: the variable becomes local, copied from a parent.
     fn local_mut(&mut self, var: &str) -> &mut VarData {
         if !self.local.contains_key(var) {
@@ -1204,23 +1224,33 @@ impl DataStore {
     pub fn keys(&self) -> Result<Vec<String>, DataError> {
         self.need_overrides()?;
         let inner = self.inner.borrow();
-        let mut seen: HashSet<&str> = HashSet::default();
-        let mut keys = BTreeSet::new();
-        let mut layers: Vec<&HashMap<String, VarData>> = vec![&inner.local];
-        let mut parent = inner.parent.as_deref();
-        while let Some(layer) = parent {
-            layers.push(&layer.vars);
-            parent = layer.parent.as_deref();
-        }
-        for layer in layers {
-            for (key, data) in layer {
-                if seen.insert(key) && !data.is_empty() {
-                    keys.insert(key.clone());
-                }
-            }
-        }
+        let mut keys: BTreeSet<String> = inner.visible_vars(|_| true).cloned().collect();
         keys.extend(inner.overridden_keys(|_| true).cloned());
         Ok(keys.into_iter().collect())
+    }
+
+    /// `[k for k in d.keys() if d.getVarFlag(k, flag)]` (expanded), in that order, looking
+    /// only at the variables that hold the flag or its weak default: a key made only by
+    /// overrides has no flags of its own. `bb.build` lists a recipe's tasks so.
+    pub fn keys_with_flag(&self, flag: &str) -> Result<Vec<String>, DataError> {
+        self.need_overrides()?;
+        let weak_default = format!("_defaultval_flag_{flag}");
+        let candidates: BTreeSet<String> = self
+            .inner
+            .borrow()
+            .visible_vars(|data| data.contains_key(flag) || data.contains_key(&weak_default))
+            .cloned()
+            .collect();
+        let mut keys = Vec::new();
+        for key in candidates {
+            if self
+                .get_var_flag_with(&key, flag, true, false)?
+                .is_some_and(|v| v.is_truthy())
+            {
+                keys.push(key);
+            }
+        }
+        Ok(keys)
     }
 
     /// The keys of [`DataStore::keys`] that contain `${`, found without listing every key.

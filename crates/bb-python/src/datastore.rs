@@ -563,16 +563,11 @@ pub(crate) mod _hz {
             flag: String,
             vm: &VirtualMachine,
         ) -> PyResult<PyObjectRef> {
-            let d = zelf.store(vm)?;
-            let mut items: Vec<PyObjectRef> = Vec::new();
-            for key in d.keys().map_err(|e| raise(vm, e))? {
-                let value = d
-                    .get_var_flag_with(&key, &flag, true, false)
-                    .map_err(|e| raise(vm, e))?;
-                if value.is_some_and(|v| v.is_truthy()) {
-                    items.push(vm.ctx.new_str(key).into());
-                }
-            }
+            let keys = zelf
+                .store(vm)?
+                .keys_with_flag(&flag)
+                .map_err(|e| raise(vm, e))?;
+            let items = keys.into_iter().map(|k| vm.ctx.new_str(k).into()).collect();
             Ok(vm.ctx.new_list(items).into())
         }
 
