@@ -44,6 +44,20 @@ pub enum CookerEvent {
     },
 }
 
+impl CookerEvent {
+    /// The python class of the event (`bb.event.RecipeParsed`), as `[eventmask]` names it.
+    pub fn class_name(&self) -> &'static str {
+        match self {
+            CookerEvent::ConfigParsed => "bb.event.ConfigParsed",
+            CookerEvent::RecipePreDeferredInherits { .. } => "bb.event.RecipePreDeferredInherits",
+            CookerEvent::RecipePreFinalise { .. } => "bb.event.RecipePreFinalise",
+            CookerEvent::RecipePostKeyExpansion { .. } => "bb.event.RecipePostKeyExpansion",
+            CookerEvent::RecipeTaskPreProcess { .. } => "bb.event.RecipeTaskPreProcess",
+            CookerEvent::RecipeParsed { .. } => "bb.event.RecipeParsed",
+        }
+    }
+}
+
 /// An event handler registered with `addhandler`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Handler {
@@ -57,6 +71,13 @@ pub struct Handler {
     pub file: String,
     /// Its first line.
     pub line: u32,
+}
+
+impl Handler {
+    /// Whether the handler is called for `event`: an empty mask wants every event.
+    pub fn wants(&self, event: &CookerEvent) -> bool {
+        self.mask.is_empty() || self.mask.iter().any(|m| m == event.class_name())
+    }
 }
 
 /// What a parse needs from the outside world.
@@ -471,12 +492,17 @@ impl<'e> Cooker<'e> {
     }
 
     fn fire(&self, d: &DataStore, event: &CookerEvent) -> Result<(), EvalError> {
-        if self.handlers.is_empty() {
+        // Most events of a recipe's finalisation have no handler: python is not entered.
+        let wanted: Vec<Handler> = self
+            .handlers
+            .iter()
+            .filter(|h| h.wants(event))
+            .cloned()
+            .collect();
+        if wanted.is_empty() {
             return Ok(());
         }
-        self.evaluator
-            .python()?
-            .fire_event(d, event, &self.handlers)
+        self.evaluator.python()?.fire_event(d, event, &wanted)
     }
 
     /// The renamed-variable check of `parseBaseConfiguration`.

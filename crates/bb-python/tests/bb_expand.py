@@ -11,6 +11,7 @@ sys.modules["hashserv.client"] = hashserv.client
 
 import bb  # noqa: E402
 import bb.data  # noqa: E402
+import bb.fetch2  # noqa: E402
 import bb.parse  # noqa: E402
 import bb.utils  # noqa: E402
 

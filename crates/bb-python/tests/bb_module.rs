@@ -48,6 +48,16 @@ fn expressions() -> Vec<String> {
               d.setVarFlag('do_x', 'task', ''), bb.build.tasksbetween('do_a', 'do_c', d)][-1]",
             "[d.setVarFlag('do_y', 'task', '1'), bb.build.tasksbetween('do_y', 'do_y', d)][-1]",
             "[d.setVar('__BBTASKS', ['do_a', 'do_b']), bb.build.listtasks(d)][-1]",
+            // A URI is parsed once per text: a later one of the same text is the same.
+            "[(u.scheme, u.hostname, u.port, u.userinfo, u.path, u.relative, \
+               sorted(u.params.items()), sorted(u.query.items()), str(u)) \
+              for u in [bb.fetch.URI(s) for s in ['file://a/b.patch;subdir=x', \
+              'file:///abs/c.patch', 'git://example.com/x/y.git;protocol=https;branch=main', \
+              'https://user:pw@example.com:8080/p/q.tar.gz?x=1&y;downloadfilename=q.tgz', \
+              'file://a/b.patch;subdir=x', 'npm://registry.example.com;package=p;version=1', \
+              'file:rel.patch', 'git://x/y;protocol=file']]]",
+            "[(u := bb.fetch.URI('file://m.patch;a=1')).params.update({'b': '2'}), \
+              u.query.update({'q': '1'}), str(u), str(bb.fetch.URI('file://m.patch;a=1'))][2:]",
         ]
         .iter()
         .map(|s| s.to_string()),

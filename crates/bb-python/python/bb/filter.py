@@ -5,6 +5,8 @@ results can be cached by (value, expression)."""
 
 FILTERS = {"__builtins__": {}}
 _cache = {}
+# Compiled once per expression: a recipe's filter sees many values.
+_code = {}
 
 
 class Namespace:
@@ -50,7 +52,10 @@ def apply_filters(val, expressions):
             continue
         key = (val, expression)
         if key not in _cache:
-            _cache[key] = eval(expression, dict(FILTERS), {"val": val})
+            code = _code.get(expression)
+            if code is None:
+                code = _code[expression] = compile(expression, "<string>", "eval")
+            _cache[key] = eval(code, dict(FILTERS), {"val": val})
         val = _cache[key]
     return val
 

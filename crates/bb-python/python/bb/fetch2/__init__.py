@@ -121,6 +121,11 @@ def _split_params(text, separator):
     return params
 
 
+# A recipe's SRC_URI is parsed by each of its variants and by several classes: each text
+# is parsed once (the parse has no inputs but the text).
+_parsed_uris = {}
+
+
 class URI(object):
     """A BitBake URL: `scheme://[user[:password]@]host[:port]/path[?query][;k=v...]`.
     `file:` and `git:` URLs may be relative (`file:a.patch`, `file://a.patch`)."""
@@ -139,6 +144,16 @@ class URI(object):
         self.relative = False
         if not uri:
             return
+        fields = _parsed_uris.get(uri)
+        if fields is None:
+            fields = _parsed_uris[uri] = self._parse(uri)
+        (self.scheme, self.userinfo, self.hostname, self.port, self.path, params,
+         query) = fields
+        self.params = params.copy()
+        self.query = query.copy()
+
+    def _parse(self, uri):
+        """The fields a URI made from `uri` has (its own parse, mutated by nobody)."""
         uri, _, param_str = uri.partition(";")
         parsed = urllib.parse.urlparse(uri)
         self.scheme = parsed.scheme
@@ -165,6 +180,8 @@ class URI(object):
             self.params = _split_params(param_str, ";")
         if parsed.query:
             self.query = _split_params(parsed.query, "&")
+        return (self.scheme, self.userinfo, self.hostname, self.port, self.path, self.params,
+                self.query)
 
     def __str__(self):
         userinfo = self.userinfo + "@" if self.userinfo else ""
