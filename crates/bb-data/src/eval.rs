@@ -117,11 +117,30 @@ impl From<DataError> for EvalError {
     }
 }
 
+/// A file's statements, ready to evaluate, each with its BitBake line. A class is
+/// evaluated once for every recipe that inherits it: what an assignment says is taken out
+/// of the syntax tree once.
+type Statements = Vec<(u32, Lowered)>;
+
+enum Lowered {
+    Assignment(Assignment),
+    Other(Statement),
+}
+
+/// `VAR[flag] op "value"`, possibly `export`ed.
+struct Assignment {
+    key: String,
+    value: String,
+    flag: Option<String>,
+    op: ast::AssignOp,
+    exported: bool,
+}
+
 /// Parses and evaluates metadata files, caching the syntax trees of classes and includes
 /// (which BitBake also parses once).
 pub struct Evaluator {
     python: Option<Rc<dyn PythonHost>>,
-    trees: RefCell<HashMap<PathBuf, Rc<(Parse, LineIndex)>>>,
+    trees: RefCell<HashMap<PathBuf, Rc<Statements>>>,
     /// The `addpylib` directories seen, for the parse cache.
     python_libraries: RefCell<Vec<PathBuf>>,
 }
@@ -260,7 +279,7 @@ impl Evaluator {
         d: &DataStore,
         path: &Path,
         kind: FileKind,
-    ) -> Result<Rc<(Parse, LineIndex)>, EvalError> {
+    ) -> Result<Rc<Statements>, EvalError> {
         if let Some(tree) = self.trees.borrow().get(path) {
             return Ok(tree.clone());
         }
@@ -303,7 +322,7 @@ impl Evaluator {
             };
             d.log(LogLevel::Warning, message);
         }
-        let tree = Rc::new((parse, index));
+        let tree = Rc::new(lower(&parse, &index));
         // Like BitBake, classes and includes are parsed once; recipes every time.
         if matches!(kind, FileKind::Class | FileKind::Include) {
             self.trees
@@ -316,25 +335,28 @@ impl Evaluator {
     fn eval_statements(
         &self,
         d: &DataStore,
-        tree: &(Parse, LineIndex),
+        statements: &Statements,
         path: &Path,
         class_name: &str,
         conf: bool,
     ) -> Result<(), EvalError> {
-        let (parse, index) = tree;
-        let file = path.display().to_string();
         let module = path
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
-        for statement in parse.tree().statements() {
-            let line = statement.bitbake_line(index);
-            let origin = Origin {
-                file: file.clone(),
-                line,
-                func: None,
-            };
-            self.eval_statement(d, &statement, &origin, &module, class_name, conf)?;
+        let mut origin = Origin {
+            file: path.display().to_string(),
+            line: 0,
+            func: None,
+        };
+        for (line, statement) in statements {
+            origin.line = *line;
+            match statement {
+                Lowered::Assignment(a) => self.assignment(d, a, &origin)?,
+                Lowered::Other(statement) => {
+                    self.eval_statement(d, statement, &origin, &module, class_name, conf)?
+                }
+            }
         }
         Ok(())
     }
@@ -349,7 +371,7 @@ impl Evaluator {
         conf: bool,
     ) -> Result<(), EvalError> {
         match statement {
-            Statement::Assignment(a) => self.assignment(d, a, origin),
+            Statement::Assignment(a) => self.assignment(d, &Assignment::of(a), origin),
             Statement::Export(e) => {
                 let name = e.name().map(|n| n.text()).unwrap_or_default();
                 d.set_var_flag_from(&name, "export", 1, None, "exported")?;
@@ -471,46 +493,45 @@ impl Evaluator {
     }
 
     /// `DataNode.eval`: the eight operators, with and without a flag.
-    fn assignment(
-        &self,
-        d: &DataStore,
-        a: &ast::Assignment,
-        origin: &Origin,
-    ) -> Result<(), EvalError> {
-        let key = a.name().map(|n| n.text()).unwrap_or_default();
-        let value = a.value().map(|v| v.text()).unwrap_or_default();
-        let flag = a.flag().map(|f| f.name());
-        let op = a.op().unwrap_or(ast::AssignOp::Set);
-        if a.is_exported() {
+    fn assignment(&self, d: &DataStore, a: &Assignment, origin: &Origin) -> Result<(), EvalError> {
+        let Assignment {
+            key,
+            value,
+            flag,
+            op,
+            exported,
+        } = a;
+        let (key, value, op) = (key.as_str(), value.as_str(), *op);
+        if *exported {
             d.set_var_flag_logged(
-                &key,
+                key,
                 "export",
                 Value::Int(1),
                 Some(origin),
                 "exported",
-                &value,
+                value,
             )?;
         }
         let current = || -> Result<String, EvalError> {
             let old = match &flag {
-                Some(flag) => d.get_var_flag_no_default(&key, flag)?,
-                None => d.get_var_base(&key)?,
+                Some(flag) => d.get_var_flag_no_default(key, flag)?,
+                None => d.get_var_base(key)?,
             };
             Ok(old.map(|v| v.to_string()).unwrap_or_default())
         };
         let (history_op, new) = match op {
             ast::AssignOp::Default => {
                 let old = match &flag {
-                    Some(flag) => d.get_var_flag_no_default(&key, flag)?,
-                    None => d.get_var_base(&key)?,
+                    Some(flag) => d.get_var_flag_no_default(key, flag)?,
+                    None => d.get_var_base(key)?,
                 };
-                ("set?", old.unwrap_or_else(|| Value::Str(value.clone())))
+                ("set?", old.unwrap_or_else(|| Value::Str(value.to_owned())))
             }
             ast::AssignOp::Immediate => {
                 let copy = d.create_copy();
                 (
                     "immediate",
-                    Value::Str(copy.expand_named(&value, &format!("{key}[:=]"))?),
+                    Value::Str(copy.expand_named(value, &format!("{key}[:=]"))?),
                 )
             }
             ast::AssignOp::Append => ("append", Value::Str(format!("{} {value}", current()?))),
@@ -521,7 +542,9 @@ impl Evaluator {
             ast::AssignOp::PrependNoSpace => {
                 ("predot", Value::Str(format!("{value}{}", current()?)))
             }
-            ast::AssignOp::Set | ast::AssignOp::WeakDefault => ("set", Value::Str(value.clone())),
+            ast::AssignOp::Set | ast::AssignOp::WeakDefault => {
+                ("set", Value::Str(value.to_owned()))
+            }
         };
         if [":append", ":remove", ":prepend"]
             .iter()
@@ -551,9 +574,9 @@ impl Evaluator {
         };
         match target_flag {
             Some(flag) => {
-                d.set_var_flag_logged(&key, &flag, new, Some(origin), history_op, &value)?
+                d.set_var_flag_logged(key, &flag, new, Some(origin), history_op, value)?
             }
-            None => d.set_var_logged(&key, new, true, Some(origin), history_op, &value)?,
+            None => d.set_var_logged(key, new, true, Some(origin), history_op, value)?,
         }
         Ok(())
     }
@@ -1133,4 +1156,31 @@ pub(crate) fn add_task_deps(d: &DataStore, tasks: &[String]) -> Result<(), DataE
         }
     }
     d.set_var("_task_deps", Value::Map(table))
+}
+
+impl Assignment {
+    fn of(a: &ast::Assignment) -> Assignment {
+        Assignment {
+            key: a.name().map(|n| n.text()).unwrap_or_default(),
+            value: a.value().map(|v| v.text()).unwrap_or_default(),
+            flag: a.flag().map(|f| f.name()),
+            op: a.op().unwrap_or(ast::AssignOp::Set),
+            exported: a.is_exported(),
+        }
+    }
+}
+
+fn lower(parse: &Parse, index: &LineIndex) -> Statements {
+    parse
+        .tree()
+        .statements()
+        .map(|statement| {
+            let line = statement.bitbake_line(index);
+            let lowered = match &statement {
+                Statement::Assignment(a) => Lowered::Assignment(Assignment::of(a)),
+                _ => Lowered::Other(statement),
+            };
+            (line, lowered)
+        })
+        .collect()
 }
