@@ -258,7 +258,7 @@ fn export_flags_feed_exported_keys() {
 #[test]
 fn inline_python_without_a_host_is_an_error() {
     let d = DataStore::new();
-    parsing(&d, "A", "${@1+1}");
+    parsing(&d, "A", "${@len('ab')}");
     let err = d.get_var("A").expect_err("no host");
     assert!(err.to_string().contains("needs a python host"), "{err}");
     parsing(&d, "B", "${@d.getVar('${X}')}");
