@@ -571,6 +571,28 @@ pub(crate) mod _hz {
             Ok(vm.ctx.new_list(items).into())
         }
 
+        /// `bb.data.inherits_class(klass, d)` when `__inherit_cache` is a list of strings
+        /// (`None` otherwise): whether a class file named `klass` was inherited. Classes ask this
+        /// of every recipe many times, and a call from python copies the whole list.
+        #[pymethod(name = "_inherits_class")]
+        fn inherits_class(
+            zelf: &Py<Self>,
+            klass: String,
+            vm: &VirtualMachine,
+        ) -> PyResult<Option<bool>> {
+            let cache = zelf
+                .store(vm)?
+                .get_var_raw("__inherit_cache")
+                .map_err(|e| raise(vm, e))?;
+            let needle = format!("/{klass}.bbclass");
+            // Anything but a list of strings is python's (`endswith` may raise).
+            let Some(Value::List(items)) = cache else {
+                return Ok(None);
+            };
+            let names: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
+            Ok(names.map(|names| names.iter().any(|n| n.ends_with(&needle))))
+        }
+
         /// `createCopy()`.
         #[pymethod(name = "createCopy")]
         fn create_copy(zelf: &Py<Self>, vm: &VirtualMachine) -> PyResult<PyObjectRef> {

@@ -49,6 +49,11 @@ fn expressions() -> Vec<String> {
             "bb.parse.vars_from_file('/layer/recipes/foo_1.2_r3.bb', d)",
             "bb.parse.vars_from_file('/layer/recipes/foo.bbappend', d)",
             "bb.data.inherits_class('base', d)",
+            "[d.setVar('__inherit_cache', ['/l/classes/base.bbclass', '/l/native.bbclass']), \
+              bb.data.inherits_class('native', d), bb.data.inherits_class('nat', d), \
+              bb.data.inherits_class('base', d)][1:]",
+            "[d.setVar('__inherit_cache', ['/x/a.bbclass', 3]), bb.data.inherits_class('a', d)][1]",
+            "[d.setVar('__inherit_cache', '/x/a.bbclass'), bb.data.inherits_class('a', d)][1]",
             // Tasks are found among all variables by their `task` flag.
             "[d.setVarFlag('do_a', 'task', '1'), d.setVarFlag('do_a', 'deps', []), \
               d.setVarFlag('do_b', 'task', '1'), d.setVarFlag('do_b', 'deps', ['do_a']), \

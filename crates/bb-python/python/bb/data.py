@@ -15,6 +15,9 @@ def expand(s, d, varname=None):
 
 
 def inherits_class(klass, d):
+    found = d._inherits_class(klass) if hasattr(d, "_inherits_class") else None
+    if found is not None:
+        return found
     val = d.getVar("__inherit_cache", False) or []
     needle = "/%s.bbclass" % klass
     for v in val:
