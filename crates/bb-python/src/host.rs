@@ -124,6 +124,8 @@ pub struct Python {
     interpreter: Interpreter,
     globals: PyDictRef,
     data_context: PyObjectRef,
+    /// `dict.__new__`, to make a `DataContext` without running its python `__init__`.
+    dict_new: PyObjectRef,
     inline_code: RefCell<HashMap<String, PyRef<PyCode>>>,
     /// `analyze` results by code, as BitBake's codeparser cache keeps them.
     analyses: RefCell<HashMap<String, CodeRefs>>,
@@ -172,7 +174,7 @@ impl Python {
             .init_stdlib();
         let module = _hz::module_def(&builder.ctx);
         let interpreter = builder.add_native_module(module).interpreter();
-        let setup = interpreter.enter(|vm| -> PyResult<(PyDictRef, PyObjectRef)> {
+        let setup = interpreter.enter(|vm| -> PyResult<(PyDictRef, PyObjectRef, PyObjectRef)> {
             vm.run_string(
                 vm.new_scope_with_builtins(),
                 BOOTSTRAP,
@@ -184,14 +186,16 @@ impl Python {
                 .downcast::<rustpython_vm::builtins::PyDict>()
                 .map_err(|_| vm.new_type_error("bb.utils._context is not a dict".to_owned()))?;
             let data_context = import_module(vm, "bb.data_smart")?.get_attr("DataContext", vm)?;
-            Ok((globals, data_context))
+            let dict_new = vm.ctx.types.dict_type.as_object().get_attr("__new__", vm)?;
+            Ok((globals, data_context, dict_new))
         });
-        let (globals, data_context) =
+        let (globals, data_context, dict_new) =
             setup.map_err(|err| interpreter.enter(|vm| format_exception(vm, &err)))?;
         Ok(Python {
             interpreter,
             globals,
             data_context,
+            dict_new,
             inline_code: RefCell::default(),
             analyses: RefCell::default(),
         })
@@ -207,6 +211,16 @@ impl Python {
             self.interpreter
                 .enter(|vm| f(vm).map_err(|exc| failure(vm, &exc)))
         })
+    }
+
+    /// `DataContext(d)`, made and filled natively: python's `__init__` would cost a
+    /// python call for each of a parse's ~50,000 inline evaluations that need python.
+    fn new_data_context(&self, vm: &VirtualMachine, d: &PyObjectRef) -> PyResult<PyObjectRef> {
+        let context = self.dict_new.call((self.data_context.clone(),), vm)?;
+        context.set_item("d", d.clone(), vm)?;
+        context.set_attr("metadata", d.clone(), vm)?;
+        context.set_attr("context", self.globals.clone(), vm)?;
+        Ok(context)
     }
 
     fn compiled_expression(
@@ -257,7 +271,7 @@ impl InlinePython for Python {
         self.call(d, |vm| {
             let compiled = self.compiled_expression(vm, code, varname)?;
             let d_object = wrap(vm, d);
-            let locals = self.data_context.call((d_object.clone(),), vm)?;
+            let locals = self.new_data_context(vm, &d_object)?;
             let scope =
                 Scope::with_builtins(Some(ArgMapping::new(locals)), self.globals.clone(), vm);
             // BitBake evaluates with `d` among the globals too, so that generator

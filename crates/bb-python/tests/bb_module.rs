@@ -106,6 +106,9 @@ fn expressions() -> Vec<String> {
             "d.getVar('SPACES').strip()",
             "d.getVar('PE', False) + d.getVar('MACHINE', True)",
             "d.getVar('TUNE_PKGARCH').replace('-', '_').replace('_64', '')",
+            // Bare names are variables (DataContext), except builtins and the context's.
+            "MACHINE + '-' + PE",
+            "[len(DISTRO_FEATURES.split()), str(os.sep)]",
             // A URI is parsed once per text: a later one of the same text is the same.
             "[(u.scheme, u.hostname, u.port, u.userinfo, u.path, u.relative, \
                sorted(u.params.items()), sorted(u.query.items()), str(u)) \

@@ -17,7 +17,8 @@ class ExpansionError(Exception):
 
 
 class DataContext(dict):
-    """Locals of `${@...}`: `d`, and any bare name read through d.getVar."""
+    """Locals of `${@...}`: `d`, and any bare name read through d.getVar. (The host makes
+    its instances natively, with the attributes `__init__` sets: keep the two alike.)"""
 
     excluded = set([i for i in dir(builtins) if not i.startswith("_")] + ["oe"])
 
