@@ -115,6 +115,8 @@ struct Inner {
     /// Reads in progress, with the state they started in (inside `need_overrides`, the
     /// overrides generation): a read that needs itself in the same state never ends.
     reading: Vec<(String, bool, u64)>,
+    /// How many entries of `reading` are reads in progress (the rest are spare).
+    reading_depth: usize,
     /// Bumped whenever the active overrides change.
     overrides_generation: u64,
     renames: HashMap<String, String>,
@@ -254,6 +256,7 @@ impl DataStore {
             inoverride: false,
             expand_cache: HashMap::default(),
             reading: Vec::new(),
+            reading_depth: 0,
             overrides_generation: 0,
             renames: RENAMED_VARIABLES
                 .iter()
@@ -1402,14 +1405,15 @@ impl DataStore {
         flag: &str,
         read: Read,
     ) -> Result<(Option<Value>, Option<Rc<Parsed>>), DataError> {
-        let cachename = if flag == CONTENT {
-            var.to_owned()
+        // Most reads are of content and hit the cache: they allocate nothing.
+        let cachename: std::borrow::Cow<str> = if flag == CONTENT {
+            var.into()
         } else {
-            format!("{var}[{flag}]")
+            format!("{var}[{flag}]").into()
         };
         if !read.noweakdefault {
             let inner = self.inner.borrow();
-            if let Some(cached) = inner.expand_cache.get(&cachename) {
+            if let Some(cached) = inner.expand_cache.get(&*cachename) {
                 if read.expand {
                     return Ok((cached.value.clone(), Some(cached.clone())));
                 }
@@ -1420,16 +1424,22 @@ impl DataStore {
         }
         {
             let mut inner = self.inner.borrow_mut();
-            let key = (
-                cachename.clone(),
-                inner.inoverride,
-                inner.overrides_generation,
-            );
-            if inner.reading.contains(&key) {
-                let mut chain: Vec<String> =
-                    inner.reading.iter().map(|(n, _, _)| n.clone()).collect();
-                chain.push(cachename.clone());
-                let start = chain.iter().position(|n| *n == cachename).unwrap_or(0);
+            let Inner {
+                reading,
+                reading_depth,
+                inoverride,
+                overrides_generation,
+                ..
+            } = &mut *inner;
+            let state = (*inoverride, *overrides_generation);
+            let active = &reading[..*reading_depth];
+            if active
+                .iter()
+                .any(|(n, o, g)| *n == *cachename && (*o, *g) == state)
+            {
+                let mut chain: Vec<&str> = active.iter().map(|(n, _, _)| n.as_str()).collect();
+                chain.push(&cachename);
+                let start = chain.iter().position(|n| **n == *cachename).unwrap_or(0);
                 return Err(DataError::Expansion(crate::ExpansionError::new(
                     Some(&cachename),
                     None,
@@ -1439,10 +1449,19 @@ impl DataStore {
                     ),
                 )));
             }
-            inner.reading.push(key);
+            // The stack's entries keep their buffers for the next reads at that depth.
+            match reading.get_mut(*reading_depth) {
+                Some(entry) => {
+                    entry.0.clear();
+                    entry.0.push_str(&cachename);
+                    (entry.1, entry.2) = state;
+                }
+                None => reading.push((cachename.to_string(), state.0, state.1)),
+            }
+            *reading_depth += 1;
         }
         let result = self.read_unguarded(var, flag, &cachename, read);
-        self.inner.borrow_mut().reading.pop();
+        self.inner.borrow_mut().reading_depth -= 1;
         result
     }
 
