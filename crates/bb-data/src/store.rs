@@ -137,6 +137,49 @@ impl Inner {
             .or_else(|| self.parent.as_deref().and_then(|p| p.find(var)))
     }
 
+    /// The override variant of a variable that wins: BitBake peels the overrides off the
+    /// active variants in OVERRIDES order, so the rightmost override wins.
+    fn override_winner(&self, variants: &[(String, String)]) -> Option<String> {
+        // A python dict in insertion order: override text -> variant name.
+        let mut active: Vec<(String, String)> = Vec::new();
+        let insert = |active: &mut Vec<(String, String)>, key: String, target: String| match active
+            .iter_mut()
+            .find(|(k, _)| *k == key)
+        {
+            Some(entry) => entry.1 = target,
+            None => active.push((key, target)),
+        };
+        for (r, o) in variants {
+            if override_active(o, &self.overridesset) {
+                insert(&mut active, o.clone(), r.clone());
+            }
+        }
+        let overrides = self.overrides.as_deref().unwrap_or_default();
+        let mut winner = None;
+        let mut changed = true;
+        while changed && !active.is_empty() {
+            changed = false;
+            for o in overrides {
+                // Only a key ending in `o` can be peeled or win.
+                if !active.iter().any(|(key, _)| key.ends_with(o.as_str())) {
+                    continue;
+                }
+                let suffix = format!(":{o}");
+                for (key, target) in active.clone() {
+                    if key.ends_with(&suffix) {
+                        active.retain(|(k, _)| *k != key);
+                        insert(&mut active, key.replace(&suffix, ""), target);
+                        changed = true;
+                    } else if key == *o {
+                        winner = Some(target);
+                        active.retain(|(k, _)| *k != key);
+                    }
+                }
+            }
+        }
+        winner
+    }
+
     /// The names of the variables this store holds (not deleted) whose data `wanted`
     /// accepts: each name once, judged by its nearest layer.
     fn visible_vars<'a>(
@@ -1478,10 +1521,15 @@ impl DataStore {
 
         // An active override variant replaces the value (and carries its removes).
         if content && !read.parsing {
-            let variants = self.inner.borrow().overridedata.get(var).cloned();
-            if let Some(variants) = variants {
+            let has_variants = self.inner.borrow().overridedata.contains_key(var);
+            if has_variants {
                 self.need_overrides()?;
-                if let Some(winner) = self.override_winner(&variants) {
+                let winner = {
+                    let inner = self.inner.borrow();
+                    let variants = inner.overridedata.get(var);
+                    variants.and_then(|variants| inner.override_winner(variants))
+                };
+                if let Some(winner) = winner {
                     let (winning, parsed) = self.get_var_flag_full(
                         &winner,
                         CONTENT,
@@ -1667,46 +1715,6 @@ impl DataStore {
         python
             .apply_filter(value, filter)
             .map_err(|failure| failure.into_data_error(Some(var), Some(filter)))
-    }
-
-    /// The override variant of a variable that wins: BitBake peels the overrides off the
-    /// active variants in OVERRIDES order, so the rightmost override wins.
-    fn override_winner(&self, variants: &[(String, String)]) -> Option<String> {
-        let inner = self.inner.borrow();
-        // A python dict in insertion order: override text -> variant name.
-        let mut active: Vec<(String, String)> = Vec::new();
-        let insert = |active: &mut Vec<(String, String)>, key: String, target: String| match active
-            .iter_mut()
-            .find(|(k, _)| *k == key)
-        {
-            Some(entry) => entry.1 = target,
-            None => active.push((key, target)),
-        };
-        for (r, o) in variants {
-            if override_active(o, &inner.overridesset) {
-                insert(&mut active, o.clone(), r.clone());
-            }
-        }
-        let overrides = inner.overrides.clone().unwrap_or_default();
-        let mut winner = None;
-        let mut changed = true;
-        while changed {
-            changed = false;
-            for o in &overrides {
-                let suffix = format!(":{o}");
-                for (key, target) in active.clone() {
-                    if key.ends_with(&suffix) {
-                        active.retain(|(k, _)| *k != key);
-                        insert(&mut active, key.replace(&suffix, ""), target);
-                        changed = true;
-                    } else if key == *o {
-                        winner = Some(target);
-                        active.retain(|(k, _)| *k != key);
-                    }
-                }
-            }
-        }
-        winner
     }
 
     pub(crate) fn expand_with_refs(
