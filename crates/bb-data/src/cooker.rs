@@ -492,17 +492,12 @@ impl<'e> Cooker<'e> {
     }
 
     fn fire(&self, d: &DataStore, event: &CookerEvent) -> Result<(), EvalError> {
-        // Most events of a recipe's finalisation have no handler: python is not entered.
-        let wanted: Vec<Handler> = self
-            .handlers
-            .iter()
-            .filter(|h| h.wants(event))
-            .cloned()
-            .collect();
-        if wanted.is_empty() {
+        if self.handlers.is_empty() {
             return Ok(());
         }
-        self.evaluator.python()?.fire_event(d, event, &wanted)
+        self.evaluator
+            .python()?
+            .fire_event(d, event, &self.handlers)
     }
 
     /// The renamed-variable check of `parseBaseConfiguration`.

@@ -54,11 +54,8 @@ def _handler(name, code, filename, lineno):
 
 
 def fire(event, d, handlers):
-    """Calls each (name, code, mask, file, line) handler whose mask admits the event."""
-    eid = str(event.__class__)[8:-2]
-    for name, code, mask, filename, lineno in handlers:
-        if mask and eid not in mask:
-            continue
+    """Calls each (name, code, file, line) handler (those whose mask admits the event)."""
+    for name, code, filename, lineno in handlers:
         func = _handler(name, code, filename, lineno)
         event.data = d
         try:

@@ -1,7 +1,7 @@
 //! Converting datastore values to python objects and back.
 
 use bb_data::{IndexMap, Value};
-use rustpython_vm::builtins::{PyDict, PyList, PySet, PyStr, PyTuple};
+use rustpython_vm::builtins::{PyDict, PyList, PyListRef, PySet, PyStr, PyTuple};
 use rustpython_vm::{AsObject, PyObjectRef, PyResult, VirtualMachine};
 
 /// A datastore value as a python object (lists as lists, maps as dicts).
@@ -27,6 +27,18 @@ pub(crate) fn to_python(vm: &VirtualMachine, value: &Value) -> PyObjectRef {
             crate::datastore::wrap(vm, &bb_data::DataStore::from_frozen(frozen.clone()))
         }
     }
+}
+
+/// Strings as a python list of str.
+pub(crate) fn str_list(
+    vm: &VirtualMachine,
+    items: impl IntoIterator<Item = impl AsRef<str>>,
+) -> PyListRef {
+    let items: Vec<PyObjectRef> = items
+        .into_iter()
+        .map(|s| vm.ctx.new_str(s.as_ref()).into())
+        .collect();
+    vm.ctx.new_list(items)
 }
 
 /// A python object as a datastore value. Lists, tuples and sets become lists, dicts with

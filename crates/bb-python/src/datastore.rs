@@ -69,7 +69,7 @@ pub(crate) mod _hz {
     };
 
     use super::{level_of, raise, store};
-    use crate::convert::{from_python, to_python};
+    use crate::convert::{from_python, str_list, to_python};
 
     /// `log(level, message)`: bb.note, bb.warn, … end up here.
     #[pyfunction]
@@ -195,9 +195,7 @@ pub(crate) mod _hz {
     impl Iterable for DataSmart {
         fn iter(zelf: PyRef<Self>, vm: &VirtualMachine) -> PyResult {
             let keys = zelf.store(vm)?.keys().map_err(|e| raise(vm, e))?;
-            let items: Vec<PyObjectRef> =
-                keys.into_iter().map(|k| vm.ctx.new_str(k).into()).collect();
-            Ok(vm.ctx.new_list(items).as_object().get_iter(vm)?.into())
+            Ok(str_list(vm, keys).as_object().get_iter(vm)?.into())
         }
     }
 
@@ -550,9 +548,7 @@ pub(crate) mod _hz {
         #[pymethod]
         fn keys(zelf: &Py<Self>, vm: &VirtualMachine) -> PyResult<PyObjectRef> {
             let keys = zelf.store(vm)?.keys().map_err(|e| raise(vm, e))?;
-            let items: Vec<PyObjectRef> =
-                keys.into_iter().map(|k| vm.ctx.new_str(k).into()).collect();
-            Ok(vm.ctx.new_list(items).into())
+            Ok(str_list(vm, keys).into())
         }
 
         /// `[k for k in d.keys() if d.getVarFlag(k, flag)]` in one call: `bb.build` lists a
@@ -567,8 +563,7 @@ pub(crate) mod _hz {
                 .store(vm)?
                 .keys_with_flag(&flag)
                 .map_err(|e| raise(vm, e))?;
-            let items = keys.into_iter().map(|k| vm.ctx.new_str(k).into()).collect();
-            Ok(vm.ctx.new_list(items).into())
+            Ok(str_list(vm, keys).into())
         }
 
         /// `bb.data.inherits_class(klass, d)` when `__inherit_cache` is a list of strings
@@ -608,13 +603,7 @@ pub(crate) mod _hz {
         /// `localkeys()`.
         #[pymethod]
         fn localkeys(zelf: &Py<Self>, vm: &VirtualMachine) -> PyResult<PyObjectRef> {
-            let items: Vec<PyObjectRef> = zelf
-                .store(vm)?
-                .local_keys()
-                .into_iter()
-                .map(|k| vm.ctx.new_str(k).into())
-                .collect();
-            Ok(vm.ctx.new_list(items).into())
+            Ok(str_list(vm, zelf.store(vm)?.local_keys()).into())
         }
 
         /// `expandKeys()` (what `bb.data.expandKeys(d)` calls).

@@ -14,6 +14,7 @@ use rustpython_vm::function::ArgMapping;
 use rustpython_vm::scope::Scope;
 use rustpython_vm::{AsObject, Interpreter, PyObjectRef, PyRef, PyResult, VirtualMachine};
 
+use crate::convert::str_list;
 use crate::datastore::{_hz, with_current, wrap};
 
 /// The embedded python modules: name, whether it is a package, source.
@@ -343,14 +344,10 @@ impl PythonHost for Python {
             .map(str::to_owned)
             .collect();
         self.host_call(d, "add_pylib", |vm| {
-            let mods: Vec<PyObjectRef> = global_mods
-                .iter()
-                .map(|m| vm.ctx.new_str(m.as_str()).into())
-                .collect();
             vec![
                 vm.ctx.new_str(dir).into(),
                 vm.ctx.new_str(namespace).into(),
-                vm.ctx.new_list(mods).into(),
+                str_list(vm, &global_mods).into(),
             ]
         })
     }
@@ -367,64 +364,41 @@ impl PythonHost for Python {
         event: &CookerEvent,
         handlers: &[Handler],
     ) -> Result<(), EvalError> {
+        // Most events of a recipe's finalisation have no handler: python is not entered.
+        let wanted: Vec<&Handler> = handlers.iter().filter(|h| h.wants(event)).collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let kind = event
+            .class_name()
+            .strip_prefix("bb.event.")
+            .unwrap_or(event.class_name());
         self.call(d, |vm| {
             let host = import_module(vm, "hz_host")?;
-            let (kind, args): (&str, Vec<PyObjectRef>) = match event {
-                CookerEvent::ConfigParsed => ("ConfigParsed", vec![]),
-                CookerEvent::RecipePreDeferredInherits { file, inherits } => {
-                    let list: Vec<PyObjectRef> = inherits
-                        .iter()
-                        .map(|i| vm.ctx.new_str(i.as_str()).into())
-                        .collect();
-                    (
-                        "RecipePreDeferredInherits",
-                        vec![
-                            vm.ctx.new_str(file.as_str()).into(),
-                            vm.ctx.new_list(list).into(),
-                        ],
-                    )
-                }
-                CookerEvent::RecipePreFinalise { file } => (
-                    "RecipePreFinalise",
-                    vec![vm.ctx.new_str(file.as_str()).into()],
-                ),
-                CookerEvent::RecipePostKeyExpansion { file } => (
-                    "RecipePostKeyExpansion",
-                    vec![vm.ctx.new_str(file.as_str()).into()],
-                ),
-                CookerEvent::RecipeParsed { file } => {
-                    ("RecipeParsed", vec![vm.ctx.new_str(file.as_str()).into()])
-                }
-                CookerEvent::RecipeTaskPreProcess { file, tasks } => {
-                    let list: Vec<PyObjectRef> = tasks
-                        .iter()
-                        .map(|t| vm.ctx.new_str(t.as_str()).into())
-                        .collect();
-                    (
-                        "RecipeTaskPreProcess",
-                        vec![
-                            vm.ctx.new_str(file.as_str()).into(),
-                            vm.ctx.new_list(list).into(),
-                        ],
-                    )
-                }
+            let args: Vec<PyObjectRef> = match event {
+                CookerEvent::ConfigParsed => vec![],
+                CookerEvent::RecipePreDeferredInherits { file, inherits } => vec![
+                    vm.ctx.new_str(file.as_str()).into(),
+                    str_list(vm, inherits).into(),
+                ],
+                CookerEvent::RecipePreFinalise { file }
+                | CookerEvent::RecipePostKeyExpansion { file }
+                | CookerEvent::RecipeParsed { file } => vec![vm.ctx.new_str(file.as_str()).into()],
+                CookerEvent::RecipeTaskPreProcess { file, tasks } => vec![
+                    vm.ctx.new_str(file.as_str()).into(),
+                    str_list(vm, tasks).into(),
+                ],
             };
             let event = host
                 .get_attr("make_event", vm)?
                 .call((vm.ctx.new_str(kind), vm.ctx.new_list(args)), vm)?;
-            let handlers: Vec<PyObjectRef> = handlers
+            let handlers: Vec<PyObjectRef> = wanted
                 .iter()
                 .map(|h| {
-                    let mask: Vec<PyObjectRef> = h
-                        .mask
-                        .iter()
-                        .map(|m| vm.ctx.new_str(m.as_str()).into())
-                        .collect();
                     vm.ctx
                         .new_tuple(vec![
                             vm.ctx.new_str(h.name.as_str()).into(),
                             vm.ctx.new_str(h.code.as_str()).into(),
-                            vm.ctx.new_list(mask).into(),
                             vm.ctx.new_str(h.file.as_str()).into(),
                             vm.ctx.new_int(h.line).into(),
                         ])
