@@ -296,33 +296,31 @@ impl Parser {
         self.comparison()
     }
 
+    /// The comparison operator at the cursor and how many tokens it takes (`not in`: 2).
+    fn comparison_operator(&self) -> Option<(Compare, usize)> {
+        let name = |at: usize, word: &str| matches!(self.tokens.get(at), Some(Token::Name(n)) if n == word);
+        Some(match self.peek()? {
+            Token::Punct("==") => (Compare::Eq, 1),
+            Token::Punct("!=") => (Compare::Ne, 1),
+            Token::Punct("<") => (Compare::Lt, 1),
+            Token::Punct("<=") => (Compare::Le, 1),
+            Token::Punct(">") => (Compare::Gt, 1),
+            Token::Punct(">=") => (Compare::Ge, 1),
+            _ if name(self.at, "in") => (Compare::In, 1),
+            _ if name(self.at, "not") && name(self.at + 1, "in") => (Compare::NotIn, 2),
+            _ => return None,
+        })
+    }
+
     /// One comparison at most: python's chains (`a < b < c`) are left to python.
     fn comparison(&mut self) -> Option<Expr> {
         let left = self.sum()?;
-        let op = match self.peek() {
-            Some(Token::Punct("==")) => Compare::Eq,
-            Some(Token::Punct("!=")) => Compare::Ne,
-            Some(Token::Punct("<")) => Compare::Lt,
-            Some(Token::Punct("<=")) => Compare::Le,
-            Some(Token::Punct(">")) => Compare::Gt,
-            Some(Token::Punct(">=")) => Compare::Ge,
-            Some(Token::Name(n)) if n == "in" => Compare::In,
-            Some(Token::Name(n)) if n == "not" => {
-                self.at += 1;
-                if !matches!(self.peek(), Some(Token::Name(n)) if n == "in") {
-                    return None;
-                }
-                Compare::NotIn
-            }
-            _ => return Some(left),
+        let Some((op, tokens)) = self.comparison_operator() else {
+            return Some(left);
         };
-        self.at += 1;
+        self.at += tokens;
         let right = self.sum()?;
-        if matches!(
-            self.peek(),
-            Some(Token::Punct("==" | "!=" | "<" | "<=" | ">" | ">="))
-        ) || matches!(self.peek(), Some(Token::Name(n)) if n == "in" || n == "not")
-        {
+        if self.comparison_operator().is_some() {
             return None;
         }
         Some(Expr::Compare(Box::new(left), op, Box::new(right)))
@@ -540,6 +538,16 @@ fn python_words(s: &str) -> impl Iterator<Item = &str> {
     s.split(is_python_space).filter(|w| !w.is_empty())
 }
 
+/// The value `bb.utils.contains`/`filter` read of `var` (unset reads as empty); `None`
+/// when it is not a string.
+fn feature_value(d: &DataStore, var: &str) -> Result<Option<String>, DataError> {
+    Ok(match d.get_var(var)? {
+        Some(Value::Str(s)) => Some(s),
+        None => Some(String::new()),
+        _ => None,
+    })
+}
+
 /// `Ok(None)` where python would raise (or do what this module does not): python then
 /// evaluates the expression itself.
 fn evaluate(d: &DataStore, expr: &Expr) -> Result<Option<Py>, DataError> {
@@ -603,10 +611,8 @@ fn evaluate(d: &DataStore, expr: &Expr) -> Result<Option<Py>, DataError> {
             let (Some(yes), Some(no)) = (value(yes)?, value(no)?) else {
                 return Ok(None);
             };
-            let have = match d.get_var(var)? {
-                Some(Value::Str(s)) => s,
-                None => String::new(),
-                _ => return Ok(None),
+            let Some(have) = feature_value(d, var)? else {
+                return Ok(None);
             };
             let words: Vec<&str> = python_words(&have).collect();
             let mut wanted = python_words(items);
@@ -620,10 +626,8 @@ fn evaluate(d: &DataStore, expr: &Expr) -> Result<Option<Py>, DataError> {
             if matched { yes } else { no }
         }
         Expr::Filter { var, items } => {
-            let have = match d.get_var(var)? {
-                Some(Value::Str(s)) => s,
-                None => String::new(),
-                _ => return Ok(None),
+            let Some(have) = feature_value(d, var)? else {
+                return Ok(None);
             };
             let words: Vec<&str> = python_words(&have).collect();
             let mut kept: Vec<&str> = python_words(items).filter(|i| words.contains(i)).collect();
