@@ -512,21 +512,20 @@ impl Evaluator {
                 value,
             )?;
         }
-        let current = || -> Result<String, EvalError> {
-            let old = match &flag {
+        let old = || -> Result<Option<Value>, EvalError> {
+            Ok(match &flag {
                 Some(flag) => d.get_var_flag_no_default(key, flag)?,
                 None => d.get_var_base(key)?,
-            };
-            Ok(old.map(|v| v.to_string()).unwrap_or_default())
+            })
+        };
+        let current = || -> Result<String, EvalError> {
+            Ok(old()?.map(|v| v.to_string()).unwrap_or_default())
         };
         let (history_op, new) = match op {
-            ast::AssignOp::Default => {
-                let old = match &flag {
-                    Some(flag) => d.get_var_flag_no_default(key, flag)?,
-                    None => d.get_var_base(key)?,
-                };
-                ("set?", old.unwrap_or_else(|| Value::Str(value.to_owned())))
-            }
+            ast::AssignOp::Default => (
+                "set?",
+                old()?.unwrap_or_else(|| Value::Str(value.to_owned())),
+            ),
             ast::AssignOp::Immediate => {
                 let copy = d.create_copy();
                 (
