@@ -28,15 +28,58 @@ pub(crate) fn run(which: Option<&str>) -> Result<(), String> {
     }
 }
 
-/// What one run of a process cost.
+/// What one run of a process cost, its worker processes included.
 struct Cost {
     wall_s: f64,
     cpu_s: f64,
-    peak_rss_mib: f64,
+    /// Peak of the summed proportional set sizes (PSS) of the process and its
+    /// descendants: a page that forked processes share counts once, split among them.
+    peak_mib: f64,
+    /// Peak of their summed RSS, which counts a shared page once per process.
+    peak_rss_sum_mib: f64,
 }
 
-/// Runs `command`, sampling /proc while it runs: CPU time (user + system, all threads)
-/// from its last `stat` before it is reaped, peak RSS from `VmHWM`.
+/// The fields of /proc/PID/stat after the command name (which is in parentheses): state
+/// first, then ppid; utime, stime, cutime and cstime are the 12th to the 15th.
+fn stat_fields(pid: u32) -> Vec<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .unwrap_or_default()
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+/// `root` and all its descendants now.
+fn process_tree(root: u32) -> Vec<u32> {
+    let mut children: std::collections::HashMap<u32, Vec<u32>> = Default::default();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+            continue;
+        };
+        if let Some(ppid) = stat_fields(pid).get(1).and_then(|p| p.parse().ok()) {
+            children.entry(ppid).or_default().push(pid);
+        }
+    }
+    let (mut tree, mut todo) = (Vec::new(), vec![root]);
+    while let Some(pid) = todo.pop() {
+        tree.push(pid);
+        todo.extend(children.get(&pid).into_iter().flatten());
+    }
+    tree
+}
+
+/// A /proc/PID/smaps_rollup field, in KiB.
+fn rollup_kib(rollup: &str, field: &str) -> f64 {
+    rollup
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|rest| rest.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Runs `command`, sampling /proc every few milliseconds while it runs: CPU time (user +
+/// system of all its threads and of the children it has reaped) from its last `stat`
+/// before it is reaped, peak memory as the summed PSS and RSS of its process tree.
 fn measure(command: &mut std::process::Command) -> Result<(Cost, String), String> {
     let start = std::time::Instant::now();
     let child = command
@@ -44,33 +87,24 @@ fn measure(command: &mut std::process::Command) -> Result<(Cost, String), String
         .stderr(std::process::Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot start: {e}"))?;
-    let proc_dir = format!("/proc/{}", child.id());
     let ticks = 100.0; // USER_HZ on Linux
-    let (mut cpu_s, mut peak_kib) = (0.0, 0.0_f64);
+    let (mut cpu_s, mut peak_pss_kib, mut peak_rss_kib) = (0.0, 0.0_f64, 0.0_f64);
     loop {
-        let stat = std::fs::read_to_string(format!("{proc_dir}/stat")).unwrap_or_default();
-        // Fields after the command name, which is in parentheses: state is the first,
-        // utime and stime the 12th and 13th.
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.split_whitespace().collect())
-            .unwrap_or_default();
-        if fields.len() > 12 {
-            let utime: f64 = fields[11].parse().unwrap_or(0.0);
-            let stime: f64 = fields[12].parse().unwrap_or(0.0);
-            cpu_s = (utime + stime) / ticks;
+        let fields = stat_fields(child.id());
+        if fields.len() > 14 {
+            let ticks_at = |i: usize| fields[i].parse::<f64>().unwrap_or(0.0);
+            cpu_s = (ticks_at(11) + ticks_at(12) + ticks_at(13) + ticks_at(14)) / ticks;
         }
-        let status = std::fs::read_to_string(format!("{proc_dir}/status")).unwrap_or_default();
-        if let Some(hwm) = status.lines().find_map(|l| l.strip_prefix("VmHWM:")) {
-            let kib: f64 = hwm
-                .trim()
-                .trim_end_matches(" kB")
-                .trim()
-                .parse()
-                .unwrap_or(0.0);
-            peak_kib = peak_kib.max(kib);
+        let (mut pss, mut rss) = (0.0, 0.0);
+        for pid in process_tree(child.id()) {
+            let rollup =
+                std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+            pss += rollup_kib(&rollup, "Pss:");
+            rss += rollup_kib(&rollup, "Rss:");
         }
-        if fields.first().is_none_or(|state| *state == "Z") {
+        peak_pss_kib = peak_pss_kib.max(pss);
+        peak_rss_kib = peak_rss_kib.max(rss);
+        if fields.first().is_none_or(|state| state == "Z") {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
@@ -83,7 +117,8 @@ fn measure(command: &mut std::process::Command) -> Result<(Cost, String), String
         Cost {
             wall_s: start.elapsed().as_secs_f64(),
             cpu_s,
-            peak_rss_mib: peak_kib / 1024.0,
+            peak_mib: peak_pss_kib / 1024.0,
+            peak_rss_sum_mib: peak_rss_kib / 1024.0,
         },
         String::from_utf8_lossy(&output.stdout).into_owned(),
     ))
@@ -146,8 +181,8 @@ fn parse_oe_core() -> Result<(), String> {
         .map_err(|e| format!("hitzeleiter parse ({label}): {e}"))?;
         eprintln!("{}", stdout.trim());
         eprintln!(
-            "    {:.2} s wall, {:.2} CPU-s, peak RSS {:.0} MiB",
-            cost.wall_s, cost.cpu_s, cost.peak_rss_mib
+            "    {:.2} s wall, {:.2} CPU-s, peak {:.0} MiB (PSS; RSS summed {:.0} MiB)",
+            cost.wall_s, cost.cpu_s, cost.peak_mib, cost.peak_rss_sum_mib
         );
         Ok(cost)
     };
@@ -175,12 +210,13 @@ fn parse_oe_core() -> Result<(), String> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let row = |kind: &str, cost: &Cost, range: &str, bitbake: &str, goal: &str| {
         format!(
-            "| {date} | {machine} | {kind} | {wall:.2} s | {cpu:.2} CPU-s{range} | {rss:.0} MiB | {bitbake} | {goal} |\n",
+            "| {date} | {machine} | {kind} | {wall:.2} s | {cpu:.2} CPU-s{range} | {pss:.0} MiB ({rss:.0} MiB) | {bitbake} | {goal} |\n",
             date = today(),
             machine = machine(),
             wall = cost.wall_s,
             cpu = cost.cpu_s,
-            rss = cost.peak_rss_mib,
+            pss = cost.peak_mib,
+            rss = cost.peak_rss_sum_mib,
         )
     };
     let section = format!(
@@ -188,11 +224,14 @@ fn parse_oe_core() -> Result<(), String> {
          Command: `cargo xtask bench parse`: the release binary runs `hitzeleiter parse` in a copy of \
          `../shared/corpus/oe-build` (950 recipes, 1978 targets), on all {cores} cores, three \
          times without a parse cache (cold), then three times with nothing changed (warm); the \
-         median run of each is shown. CPU time is user + \
-         system of every thread; peak RSS is the process' high-water mark. BitBake's figures are \
+         median run of each is shown. Recipes are parsed in forked worker processes, as \
+         BitBake does. CPU time is user + system of every thread of the process and its workers. \
+         Peak memory is the peak of the process tree's summed PSS (pages the workers share \
+         copy-on-write count once), sampled every 5 ms; in parentheses the peak of their summed \
+         RSS, which counts shared pages once per process. BitBake's figures are \
          those of ../shared/oracle/README.md, measured on a machine like this one (its processes \
          peak at 603 MiB together, the largest at 257 MiB).\n\n\
-         | date | machine | parse | wall | CPU | peak RSS | BitBake 2.19 | goal |\n\
+         | date | machine | parse | wall | CPU | peak memory: PSS (RSS summed) | BitBake 2.19 | goal |\n\
          |---|---|---|---|---|---|---|---|\n{}{}",
         row(
             "cold",
@@ -309,8 +348,8 @@ fn graph() -> Result<(), String> {
         )
         .map_err(|e| format!("hitzeleiter {}: {e}", args.join(" ")))?;
         eprintln!(
-            "    {:.3} s wall, {:.2} CPU-s, peak RSS {:.0} MiB",
-            cost.wall_s, cost.cpu_s, cost.peak_rss_mib
+            "    {:.3} s wall, {:.2} CPU-s, peak {:.0} MiB (PSS)",
+            cost.wall_s, cost.cpu_s, cost.peak_mib
         );
         Ok(cost)
     };
@@ -356,7 +395,7 @@ fn graph() -> Result<(), String> {
         mh = ms(million_high),
         w = warm.wall_s,
         c = warm.cpu_s,
-        rss = warm.peak_rss_mib,
+        rss = warm.peak_mib,
     );
     write_section("graph", &section)?;
     let _ = std::fs::remove_dir_all(&work);

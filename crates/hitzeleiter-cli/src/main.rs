@@ -11,6 +11,7 @@ mod metadata;
 mod query;
 mod sandboxcmd;
 mod syntax;
+mod workers;
 
 use std::process::ExitCode;
 

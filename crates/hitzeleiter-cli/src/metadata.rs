@@ -140,6 +140,55 @@ pub(crate) struct RecipeOutcome {
     cached: bool,
 }
 
+/// A recipe's outcome as a parse worker sends it. The variants' infos travel beside the
+/// cache entry, which (as the cache file) leaves them out of its own serialised form.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SentOutcome {
+    targets: usize,
+    skipped: usize,
+    messages: Vec<String>,
+    failed: bool,
+    cache_entry: Option<bb_data::CachedRecipe>,
+    infos: Vec<bb_data::RecipeInfo>,
+}
+
+impl From<RecipeOutcome> for SentOutcome {
+    fn from(outcome: RecipeOutcome) -> SentOutcome {
+        let mut cache_entry = outcome.cache_entry;
+        let infos = cache_entry
+            .iter_mut()
+            .flat_map(|entry| &mut entry.variants)
+            .map(|variant| std::mem::take(&mut variant.info))
+            .collect();
+        SentOutcome {
+            targets: outcome.targets,
+            skipped: outcome.skipped,
+            messages: outcome.messages,
+            failed: outcome.failed,
+            cache_entry,
+            infos,
+        }
+    }
+}
+
+impl From<SentOutcome> for RecipeOutcome {
+    fn from(sent: SentOutcome) -> RecipeOutcome {
+        let mut cache_entry = sent.cache_entry;
+        let variants = cache_entry.iter_mut().flat_map(|entry| &mut entry.variants);
+        for (variant, info) in variants.zip(sent.infos) {
+            variant.info = info;
+        }
+        RecipeOutcome {
+            targets: sent.targets,
+            skipped: sent.skipped,
+            messages: sent.messages,
+            failed: sent.failed,
+            cache_entry,
+            cached: false,
+        }
+    }
+}
+
 fn skip_note(recipe: &Path, variant: &str, reason: &str) -> String {
     let name = match variant {
         "" => recipe.display().to_string(),
@@ -238,7 +287,7 @@ fn parse_one(
 }
 
 /// How many recipes are parsed at once: BB_NUMBER_PARSE_THREADS, else every core.
-fn parse_threads(config: &DataStore) -> usize {
+fn parse_workers(config: &DataStore) -> usize {
     config
         .get_var_str("BB_NUMBER_PARSE_THREADS")
         .ok()
@@ -463,7 +512,6 @@ pub(crate) fn parse_recipes(
             None => todo.push(i),
         }
     }
-    let threads = parse_threads(&config).min(todo.len().max(1));
     let progress = indicatif::ProgressBar::new(todo.len() as u64).with_style(
         indicatif::ProgressStyle::with_template(
             "Parsing recipes: {percent:>3}% |{bar:40}| ETA: {eta_precise}",
@@ -471,60 +519,31 @@ pub(crate) fn parse_recipes(
         .expect("progress template")
         .progress_chars("## "),
     );
-    // Recipes are handed out one at a time, to whichever worker is free.
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let claim = || {
-        todo.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
-            .copied()
+    let mut work = |item: usize| {
+        SentOutcome::from(parse_one(
+            &mut cooker,
+            &config,
+            &files,
+            &files.recipes[todo[item]],
+            verbose,
+        ))
     };
-    let (send, receive) = std::sync::mpsc::channel::<(usize, Result<RecipeOutcome, String>)>();
-    std::thread::scope(|scope| -> Result<(), String> {
-        // The calling thread's interpreter and configuration serve as one worker.
-        for _ in 1..threads {
-            let (send, claim, files) = (send.clone(), &claim, &files);
-            scope.spawn(move || {
-                let worker = || -> Result<(), String> {
-                    let session = Session::new(build, false)?;
-                    let mut cooker = session.cooker();
-                    let config = cooker
-                        .parse_base_configuration()
-                        .map_err(|e| e.to_string())?;
-                    config.take_log();
-                    while let Some(i) = claim() {
-                        let outcome =
-                            parse_one(&mut cooker, &config, files, &files.recipes[i], verbose);
-                        if send.send((i, Ok(outcome))).is_err() {
-                            break;
-                        }
-                    }
-                    Ok(())
-                };
-                if let Err(err) = worker() {
-                    let _ = send.send((usize::MAX, Err(err)));
-                }
-            });
-        }
-        drop(send);
-        while let Some(i) = claim() {
-            outcomes[i] = Some(parse_one(
-                &mut cooker,
-                &config,
-                &files,
-                &files.recipes[i],
-                verbose,
-            ));
-            progress.inc(1);
-            while let Ok((i, outcome)) = receive.try_recv() {
-                outcomes[i] = Some(outcome?);
-                progress.inc(1);
-            }
-        }
-        for (i, outcome) in receive {
-            outcomes[i] = Some(outcome?);
-            progress.inc(1);
-        }
-        Ok(())
-    })?;
+    let mut done = |item: usize, sent: Result<SentOutcome, String>| {
+        let recipe = todo[item];
+        outcomes[recipe] = Some(match sent {
+            Ok(sent) => sent.into(),
+            Err(ended) => RecipeOutcome {
+                failed: true,
+                messages: vec![format!(
+                    "ERROR: Unable to parse {}: the parse worker {ended}",
+                    files.recipes[recipe].display()
+                )],
+                ..RecipeOutcome::default()
+            },
+        });
+        progress.inc(1);
+    };
+    crate::workers::run(todo.len(), parse_workers(&config), &mut work, &mut done)?;
     progress.finish_and_clear();
     let outcomes: Vec<RecipeOutcome> = outcomes.into_iter().flatten().collect();
 

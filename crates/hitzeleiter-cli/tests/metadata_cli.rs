@@ -466,6 +466,50 @@ fn a_syntax_error_fails_only_its_recipe() {
     );
 }
 
+/// Recipes are parsed in worker processes: a recipe whose python ends its process (an
+/// exit, a signal) fails alone, saying how, and a new worker parses the rest, with one
+/// worker as with several.
+#[test]
+fn a_recipe_that_ends_its_parse_worker_fails_alone() {
+    for workers in ["1", "2"] {
+        let build = scratch_build(
+            &format!("worker-ends-{workers}"),
+            &[
+                (
+                    "meta-test/recipes-test/leaves/leaves_1.0.bb",
+                    "python __anonymous() {\n    import os\n    os._exit(3)\n}\n",
+                ),
+                (
+                    "meta-test/recipes-test/killed/killed_1.0.bb",
+                    "python __anonymous() {\n    import os, signal\n    os.kill(os.getpid(), signal.SIGKILL)\n}\n",
+                ),
+                (
+                    "build/conf/local.conf",
+                    &format!(
+                        "MACHINE ??= \"testmachine\"\nDISTRO = \"testdistro\"\nBB_NUMBER_PARSE_THREADS = \"{workers}\"\n"
+                    ),
+                ),
+            ],
+        );
+        let (code, stdout, stderr) = parse_in(&build);
+        assert_eq!(code, 1, "{stderr}");
+        assert!(
+            stdout.contains(
+                "4 .bb files complete (0 cached, 4 parsed). 3 targets, 1 skipped, 0 masked, 2 errors."
+            ),
+            "{workers} worker(s): {stdout}"
+        );
+        assert!(
+            stderr.contains("leaves_1.0.bb: the parse worker exited with status 3"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("killed_1.0.bb: the parse worker was killed by signal 9"),
+            "{stderr}"
+        );
+    }
+}
+
 /// A layer that does not exist, or a BBPATH without conf/bitbake.conf, is one clear
 /// error saying what was looked for and where.
 #[test]

@@ -1,0 +1,273 @@
+//! Parse worker processes, as BitBake's: the calling process has parsed the base
+//! configuration and forks the workers, which share it (and the python interpreter that
+//! evaluated it) copy-on-write. Worker processes rather than threads because RustPython
+//! keeps process-wide state (its GC lists and the shared builtin objects' reference
+//! counts) that threads contend on, and because a worker that crashes (a recipe's python
+//! calling `os._exit`, a signal) costs one recipe, not the parse.
+//!
+//! Work is handed out one item at a time from a counter in shared memory. Each worker
+//! reports on its own pipe, in length-prefixed JSON frames: "started item i" before it
+//! works on it and "done" with the result after. The calling process stays single-threaded
+//! (it multiplexes the pipes with `poll`), so that it can fork a replacement for a worker
+//! that died at any time.
+
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde::{Serialize, de::DeserializeOwned};
+
+/// One frame from a worker.
+#[derive(serde::Serialize, serde::Deserialize)]
+enum Report<T> {
+    Started(usize),
+    Done(usize, T),
+}
+
+/// A counter in memory shared with the forked workers.
+struct SharedCounter {
+    map: *mut std::ffi::c_void,
+}
+
+impl SharedCounter {
+    fn new() -> Result<SharedCounter, String> {
+        #[allow(unsafe_code)]
+        // SAFETY: a fresh anonymous mapping, aliased by nothing.
+        let map = unsafe {
+            rustix::mm::mmap_anonymous(
+                std::ptr::null_mut(),
+                std::mem::size_of::<AtomicUsize>(),
+                rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
+                rustix::mm::MapFlags::SHARED,
+            )
+        }
+        .map_err(|e| format!("cannot map memory for the parse workers: {e}"))?;
+        Ok(SharedCounter { map })
+    }
+
+    fn get(&self) -> &AtomicUsize {
+        #[allow(unsafe_code)]
+        // SAFETY: the mapping is page-aligned, zero-filled (a valid AtomicUsize) and lives
+        // as long as `self`; processes share it only through atomic operations.
+        unsafe {
+            &*self.map.cast::<AtomicUsize>()
+        }
+    }
+}
+
+impl Drop for SharedCounter {
+    fn drop(&mut self) {
+        #[allow(unsafe_code)]
+        // SAFETY: mapped in `new` with this size; no reference from `get` outlives `self`.
+        unsafe {
+            let _ = rustix::mm::munmap(self.map, std::mem::size_of::<AtomicUsize>());
+        }
+    }
+}
+
+/// A worker process as the calling process sees it.
+struct Worker {
+    pid: rustix::process::Pid,
+    reports: std::fs::File,
+    /// Bytes read that do not make a whole frame yet.
+    pending: Vec<u8>,
+    /// The item it said it started and has not finished.
+    in_flight: Option<usize>,
+}
+
+/// Runs `work` for every item `0..count` in `workers` forked processes and hands each
+/// result to `done` in the calling process, in the order they finish. An item whose worker
+/// died before finishing it gets `Err` with how the worker ended; a new worker takes over
+/// the remaining items.
+///
+/// The calling process must have no other threads: a forked child has only the forking
+/// thread, and a lock another thread held at the fork would stay locked in it.
+pub(crate) fn run<T: Serialize + DeserializeOwned>(
+    count: usize,
+    workers: usize,
+    work: &mut dyn FnMut(usize) -> T,
+    done: &mut dyn FnMut(usize, Result<T, String>),
+) -> Result<(), String> {
+    let next = SharedCounter::new()?;
+    let mut running = Vec::new();
+    for _ in 0..workers.clamp(1, count.max(1)) {
+        running.push(spawn(&next, count, work)?);
+    }
+    while !running.is_empty() {
+        let ready: Vec<bool> = {
+            let mut fds: Vec<rustix::event::PollFd<'_>> = running
+                .iter()
+                .map(|w| rustix::event::PollFd::new(&w.reports, rustix::event::PollFlags::IN))
+                .collect();
+            match rustix::event::poll(&mut fds, None) {
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(err) => return Err(format!("waiting for the parse workers: {err}")),
+            }
+            fds.iter().map(|fd| !fd.revents().is_empty()).collect()
+        };
+        let mut index = 0;
+        for is_ready in ready {
+            if !is_ready {
+                index += 1;
+                continue;
+            }
+            let worker = &mut running[index];
+            let mut chunk = [0u8; 65536];
+            let read = match worker.reports.read(&mut chunk) {
+                Ok(read) => read,
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {
+                    index += 1;
+                    continue;
+                }
+                Err(err) => return Err(format!("reading from a parse worker: {err}")),
+            };
+            worker.pending.extend_from_slice(&chunk[..read]);
+            while let Some(report) = take_frame::<T>(&mut worker.pending)? {
+                match report {
+                    Report::Started(item) => worker.in_flight = Some(item),
+                    Report::Done(item, result) => {
+                        worker.in_flight = None;
+                        done(item, Ok(result));
+                    }
+                }
+            }
+            if read > 0 {
+                index += 1;
+                continue;
+            }
+            // End of its reports: the worker has ended.
+            let worker = running.swap_remove(index);
+            let status =
+                rustix::process::waitpid(Some(worker.pid), rustix::process::WaitOptions::empty())
+                    .map_err(|e| {
+                        format!(
+                            "waiting for parse worker {}: {e}",
+                            worker.pid.as_raw_nonzero()
+                        )
+                    })?
+                    .map(|(_, status)| status);
+            let clean = status.is_some_and(|s| s.exit_status() == Some(0));
+            if let Some(item) = worker.in_flight {
+                done(item, Err(ended(status)));
+            } else if !clean || !worker.pending.is_empty() {
+                return Err(format!(
+                    "parse worker {} {}",
+                    worker.pid.as_raw_nonzero(),
+                    ended(status)
+                ));
+            }
+            if next.get().load(Ordering::SeqCst) < count {
+                running.push(spawn(&next, count, work)?);
+            }
+            // The next worker was swapped into `index`, and the loop's readiness list no
+            // longer matches: poll again.
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// How a worker ended, for a message.
+fn ended(status: Option<rustix::process::WaitStatus>) -> String {
+    match status {
+        Some(status) => match (status.exit_status(), status.terminating_signal()) {
+            (Some(code), _) => format!("exited with status {code}"),
+            (_, Some(signal)) => format!("was killed by signal {signal}"),
+            _ => "ended".to_owned(),
+        },
+        None => "ended".to_owned(),
+    }
+}
+
+/// The next whole frame of `pending`, removed from it.
+fn take_frame<T: DeserializeOwned>(pending: &mut Vec<u8>) -> Result<Option<Report<T>>, String> {
+    let Some(length) = pending
+        .first_chunk::<4>()
+        .map(|b| u32::from_le_bytes(*b) as usize)
+    else {
+        return Ok(None);
+    };
+    if pending.len() < 4 + length {
+        return Ok(None);
+    }
+    let report = serde_json::from_slice(&pending[4..4 + length])
+        .map_err(|e| format!("a parse worker sent a broken report: {e}"))?;
+    pending.drain(..4 + length);
+    Ok(Some(report))
+}
+
+/// Forks a worker that claims items from `next` until there are none left.
+fn spawn<T: Serialize>(
+    next: &SharedCounter,
+    count: usize,
+    work: &mut dyn FnMut(usize) -> T,
+) -> Result<Worker, String> {
+    let (reports, sender) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| format!("cannot make a pipe for a parse worker: {e}"))?;
+    // What is buffered now would otherwise be written by the child too.
+    let _ = std::io::stdout().flush();
+    #[allow(unsafe_code)]
+    // SAFETY: the caller guarantees there is no other thread (see `run`); the child never
+    // returns from `work_in_child`, so nothing of the parent's state is dropped twice.
+    let pid = unsafe { libc::fork() };
+    match pid {
+        -1 => Err(format!(
+            "cannot start a parse worker: {}",
+            std::io::Error::last_os_error()
+        )),
+        0 => {
+            drop(reports);
+            work_in_child(next, count, work, sender)
+        }
+        pid => Ok(Worker {
+            pid: rustix::process::Pid::from_raw(pid).ok_or("fork returned no pid")?,
+            reports: std::fs::File::from(reports),
+            pending: Vec::new(),
+            in_flight: None,
+        }),
+    }
+}
+
+/// The forked worker's life: claims items, reports each, then ends the process.
+fn work_in_child<T: Serialize>(
+    next: &SharedCounter,
+    count: usize,
+    work: &mut dyn FnMut(usize) -> T,
+    sender: OwnedFd,
+) -> ! {
+    let mut out = std::fs::File::from(sender);
+    let mut send = |report: &Report<T>| -> std::io::Result<()> {
+        let mut frame = vec![0u8; 4];
+        serde_json::to_writer(&mut frame, report)?;
+        let length = u32::try_from(frame.len() - 4)
+            .map_err(|_| std::io::Error::other("a report over 4 GiB"))?;
+        frame[..4].copy_from_slice(&length.to_le_bytes());
+        out.write_all(&frame)
+    };
+    let worked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        loop {
+            let item = next.get().fetch_add(1, Ordering::SeqCst);
+            if item >= count {
+                return Ok::<(), std::io::Error>(());
+            }
+            send(&Report::Started(item))?;
+            let result = work(item);
+            send(&Report::Done(item, result))?;
+        }
+    }));
+    let _ = std::io::stdout().flush();
+    let code = match worked {
+        Ok(Ok(())) => 0,
+        // The calling process is gone (its end of the pipe closed).
+        Ok(Err(_)) => 2,
+        // The panic message has been printed by the hook.
+        Err(_) => 101,
+    };
+    #[allow(unsafe_code)]
+    // SAFETY: ends this forked process without running the parent's exit handlers or
+    // destructors, which belong to the parent.
+    unsafe {
+        libc::_exit(code)
+    }
+}
