@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::{DataError, DataStore, Value};
 
 /// First line of a cache file; the number is the format version.
-const MAGIC: &str = "hitzeleiter-parse-cache 3";
+const MAGIC: &str = "hitzeleiter-parse-cache 4";
 
 /// The state of one input file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +78,81 @@ pub struct CachedRecipe {
     pub inputs: Vec<FileStamp>,
     /// Its variants.
     pub variants: Vec<CachedVariant>,
+}
+
+/// A recipe's variant infos encoded as the cache file keeps them (a JSON array, one per
+/// variant in order). Parse workers send them so, and the parse cache saves them so: a
+/// process that only collects and saves them never holds them decoded, which takes about
+/// four times the memory.
+///
+/// ```
+/// use bb_data::{CacheKey, CachedRecipe, CachedVariant, EncodedInfos, ParseCache, RecipeInfo};
+///
+/// let info = RecipeInfo { pn: "zlib".into(), ..RecipeInfo::default() };
+/// let variant = CachedVariant { name: String::new(), skipped: None, info: info.clone() };
+/// let mut recipe = CachedRecipe {
+///     file: "zlib_1.3.bb".into(),
+///     appends: vec![],
+///     inputs: vec![],
+///     variants: vec![variant],
+/// };
+/// let infos = EncodedInfos::take(&mut recipe);
+/// assert_eq!(recipe.variants[0].info, RecipeInfo::default());
+///
+/// // Saved encoded, read back decoded.
+/// let dir = std::env::temp_dir().join(format!("bb-data-infos-{}", std::process::id()));
+/// let file = dir.join("parse.cache");
+/// let key = CacheKey { tool: "example 1".into(), environment: vec![] };
+/// let cache = ParseCache::new(key, vec![], vec![], vec![], vec![], vec![recipe.clone()]);
+/// cache.save_with_infos(&file, &[infos.clone()]).unwrap();
+/// let loaded = ParseCache::load_with_infos(&file).unwrap().unwrap();
+/// assert_eq!(loaded.recipes[0].variants[0].info, info);
+/// std::fs::remove_dir_all(&dir).unwrap();
+///
+/// infos.decode_into(&mut recipe).unwrap();
+/// assert_eq!(recipe.variants[0].info, info);
+/// ```
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EncodedInfos(Box<serde_json::value::RawValue>);
+
+impl EncodedInfos {
+    /// Encodes `recipe`'s variant infos.
+    pub fn of(recipe: &CachedRecipe) -> EncodedInfos {
+        let infos: Vec<&crate::RecipeInfo> = recipe.variants.iter().map(|v| &v.info).collect();
+        EncodedInfos(
+            serde_json::value::to_raw_value(&infos)
+                .expect("recipe infos have string keys and no non-finite floats"),
+        )
+    }
+
+    /// Encodes `recipe`'s variant infos and leaves them empty in it.
+    pub fn take(recipe: &mut CachedRecipe) -> EncodedInfos {
+        let infos = EncodedInfos::of(recipe);
+        for variant in &mut recipe.variants {
+            variant.info = crate::RecipeInfo::default();
+        }
+        infos
+    }
+
+    /// Decodes the infos into `recipe`'s variants, which must be the ones they were taken
+    /// from.
+    pub fn decode_into(&self, recipe: &mut CachedRecipe) -> Result<(), CacheError> {
+        let infos: Vec<crate::RecipeInfo> = serde_json::from_str(self.0.get())
+            .map_err(|e| CacheError::Corrupt(format!("recipe infos: {e}")))?;
+        if infos.len() != recipe.variants.len() {
+            return Err(CacheError::Corrupt(format!(
+                "{}: {} recipe infos for {} variants",
+                recipe.file.display(),
+                infos.len(),
+                recipe.variants.len()
+            )));
+        }
+        for (variant, info) in recipe.variants.iter_mut().zip(infos) {
+            variant.info = info;
+        }
+        Ok(())
+    }
 }
 
 /// What must be equal for a cache to apply at all.
@@ -237,14 +312,18 @@ impl ParseCache {
                     "the digest of the recipe infos does not match them",
                 ));
             }
-            let infos: Vec<crate::RecipeInfo> =
+            let infos: Vec<Vec<crate::RecipeInfo>> =
                 serde_json::from_str(infos).map_err(|e| corrupt(&e.to_string()))?;
-            let count: usize = cache.recipes.iter().map(|r| r.variants.len()).sum();
-            let variants = cache.recipes.iter_mut().flat_map(|r| r.variants.iter_mut());
-            if count != infos.len() {
+            let matching = infos.len() == cache.recipes.len()
+                && infos
+                    .iter()
+                    .zip(&cache.recipes)
+                    .all(|(infos, recipe)| infos.len() == recipe.variants.len());
+            if !matching {
                 return Err(corrupt("the recipe infos do not match the recipes"));
             }
-            for (variant, info) in variants.zip(infos) {
+            let variants = cache.recipes.iter_mut().flat_map(|r| r.variants.iter_mut());
+            for (variant, info) in variants.zip(infos.into_iter().flatten()) {
                 variant.info = info;
             }
         }
@@ -254,16 +333,25 @@ impl ParseCache {
     /// Writes the cache atomically: a temporary file beside `path`, flushed to disk, then
     /// renamed over it.
     pub fn save(&self, path: &Path) -> Result<(), CacheError> {
+        let infos: Vec<EncodedInfos> = self.recipes.iter().map(EncodedInfos::of).collect();
+        self.save_with_infos(path, &infos)
+    }
+
+    /// [`ParseCache::save`], with each recipe's infos given encoded (one per recipe, in
+    /// order) instead of those of its variants.
+    pub fn save_with_infos(&self, path: &Path, infos: &[EncodedInfos]) -> Result<(), CacheError> {
         let io = |e: std::io::Error| CacheError::Io(format!("{}: {e}", path.display()));
-        let encode = |e: serde_json::Error| CacheError::Io(e.to_string());
+        if infos.len() != self.recipes.len() {
+            return Err(CacheError::Io(format!(
+                "{}: {} recipe infos for {} recipes",
+                path.display(),
+                infos.len(),
+                self.recipes.len()
+            )));
+        }
         // serde_json writes no newline, so each section is one line.
-        let index = serde_json::to_string(self).map_err(encode)?;
-        let infos: Vec<&crate::RecipeInfo> = self
-            .recipes
-            .iter()
-            .flat_map(|r| r.variants.iter().map(|v| &v.info))
-            .collect();
-        let infos = serde_json::to_string(&infos).map_err(encode)?;
+        let index = serde_json::to_string(self).map_err(|e| CacheError::Io(e.to_string()))?;
+        let infos = serde_json::to_string(infos).map_err(|e| CacheError::Io(e.to_string()))?;
         let dir = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(io)?;
         let temporary = dir.join(format!(

@@ -48,8 +48,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 pub use cache::{
-    CacheError, CacheKey, CachedRecipe, CachedVariant, FileStamp, ParseCache, collection_vars,
-    provider_vars, python_library_files, read_files,
+    CacheError, CacheKey, CachedRecipe, CachedVariant, EncodedInfos, FileStamp, ParseCache,
+    collection_vars, provider_vars, python_library_files, read_files,
 };
 pub use collect::{
     LayerCollection, RecipeFiles, appends_for, bbfile_priority, collect_recipe_files,

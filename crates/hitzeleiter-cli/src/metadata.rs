@@ -126,8 +126,8 @@ fn print_log(d: &DataStore) {
     }
 }
 
-/// What parsing one recipe file gave, ready to print.
-#[derive(Default)]
+/// What parsing one recipe file gave, ready to print; a parse worker sends it so.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct RecipeOutcome {
     targets: usize,
     skipped: usize,
@@ -136,57 +136,12 @@ pub(crate) struct RecipeOutcome {
     pub(crate) failed: bool,
     /// What the parse cache keeps (a recipe that failed is parsed again next time).
     pub(crate) cache_entry: Option<bb_data::CachedRecipe>,
+    /// The entry's variant infos while they are encoded (as a worker sends them and the
+    /// cache saves them); decoded into the entry only where they are used.
+    infos: Option<bb_data::EncodedInfos>,
     /// Whether it came from the parse cache.
+    #[serde(skip)]
     cached: bool,
-}
-
-/// A recipe's outcome as a parse worker sends it. The variants' infos travel beside the
-/// cache entry, which (as the cache file) leaves them out of its own serialised form.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct SentOutcome {
-    targets: usize,
-    skipped: usize,
-    messages: Vec<String>,
-    failed: bool,
-    cache_entry: Option<bb_data::CachedRecipe>,
-    infos: Vec<bb_data::RecipeInfo>,
-}
-
-impl From<RecipeOutcome> for SentOutcome {
-    fn from(outcome: RecipeOutcome) -> SentOutcome {
-        let mut cache_entry = outcome.cache_entry;
-        let infos = cache_entry
-            .iter_mut()
-            .flat_map(|entry| &mut entry.variants)
-            .map(|variant| std::mem::take(&mut variant.info))
-            .collect();
-        SentOutcome {
-            targets: outcome.targets,
-            skipped: outcome.skipped,
-            messages: outcome.messages,
-            failed: outcome.failed,
-            cache_entry,
-            infos,
-        }
-    }
-}
-
-impl From<SentOutcome> for RecipeOutcome {
-    fn from(sent: SentOutcome) -> RecipeOutcome {
-        let mut cache_entry = sent.cache_entry;
-        let variants = cache_entry.iter_mut().flat_map(|entry| &mut entry.variants);
-        for (variant, info) in variants.zip(sent.infos) {
-            variant.info = info;
-        }
-        RecipeOutcome {
-            targets: sent.targets,
-            skipped: sent.skipped,
-            messages: sent.messages,
-            failed: sent.failed,
-            cache_entry,
-            cached: false,
-        }
-    }
 }
 
 fn skip_note(recipe: &Path, variant: &str, reason: &str) -> String {
@@ -520,18 +475,33 @@ pub(crate) fn parse_recipes(
         .progress_chars("## "),
     );
     let mut work = |item: usize| {
-        SentOutcome::from(parse_one(
+        let mut outcome = parse_one(
             &mut cooker,
             &config,
             &files,
             &files.recipes[todo[item]],
             verbose,
-        ))
+        );
+        outcome.infos = outcome
+            .cache_entry
+            .as_mut()
+            .map(bb_data::EncodedInfos::take);
+        outcome
     };
-    let mut done = |item: usize, sent: Result<SentOutcome, String>| {
+    let mut decoding_failed = None;
+    let mut done = |item: usize, sent: Result<RecipeOutcome, String>| {
         let recipe = todo[item];
         outcomes[recipe] = Some(match sent {
-            Ok(sent) => sent.into(),
+            Ok(mut outcome) => {
+                if with_infos
+                    && let (Some(entry), Some(infos)) =
+                        (&mut outcome.cache_entry, outcome.infos.take())
+                    && let Err(err) = infos.decode_into(entry)
+                {
+                    decoding_failed = Some(err.to_string());
+                }
+                outcome
+            }
             Err(ended) => RecipeOutcome {
                 failed: true,
                 messages: vec![format!(
@@ -545,6 +515,9 @@ pub(crate) fn parse_recipes(
     };
     crate::workers::run(todo.len(), parse_workers(&config), &mut work, &mut done)?;
     progress.finish_and_clear();
+    if let Some(err) = decoding_failed {
+        return Err(format!("a parse worker's result: {err}"));
+    }
     let outcomes: Vec<RecipeOutcome> = outcomes.into_iter().flatten().collect();
 
     let mut base_inputs =
@@ -555,23 +528,30 @@ pub(crate) fn parse_recipes(
     let provider_vars = bb_data::provider_vars(&config).map_err(|e| e.to_string())?;
     let layer_dirs = cooker.layer_dirs().to_vec();
     // The entries move into the cache to be saved and back out (their recipe infos are
-    // large: no copy of them is made).
+    // large: no copy of them is made). Infos still encoded are saved as they are.
     let mut outcomes = outcomes;
-    let holders: Vec<usize> = (0..outcomes.len())
-        .filter(|&i| outcomes[i].cache_entry.is_some())
-        .collect();
+    let (mut holders, mut entries, mut infos) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, outcome) in outcomes.iter_mut().enumerate() {
+        if let Some(entry) = outcome.cache_entry.take() {
+            infos.push(
+                outcome
+                    .infos
+                    .take()
+                    .unwrap_or_else(|| bb_data::EncodedInfos::of(&entry)),
+            );
+            entries.push(entry);
+            holders.push(i);
+        }
+    }
     let new_cache = bb_data::ParseCache::new(
         key,
         base_inputs,
         bb_data::collection_vars(&config).map_err(|e| e.to_string())?,
         provider_vars.clone(),
         layer_dirs.clone(),
-        holders
-            .iter()
-            .filter_map(|&i| outcomes[i].cache_entry.take())
-            .collect(),
+        entries,
     );
-    if let Err(err) = new_cache.save(&cache_file) {
+    if let Err(err) = new_cache.save_with_infos(&cache_file, &infos) {
         eprintln!("WARNING: {err}");
     }
     for (i, entry) in holders.into_iter().zip(new_cache.recipes) {
