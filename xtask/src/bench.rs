@@ -107,7 +107,7 @@ fn measure(command: &mut std::process::Command) -> Result<(Cost, String), String
         if fields.first().is_none_or(|state| state == "Z") {
             break;
         }
-        std::thread::sleep(std::time::Duration::from_millis(5));
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
     let output = child.wait_with_output().map_err(|e| format!("wait: {e}"))?;
     if !output.status.success() {
@@ -227,7 +227,7 @@ fn parse_oe_core() -> Result<(), String> {
          median run of each is shown. Recipes are parsed in forked worker processes, as \
          BitBake does. CPU time is user + system of every thread of the process and its workers. \
          Peak memory is the peak of the process tree's summed PSS (pages the workers share \
-         copy-on-write count once), sampled every 5 ms; in parentheses the peak of their summed \
+         copy-on-write count once), sampled every 10 ms; in parentheses the peak of their summed \
          RSS, which counts shared pages once per process. BitBake's figures are \
          those of ../shared/oracle/README.md, measured on a machine like this one (its processes \
          peak at 603 MiB together, the largest at 257 MiB).\n\n\
