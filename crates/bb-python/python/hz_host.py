@@ -17,9 +17,23 @@ def _compile(text, filename, first_line):
     return code
 
 
+_inserted = {}
+
+
 def insert_method(text, filename, first_line):
     """methodpool.insert_method: run a `def` into the metadata's global context."""
-    exec(_compile(text, filename, first_line), bb.utils._context)
+    key = (text, filename, first_line)
+    inserted = _inserted.get(key)
+    # Classes are evaluated again for every recipe that inherits them: a plain `def` whose
+    # function is still bound is not made again (a new function object, equal in all but
+    # identity).
+    if inserted is not None and bb.utils._context.get(inserted[0]) is inserted[1]:
+        return
+    code = _compile(text, filename, first_line)
+    exec(code, bb.utils._context)
+    if len(code.co_names) == 1:
+        name = code.co_names[0]
+        _inserted[key] = (name, bb.utils._context.get(name))
 
 
 def run(code, d):
@@ -38,25 +52,17 @@ def add_pylib(libdir, namespace, global_mods):
         bb.utils._context[namespace] = __import__(namespace + "." + i)
 
 
-_handlers = {}
-
-
-def _handler(name, code, filename, lineno):
-    key = (name, code, filename, lineno)
-    func = _handlers.get(key)
-    if func is None:
-        text = "def %s(e, d):\n%s" % (name, code)
-        env = {}
-        exec(_compile(text, filename or "%s(e, d)" % name, max(lineno - 1, 0)), bb.utils._context, env)
-        func = env[name]
-        _handlers[key] = func
-    return func
+def handler(name, code, filename, lineno):
+    """The function of an `addhandler` handler (the host keeps it)."""
+    text = "def %s(e, d):\n%s" % (name, code)
+    env = {}
+    exec(_compile(text, filename or "%s(e, d)" % name, max(lineno - 1, 0)), bb.utils._context, env)
+    return env[name]
 
 
 def fire(event, d, handlers):
-    """Calls each (name, code, file, line) handler (those whose mask admits the event)."""
-    for name, code, filename, lineno in handlers:
-        func = _handler(name, code, filename, lineno)
+    """Calls each handler function (those whose mask admits the event)."""
+    for func in handlers:
         event.data = d
         try:
             func(event, d)

@@ -130,6 +130,9 @@ pub struct Python {
     inline_code: RefCell<HashMap<String, PyRef<PyCode>>>,
     /// `analyze` results by code, as BitBake's codeparser cache keeps them.
     analyses: RefCell<HashMap<String, CodeRefs>>,
+    /// Event handler functions made so far (a configuration has a few handlers, and each
+    /// recipe's finalisation fires several events at them).
+    handlers: RefCell<Vec<(Handler, PyObjectRef)>>,
 }
 
 impl std::fmt::Debug for Python {
@@ -199,6 +202,7 @@ impl Python {
             dict_new,
             inline_code: RefCell::default(),
             analyses: RefCell::default(),
+            handlers: RefCell::default(),
         })
     }
 
@@ -392,24 +396,48 @@ impl PythonHost for Python {
             let event = host
                 .get_attr("make_event", vm)?
                 .call((vm.ctx.new_str(kind), vm.ctx.new_list(args)), vm)?;
-            let handlers: Vec<PyObjectRef> = wanted
-                .iter()
-                .map(|h| {
-                    vm.ctx
-                        .new_tuple(vec![
-                            vm.ctx.new_str(h.name.as_str()).into(),
-                            vm.ctx.new_str(h.code.as_str()).into(),
-                            vm.ctx.new_str(h.file.as_str()).into(),
-                            vm.ctx.new_int(h.line).into(),
-                        ])
-                        .into()
-                })
-                .collect();
+            let mut functions = Vec::with_capacity(wanted.len());
+            for handler in &wanted {
+                functions.push(self.handler_function(vm, &host, handler)?);
+            }
             host.get_attr("fire", vm)?
-                .call((event, wrap(vm, d), vm.ctx.new_list(handlers)), vm)?;
+                .call((event, wrap(vm, d), vm.ctx.new_list(functions)), vm)?;
             Ok(())
         })
         .map_err(Failure::into_eval_error)
+    }
+}
+
+impl Python {
+    /// The python function of an event handler, made on first use.
+    fn handler_function(
+        &self,
+        vm: &VirtualMachine,
+        host: &PyObjectRef,
+        handler: &Handler,
+    ) -> PyResult<PyObjectRef> {
+        let made = self
+            .handlers
+            .borrow()
+            .iter()
+            .find(|(known, _)| known == handler)
+            .map(|(_, function)| function.clone());
+        if let Some(function) = made {
+            return Ok(function);
+        }
+        let function = host.get_attr("handler", vm)?.call(
+            (
+                handler.name.as_str(),
+                handler.code.as_str(),
+                handler.file.as_str(),
+                handler.line,
+            ),
+            vm,
+        )?;
+        self.handlers
+            .borrow_mut()
+            .push((handler.clone(), function.clone()));
+        Ok(function)
     }
 }
 

@@ -177,19 +177,17 @@ fn log_lines(d: &DataStore, out: &mut Vec<String>) {
     out.extend(d.take_log().iter().filter_map(LogRecord::line));
 }
 
+/// Parses `recipe` (in the layer collection `layer`, or none) with its variants.
 fn parse_one(
     cooker: &mut Cooker<'_>,
     config: &DataStore,
     files: &bb_data::RecipeFiles,
     recipe: &Path,
+    layer: &str,
     verbose: bool,
 ) -> RecipeOutcome {
     let mut outcome = RecipeOutcome::default();
     let appends = bb_data::appends_for(recipe, &files.appends);
-    let layer = bb_data::file_layer_name(config, recipe)
-        .ok()
-        .flatten()
-        .unwrap_or_default();
     let mut entry = bb_data::CachedRecipe {
         file: recipe.to_path_buf(),
         appends: appends.clone(),
@@ -199,7 +197,7 @@ fn parse_one(
     // Each variant's store is reduced to what is kept of it as soon as it is finalised.
     // Its messages are taken then: in the order they were logged, as BitBake prints them.
     let parsed =
-        cooker.parse_recipe_variants(config, recipe, &appends, &layer, &mut |variant, d| {
+        cooker.parse_recipe_variants(config, recipe, &appends, layer, &mut |variant, d| {
             let info = bb_data::RecipeInfo::from_datastore(&d)?;
             if let Some(reason) = &info.skipped
                 && verbose
@@ -474,14 +472,12 @@ pub(crate) fn parse_recipes(
         .expect("progress template")
         .progress_chars("## "),
     );
+    let collections = bb_data::layer_collections(&config).map_err(|e| e.to_string())?;
     let mut work = |item: usize| {
-        let mut outcome = parse_one(
-            &mut cooker,
-            &config,
-            &files,
-            &files.recipes[todo[item]],
-            verbose,
-        );
+        let recipe = &files.recipes[todo[item]];
+        let layer = bb_data::file_collection(&collections, &recipe.display().to_string())
+            .map_or("", |c| c.name.as_str());
+        let mut outcome = parse_one(&mut cooker, &config, &files, recipe, layer, verbose);
         outcome.infos = outcome
             .cache_entry
             .as_mut()
@@ -561,7 +557,7 @@ pub(crate) fn parse_recipes(
         files,
         outcomes,
         provider_vars: provider_vars.into_iter().collect(),
-        collections: bb_data::layer_collections(&config).map_err(|e| e.to_string())?,
+        collections,
         layer_dirs,
     })
 }

@@ -611,7 +611,7 @@ fn logged_messages_are_printed_and_counted_as_bitbake_does() {
         "logged-messages",
         &[(
             "meta-test/recipes-test/loud/loud_1.0.bb",
-            "python __anonymous() {\n    bb.plain(\"just text\")\n    bb.warn(\"careful\")\n    bb.error(\"broken\")\n}\n",
+            "python __anonymous() {\n    bb.plain(\"just text\")\n    bb.warn(\"careful\")\n    bb.error(\"broken\")\n    bb.debug(1, \"hidden\")\n    bb.debug(\"wrong level\")\n}\n",
         )],
     );
     let (code, stdout, stderr) = parse_in(&build);
@@ -619,14 +619,22 @@ fn logged_messages_are_printed_and_counted_as_bitbake_does() {
     assert!(stdout.contains("0 masked, 0 errors.\n"), "{stdout}");
     assert!(
         stdout.ends_with(
-            "Summary: There was 1 WARNING message.\nSummary: There was 1 ERROR message, returning a non-zero exit code.\n"
+            "Summary: There were 2 WARNING messages.\nSummary: There was 1 ERROR message, returning a non-zero exit code.\n"
         ),
         "{stdout}"
     );
     let lines: Vec<&str> = stderr.lines().collect();
-    for line in ["just text", "WARNING: careful", "ERROR: broken"] {
+    // Debug messages are not shown at the default level; a string level is BitBake's
+    // warning.
+    for line in [
+        "just text",
+        "WARNING: careful",
+        "ERROR: broken",
+        "WARNING: Passed invalid debug level 'wrong level' to bb.debug",
+    ] {
         assert!(lines.contains(&line), "{line:?} not in {stderr}");
     }
+    assert!(!stderr.contains("hidden"), "{stderr}");
 }
 
 #[test]

@@ -27,10 +27,10 @@ def plain(*args, **kwargs):
 
 
 def debug(lvl, *args, **kwargs):
+    # Debug messages are not shown at BitBake's default verbosity (the only one parsing
+    # has): they are not even joined. A level that is a string is BitBake's warning.
     if isinstance(lvl, str):
-        args = (lvl,) + args
-        lvl = 1
-    _hz.log("debug", _join(args))
+        warn("Passed invalid debug level '%s' to bb.debug" % lvl)
 
 
 def note(*args, **kwargs):
