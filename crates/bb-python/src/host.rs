@@ -133,6 +133,10 @@ pub struct Python {
     /// Event handler functions made so far (a configuration has a few handlers, and each
     /// recipe's finalisation fires several events at them).
     handlers: RefCell<Vec<(Handler, PyObjectRef)>>,
+    /// Variable filter results by expression, then value: filter expressions see only
+    /// pure functions (`bb.filter`), and a recipe's filtered variables are read again and
+    /// again with the same values.
+    filtered: RefCell<HashMap<String, HashMap<String, String>>>,
 }
 
 impl std::fmt::Debug for Python {
@@ -203,6 +207,7 @@ impl Python {
             inline_code: RefCell::default(),
             analyses: RefCell::default(),
             handlers: RefCell::default(),
+            filtered: RefCell::default(),
         })
     }
 
@@ -294,7 +299,16 @@ impl InlinePython for Python {
     }
 
     fn apply_filter(&self, value: &str, expression: &str) -> Result<String, PythonFailure> {
-        self.interpreter
+        let known = self
+            .filtered
+            .borrow()
+            .get(expression)
+            .and_then(|results| results.get(value).cloned());
+        if let Some(result) = known {
+            return Ok(result);
+        }
+        let result = self
+            .interpreter
             .enter(|vm| {
                 let run = || -> PyResult<String> {
                     let filter = import_module(vm, "bb.filter")?;
@@ -306,7 +320,13 @@ impl InlinePython for Python {
                 };
                 run().map_err(|exc| failure(vm, &exc))
             })
-            .map_err(Failure::into_python_failure)
+            .map_err(Failure::into_python_failure)?;
+        self.filtered
+            .borrow_mut()
+            .entry(expression.to_owned())
+            .or_default()
+            .insert(value.to_owned(), result.clone());
+        Ok(result)
     }
 
     fn analyze(&self, code: &str) -> Result<CodeRefs, PythonFailure> {

@@ -1,10 +1,9 @@
 """Variable filters (`d.setVarFilter(VAR, EXPR)`): when VAR is read expanded, EXPR is
 evaluated with `val` bound to the value, and its result is the value. Only the functions
 registered with `filter_proc` (and a few pure builtins) are visible to an expression, so
-results can be cached by (value, expression)."""
+the host caches results by (expression, value)."""
 
 FILTERS = {"__builtins__": {}}
-_cache = {}
 # Compiled once per expression: a recipe's filter sees many values.
 _code = {}
 
@@ -50,13 +49,10 @@ def apply_filters(val, expressions):
         expression = expression.strip()
         if not expression:
             continue
-        key = (val, expression)
-        if key not in _cache:
-            code = _code.get(expression)
-            if code is None:
-                code = _code[expression] = compile(expression, "<string>", "eval")
-            _cache[key] = eval(code, dict(FILTERS), {"val": val})
-        val = _cache[key]
+        code = _code.get(expression)
+        if code is None:
+            code = _code[expression] = compile(expression, "<string>", "eval")
+        val = eval(code, dict(FILTERS), {"val": val})
     return val
 
 
