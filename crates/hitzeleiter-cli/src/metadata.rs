@@ -514,7 +514,15 @@ pub(crate) fn parse_recipes(
     if let Some(err) = decoding_failed {
         return Err(format!("a parse worker's result: {err}"));
     }
-    let outcomes: Vec<RecipeOutcome> = outcomes.into_iter().flatten().collect();
+    // Outcomes are matched to recipes by position: a missing one (a fault in the workers'
+    // bookkeeping) is an error, never a shift.
+    let outcomes = outcomes
+        .into_iter()
+        .zip(&files.recipes)
+        .map(|(outcome, recipe)| {
+            outcome.ok_or_else(|| format!("{} was not parsed", recipe.display()))
+        })
+        .collect::<Result<Vec<RecipeOutcome>, String>>()?;
 
     let mut base_inputs =
         bb_data::read_files(&config, "__base_depends").map_err(|e| e.to_string())?;
