@@ -1,8 +1,8 @@
 //! Evaluating metadata files into a datastore: BitBake's `bb.parse.handle` for recipes,
 //! classes, includes and configuration files, and each statement's `eval`.
 
+use rustc_hash::FxHashMap as HashMap;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;

@@ -10,8 +10,8 @@
 //! and a few `bb` functions. Anything else, and any operation python would raise on, goes
 //! to the python host as before (so python reports it).
 
+use rustc_hash::FxHashMap as HashMap;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use crate::{DataError, DataStore, Value};

@@ -1,6 +1,6 @@
 //! Variable history: every operation with its file, line and op name (`bitbake -e`).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::store::Origin;
 

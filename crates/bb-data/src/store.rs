@@ -20,7 +20,7 @@ use crate::{DataError, ExpansionError, InlinePython, LogLevel, LogRecord, Value}
 /// `:append`/`:prepend`/`:remove` are flags holding `[value, override]` pairs; an empty map
 /// marks a deleted variable, which hides the variable of a parent store.
 /// A variable's value and flags in insertion order, as BitBake's per-variable dict.
-pub(crate) type VarData = IndexMap<String, Value>;
+pub(crate) type VarData = IndexMap<String, Value, rustc_hash::FxBuildHasher>;
 
 const CONTENT: &str = "_content";
 const DEFAULTVAL: &str = "_defaultval";
@@ -816,7 +816,7 @@ impl DataStore {
         let mut inner = self.inner.borrow_mut();
         Self::clear_expand_cache(&mut inner);
         inner.record(|| Event::new(var, "del", origin, String::new(), None));
-        inner.local.insert(var.to_owned(), VarData::new());
+        inner.local.insert(var.to_owned(), VarData::default());
         if inner.overridedata.contains_key(var) {
             Arc::make_mut(&mut inner.overridedata).remove(var);
         }
@@ -1205,7 +1205,11 @@ impl DataStore {
 
     /// `d.getVarFlags(var, internalflags=True)`: every flag, internal ones included.
     pub fn get_var_flags_internal(&self, var: &str) -> IndexMap<String, Value> {
-        self.inner.borrow().find(var).cloned().unwrap_or_default()
+        self.inner
+            .borrow()
+            .find(var)
+            .map(|data| data.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
     }
 
     /// `d.delVarFlags(var)`: all flags go, the value stays.

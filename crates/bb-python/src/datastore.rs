@@ -5,13 +5,13 @@
 //! datastores are single-threaded handles; so a `DataSmart` object holds only an id into
 //! a thread-local table of datastores (one interpreter serves one thread).
 
+use rustc_hash::FxHashMap as HashMap;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 
 use bb_data::{DataError, DataStore, LogLevel};
 
 thread_local! {
-    static STORES: RefCell<HashMap<u64, DataStore>> = RefCell::new(HashMap::new());
+    static STORES: RefCell<HashMap<u64, DataStore>> = const { RefCell::new(HashMap::with_hasher(rustc_hash::FxBuildHasher)) };
     static NEXT_ID: Cell<u64> = const { Cell::new(1) };
     /// The datastore of the python call in progress, where `bb.note` & co. log.
     static CURRENT: RefCell<Vec<DataStore>> = const { RefCell::new(Vec::new()) };

@@ -1,7 +1,7 @@
 //! The interpreter: start-up, the embedded `bb` package, and the calls bb-data makes.
 
+use rustc_hash::FxHashMap as HashMap;
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 use bb_data::{
     CodeRefs, CookerEvent, DataError, DataStore, EvalError, Handler, InlinePython, PythonFailure,
