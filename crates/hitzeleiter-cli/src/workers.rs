@@ -88,84 +88,89 @@ pub(crate) fn run<T: Serialize + DeserializeOwned>(
     work: &mut dyn FnMut(usize) -> T,
     done: &mut dyn FnMut(usize, Result<T, String>),
 ) -> Result<(), String> {
+    // Checked, not assumed: a lock held by another thread at a fork would hang a worker.
+    let threads = std::fs::read_dir("/proc/self/task").map_or(1, |tasks| tasks.count());
+    if threads > 1 {
+        return Err(format!(
+            "cannot fork parse workers from a process with {threads} threads"
+        ));
+    }
     let next = SharedCounter::new()?;
     let mut running = Vec::new();
     for _ in 0..workers.clamp(1, count.max(1)) {
         running.push(spawn(&next, count, work)?);
     }
     while !running.is_empty() {
-        let ready: Vec<bool> = {
-            let mut fds: Vec<rustix::event::PollFd<'_>> = running
-                .iter()
-                .map(|w| rustix::event::PollFd::new(&w.reports, rustix::event::PollFlags::IN))
-                .collect();
-            match rustix::event::poll(&mut fds, None) {
-                Ok(_) => {}
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(err) => return Err(format!("waiting for the parse workers: {err}")),
-            }
-            fds.iter().map(|fd| !fd.revents().is_empty()).collect()
+        let Some(index) = first_with_reports(&running)? else {
+            continue;
         };
-        let mut index = 0;
-        for is_ready in ready {
-            if !is_ready {
-                index += 1;
-                continue;
-            }
-            let worker = &mut running[index];
-            let mut chunk = [0u8; 65536];
-            let read = match worker.reports.read(&mut chunk) {
-                Ok(read) => read,
-                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {
-                    index += 1;
-                    continue;
-                }
-                Err(err) => return Err(format!("reading from a parse worker: {err}")),
-            };
-            worker.pending.extend_from_slice(&chunk[..read]);
-            while let Some(report) = take_frame::<T>(&mut worker.pending)? {
-                match report {
-                    Report::Started(item) => worker.in_flight = Some(item),
-                    Report::Done(item, result) => {
-                        worker.in_flight = None;
-                        done(item, Ok(result));
-                    }
-                }
-            }
-            if read > 0 {
-                index += 1;
-                continue;
-            }
-            // End of its reports: the worker has ended.
-            let worker = running.swap_remove(index);
-            let status =
-                rustix::process::waitpid(Some(worker.pid), rustix::process::WaitOptions::empty())
-                    .map_err(|e| {
-                        format!(
-                            "waiting for parse worker {}: {e}",
-                            worker.pid.as_raw_nonzero()
-                        )
-                    })?
-                    .map(|(_, status)| status);
-            let clean = status.is_some_and(|s| s.exit_status() == Some(0));
-            if let Some(item) = worker.in_flight {
-                done(item, Err(ended(status)));
-            } else if !clean || !worker.pending.is_empty() {
-                return Err(format!(
-                    "parse worker {} {}",
-                    worker.pid.as_raw_nonzero(),
-                    ended(status)
-                ));
-            }
-            if next.get().load(Ordering::SeqCst) < count {
-                running.push(spawn(&next, count, work)?);
-            }
-            // The next worker was swapped into `index`, and the loop's readiness list no
-            // longer matches: poll again.
-            break;
+        if running[index].read_reports(done)? {
+            continue;
+        }
+        running.swap_remove(index).reap(done)?;
+        if next.get().load(Ordering::SeqCst) < count {
+            running.push(spawn(&next, count, work)?);
         }
     }
     Ok(())
+}
+
+/// Waits until a worker has something to read (reports, or the end of them); `None` when
+/// the wait was interrupted by a signal.
+fn first_with_reports(running: &[Worker]) -> Result<Option<usize>, String> {
+    let mut fds: Vec<rustix::event::PollFd<'_>> = running
+        .iter()
+        .map(|w| rustix::event::PollFd::new(&w.reports, rustix::event::PollFlags::IN))
+        .collect();
+    match rustix::event::poll(&mut fds, None) {
+        Ok(_) => Ok(fds.iter().position(|fd| !fd.revents().is_empty())),
+        Err(rustix::io::Errno::INTR) => Ok(None),
+        Err(err) => Err(format!("waiting for the parse workers: {err}")),
+    }
+}
+
+impl Worker {
+    /// Reads what the worker has written and hands each finished item to `done`; `false`
+    /// once its reports have ended.
+    fn read_reports<T: DeserializeOwned>(
+        &mut self,
+        done: &mut dyn FnMut(usize, Result<T, String>),
+    ) -> Result<bool, String> {
+        let mut chunk = [0u8; 65536];
+        let read = match self.reports.read(&mut chunk) {
+            Ok(read) => read,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => return Ok(true),
+            Err(err) => return Err(format!("reading from a parse worker: {err}")),
+        };
+        self.pending.extend_from_slice(&chunk[..read]);
+        while let Some(report) = take_frame::<T>(&mut self.pending)? {
+            match report {
+                Report::Started(item) => self.in_flight = Some(item),
+                Report::Done(item, result) => {
+                    self.in_flight = None;
+                    done(item, Ok(result));
+                }
+            }
+        }
+        Ok(read > 0)
+    }
+
+    /// Collects the ended worker's status. The item it was working on, if any, fails with
+    /// how it ended; a worker that ended badly between items fails the run.
+    fn reap<T>(self, done: &mut dyn FnMut(usize, Result<T, String>)) -> Result<(), String> {
+        let pid = self.pid.as_raw_nonzero();
+        let status =
+            rustix::process::waitpid(Some(self.pid), rustix::process::WaitOptions::empty())
+                .map_err(|e| format!("waiting for parse worker {pid}: {e}"))?
+                .map(|(_, status)| status);
+        let clean = status.is_some_and(|s| s.exit_status() == Some(0));
+        if let Some(item) = self.in_flight {
+            done(item, Err(ended(status)));
+        } else if !clean || !self.pending.is_empty() {
+            return Err(format!("parse worker {pid} {}", ended(status)));
+        }
+        Ok(())
+    }
 }
 
 /// How a worker ended, for a message.
