@@ -49,6 +49,8 @@ def tasksbetween(task_start, task_end, d):
     them (a task without `deps` on the way is a TypeError there too)."""
     outtasks = []
     tasks = d._keys_with_flag("task")
+    # Read once: the chains visit each task's deps many times (reading is pure).
+    task_deps = {task: d.getVarFlag(task, "deps", False) for task in tasks}
 
     def follow_chain(task, endtask, chain=None):
         if not chain:
@@ -65,8 +67,7 @@ def tasksbetween(task_start, task_end, d):
                     if ctask not in outtasks:
                         outtasks.append(ctask)
             else:
-                deps = d.getVarFlag(othertask, "deps", False)
-                if task in deps:
+                if task in task_deps[othertask]:
                     follow_chain(othertask, endtask, chain)
         chain.pop()
 
