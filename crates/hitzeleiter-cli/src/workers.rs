@@ -88,6 +88,9 @@ pub(crate) fn run<T: Serialize + DeserializeOwned>(
     work: &mut dyn FnMut(usize) -> T,
     done: &mut dyn FnMut(usize, Result<T, String>),
 ) -> Result<(), String> {
+    if count == 0 {
+        return Ok(());
+    }
     // Checked, not assumed: a lock held by another thread at a fork would hang a worker.
     let threads = std::fs::read_dir("/proc/self/task").map_or(1, |tasks| tasks.count());
     if threads > 1 {
@@ -97,7 +100,7 @@ pub(crate) fn run<T: Serialize + DeserializeOwned>(
     }
     let next = SharedCounter::new()?;
     let mut running = Vec::new();
-    for _ in 0..workers.clamp(1, count.max(1)) {
+    for _ in 0..workers.clamp(1, count) {
         running.push(spawn(&next, count, work)?);
     }
     while !running.is_empty() {
