@@ -269,6 +269,37 @@ impl Python {
         })
         .map_err(Failure::into_eval_error)
     }
+
+    /// The python function of an event handler, made on first use.
+    fn handler_function(
+        &self,
+        vm: &VirtualMachine,
+        host: &PyObjectRef,
+        handler: &Handler,
+    ) -> PyResult<PyObjectRef> {
+        let made = self
+            .handlers
+            .borrow()
+            .iter()
+            .find(|(known, _)| known == handler)
+            .map(|(_, function)| function.clone());
+        if let Some(function) = made {
+            return Ok(function);
+        }
+        let function = host.get_attr("handler", vm)?.call(
+            (
+                handler.name.as_str(),
+                handler.code.as_str(),
+                handler.file.as_str(),
+                handler.line,
+            ),
+            vm,
+        )?;
+        self.handlers
+            .borrow_mut()
+            .push((handler.clone(), function.clone()));
+        Ok(function)
+    }
 }
 
 impl InlinePython for Python {
@@ -425,39 +456,6 @@ impl PythonHost for Python {
             Ok(())
         })
         .map_err(Failure::into_eval_error)
-    }
-}
-
-impl Python {
-    /// The python function of an event handler, made on first use.
-    fn handler_function(
-        &self,
-        vm: &VirtualMachine,
-        host: &PyObjectRef,
-        handler: &Handler,
-    ) -> PyResult<PyObjectRef> {
-        let made = self
-            .handlers
-            .borrow()
-            .iter()
-            .find(|(known, _)| known == handler)
-            .map(|(_, function)| function.clone());
-        if let Some(function) = made {
-            return Ok(function);
-        }
-        let function = host.get_attr("handler", vm)?.call(
-            (
-                handler.name.as_str(),
-                handler.code.as_str(),
-                handler.file.as_str(),
-                handler.line,
-            ),
-            vm,
-        )?;
-        self.handlers
-            .borrow_mut()
-            .push((handler.clone(), function.clone()));
-        Ok(function)
     }
 }
 
