@@ -126,8 +126,22 @@ impl EncodedInfos {
         let infos: Vec<&crate::RecipeInfo> = recipe.variants.iter().map(|v| &v.info).collect();
         let json = serde_json::to_vec(&infos)
             .expect("recipe infos have string keys and no non-finite floats");
+        thread_local! {
+            // A context of its own costs more than compressing a small recipe's infos.
+            static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+                const { std::cell::RefCell::new(None) };
+        }
+        let compressed = COMPRESSOR.with_borrow_mut(|slot| {
+            let mut compressor = match slot.take() {
+                Some(compressor) => compressor,
+                None => zstd::bulk::Compressor::new(INFOS_LEVEL)?,
+            };
+            let compressed = compressor.compress(&json);
+            *slot = Some(compressor);
+            compressed
+        });
         EncodedInfos(
-            zstd::bulk::compress(&json, INFOS_LEVEL)
+            compressed
                 .expect("compressing a buffer in memory fails only when memory runs out")
                 .into_boxed_slice(),
         )

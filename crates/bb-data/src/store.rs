@@ -1566,7 +1566,9 @@ impl DataStore {
                 } else if content && !read.noweakdefault && data.contains_key(DEFAULTVAL) {
                     value = data.get(DEFAULTVAL).cloned();
                 } else if !read.noweakdefault
-                    && let Some(v) = data.get(&format!("_defaultval_flag_{flag}"))
+                    && let Some((_, v)) = data
+                        .iter()
+                        .find(|(name, _)| name.strip_prefix("_defaultval_flag_") == Some(flag))
                 {
                     value = Some(v.clone());
                 }
