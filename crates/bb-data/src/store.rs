@@ -16,11 +16,84 @@ use crate::expand::{self, Parsed};
 use crate::history::{Event, VariableHistory};
 use crate::{DataError, ExpansionError, InlinePython, LogLevel, LogRecord, Value};
 
-/// One variable: its value (`_content`) and its flags, in one map as BitBake keeps them.
-/// `:append`/`:prepend`/`:remove` are flags holding `[value, override]` pairs; an empty map
-/// marks a deleted variable, which hides the variable of a parent store.
-/// A variable's value and flags in insertion order, as BitBake's per-variable dict.
-pub(crate) type VarData = IndexMap<String, Value, rustc_hash::FxBuildHasher>;
+/// One variable: its value (`_content`) and its flags, in insertion order, as BitBake's
+/// per-variable dict. `:append`/`:prepend`/`:remove` are flags holding `[value, override]`
+/// pairs; no entries marks a deleted variable, which hides the variable of a parent store.
+///
+/// A vector searched from the front, not a hash map: most variables have one to five
+/// entries, where comparing names is cheaper than hashing them, and a vector is one
+/// allocation where a map is two (a variable is copied on its first write in a store that
+/// inherited it). A/B on oe-core's cold parse: 6.68 → 6.49 CPU-s.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct VarData(Vec<(String, Value)>);
+
+impl VarData {
+    fn position(&self, flag: &str) -> Option<usize> {
+        self.0.iter().position(|(name, _)| name == flag)
+    }
+
+    pub(crate) fn get(&self, flag: &str) -> Option<&Value> {
+        self.0
+            .iter()
+            .find(|(name, _)| name == flag)
+            .map(|(_, value)| value)
+    }
+
+    pub(crate) fn get_mut(&mut self, flag: &str) -> Option<&mut Value> {
+        self.0
+            .iter_mut()
+            .find(|(name, _)| name == flag)
+            .map(|(_, value)| value)
+    }
+
+    pub(crate) fn contains_key(&self, flag: &str) -> bool {
+        self.position(flag).is_some()
+    }
+
+    /// Sets `flag`, keeping its place when it is there already.
+    pub(crate) fn insert(&mut self, flag: String, value: Value) -> Option<Value> {
+        match self.get_mut(&flag) {
+            Some(old) => Some(std::mem::replace(old, value)),
+            None => {
+                self.0.push((flag, value));
+                None
+            }
+        }
+    }
+
+    /// Removes `flag`, keeping the order of the others.
+    pub(crate) fn shift_remove(&mut self, flag: &str) -> Option<Value> {
+        self.position(flag).map(|i| self.0.remove(i).1)
+    }
+
+    /// `flag`'s value, set to `make()` first when there is none.
+    pub(crate) fn get_or_insert_with(
+        &mut self,
+        flag: String,
+        make: impl FnOnce() -> Value,
+    ) -> &mut Value {
+        let i = match self.position(&flag) {
+            Some(i) => i,
+            None => {
+                self.0.push((flag, make()));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[i].1
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&String, &Value)> {
+        self.0.iter().map(|(name, value)| (name, value))
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
 
 const CONTENT: &str = "_content";
 const DEFAULTVAL: &str = "_defaultval";
@@ -626,7 +699,7 @@ impl DataStore {
             let mut inner = self.inner.borrow_mut();
             let has_pending = inner
                 .find(var)
-                .is_some_and(|d| SETVAR_KEYWORDS.iter().any(|k| d.contains_key(*k)));
+                .is_some_and(|d| SETVAR_KEYWORDS.iter().any(|k| d.contains_key(k)));
             if has_pending {
                 let data = inner.local_mut(var);
                 for keyword in SETVAR_KEYWORDS {
@@ -1031,7 +1104,7 @@ impl DataStore {
             .map(|d| {
                 SETVAR_KEYWORDS
                     .iter()
-                    .filter_map(|k| d.get(*k).map(|v| (k.to_string(), v.clone())))
+                    .filter_map(|k| d.get(k).map(|v| (k.to_string(), v.clone())))
                     .collect()
             })
             .unwrap_or_default();
@@ -1041,8 +1114,7 @@ impl DataStore {
             // Assigning an existing flag keeps its place, as in a python dict.
             let slot = inner
                 .local_mut(newkey)
-                .entry(keyword)
-                .or_insert_with(|| Value::List(Vec::new()));
+                .get_or_insert_with(keyword, || Value::List(Vec::new()));
             if !matches!(slot, Value::List(_)) {
                 *slot = Value::List(Vec::new());
             }
@@ -1233,7 +1305,7 @@ impl DataStore {
         let inner = self.inner.borrow();
         let mut flags = IndexMap::new();
         if let Some(data) = inner.find(var) {
-            for (name, value) in data {
+            for (name, value) in data.iter() {
                 if let Some(flag) = name.strip_prefix("_defaultval_flag_") {
                     if !data.contains_key(flag) {
                         flags.insert(flag.to_owned(), value.clone());
