@@ -116,6 +116,9 @@ pub struct CachedRecipe {
 #[derive(Debug, Clone)]
 pub struct EncodedInfos(Box<[u8]>);
 
+/// More than any recipe's infos take: a larger size in a frame is corruption.
+const MAX_INFOS_SIZE: u64 = 1 << 30;
+
 /// zstd's fastest level: the infos compress about 15-fold at it, and a cold parse encodes
 /// all of them.
 const INFOS_LEVEL: i32 = 1;
@@ -162,9 +165,36 @@ impl EncodedInfos {
         let corrupt = |what: String| {
             CacheError::Corrupt(format!("{}: recipe infos: {what}", recipe.file.display()))
         };
-        let json = zstd::stream::decode_all(&self.0[..]).map_err(|e| corrupt(e.to_string()))?;
-        let infos: Vec<crate::RecipeInfo> =
-            serde_json::from_slice(&json).map_err(|e| corrupt(e.to_string()))?;
+        thread_local! {
+            // Decoding every recipe's infos (a graph) with a context and a buffer of its
+            // own each time leaves the heap fragmented by the buffers.
+            static DECOMPRESSION: std::cell::RefCell<Option<(zstd::bulk::Decompressor<'static>, Vec<u8>)>> =
+                const { std::cell::RefCell::new(None) };
+        }
+        let infos: Vec<crate::RecipeInfo> = DECOMPRESSION.with_borrow_mut(|slot| {
+            let (mut decompressor, mut json) = match slot.take() {
+                Some(state) => state,
+                None => (
+                    zstd::bulk::Decompressor::new().map_err(|e| corrupt(e.to_string()))?,
+                    Vec::new(),
+                ),
+            };
+            let decoded = (|| {
+                let size = zstd::zstd_safe::get_frame_content_size(&self.0)
+                    .ok()
+                    .flatten()
+                    .filter(|&size| size <= MAX_INFOS_SIZE)
+                    .ok_or_else(|| corrupt("no valid size".to_owned()))?;
+                json.clear();
+                json.reserve(size as usize);
+                decompressor
+                    .decompress_to_buffer(&self.0, &mut json)
+                    .map_err(|e| corrupt(e.to_string()))?;
+                serde_json::from_slice(&json).map_err(|e| corrupt(e.to_string()))
+            })();
+            *slot = Some((decompressor, json));
+            decoded
+        })?;
         if infos.len() != recipe.variants.len() {
             return Err(corrupt(format!(
                 "{} for {} variants",
@@ -582,4 +612,54 @@ pub fn python_library_files(dirs: &[PathBuf]) -> Vec<FileStamp> {
         walk(dir, &mut out);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recipe(variants: usize) -> CachedRecipe {
+        CachedRecipe {
+            file: "a_1.0.bb".into(),
+            appends: vec![],
+            inputs: vec![],
+            variants: (0..variants)
+                .map(|i| CachedVariant {
+                    name: format!("v{i}"),
+                    skipped: None,
+                    info: crate::RecipeInfo {
+                        pn: format!("a{i}"),
+                        ..crate::RecipeInfo::default()
+                    },
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn broken_encoded_infos_are_errors_naming_the_recipe() {
+        let mut target = recipe(2);
+        let garbage = EncodedInfos(b"not zstd at all".to_vec().into_boxed_slice());
+        let huge = {
+            // A frame header claiming 2^40 bytes of content.
+            let mut frame = zstd::bulk::compress(b"[]", 1).unwrap();
+            frame.truncate(4);
+            frame.extend([0xc0, 0, 0, 0, 0, 0, 0, 1, 0, 0]);
+            assert_eq!(
+                zstd::zstd_safe::get_frame_content_size(&frame).ok(),
+                Some(Some(1 << 40))
+            );
+            EncodedInfos(frame.into_boxed_slice())
+        };
+        let other_count = EncodedInfos::of(&recipe(3));
+        for broken in [garbage, huge, other_count] {
+            let err = broken.decode_into(&mut target).unwrap_err().to_string();
+            assert!(err.contains("a_1.0.bb: recipe infos"), "{err}");
+        }
+        // A good one still decodes after the failures (the reused buffers are sound).
+        EncodedInfos::of(&recipe(2))
+            .decode_into(&mut target)
+            .unwrap();
+        assert_eq!(target.variants[1].info.pn, "a1");
+    }
 }
