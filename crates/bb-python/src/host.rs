@@ -70,7 +70,52 @@ pub(crate) fn embedded_source(name: &str) -> Option<(&'static str, bool)> {
 /// Serves the embedded modules to `import`, and prepares the metadata's global context
 /// the way BitBake's `bb.utils.clean_context` and `bb.build` do.
 const BOOTSTRAP: &str = r#"
-import sys, importlib.util, _hz
+import sys, importlib.util, importlib.machinery, _hz
+import hashlib, marshal, os
+
+# `__code_cache__` (set by the host, or None): a directory keeping compiled modules by the
+# digest of their source and path, so that each process does not compile the layers'
+# python libraries (and the embedded `bb`) again. An entry carries the digest of its own
+# bytes: one that does not match is compiled again and replaced.
+def _compile_module(source, path):
+    if __code_cache__ is None:
+        return compile(source, path, "exec")
+    data = source.encode() if isinstance(source, str) else bytes(source)
+    key = hashlib.blake2b(
+        data + b"\0" + path.encode() + importlib.util.MAGIC_NUMBER, digest_size=20
+    ).hexdigest()
+    entry = os.path.join(__code_cache__, key)
+    try:
+        with open(entry, "rb") as f:
+            stored = f.read()
+        if hashlib.blake2b(stored[20:], digest_size=20).digest() == stored[:20]:
+            return marshal.loads(stored[20:])
+    except (OSError, ValueError, EOFError, TypeError):
+        pass
+    code = compile(source, path, "exec")
+    payload = marshal.dumps(code)
+    temporary = "%s.%d.tmp" % (entry, os.getpid())
+    try:
+        os.makedirs(__code_cache__, exist_ok=True)
+        with open(temporary, "wb") as f:
+            f.write(hashlib.blake2b(payload, digest_size=20).digest() + payload)
+        os.replace(temporary, entry)
+    except OSError:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+    return code
+
+class _CachingSourceLoader(importlib.machinery.SourceFileLoader):
+    def source_to_code(self, data, path, **_):
+        return _compile_module(data, path)
+
+sys.path_hooks.insert(0, importlib.machinery.FileFinder.path_hook(*[
+    (_CachingSourceLoader if loader is importlib.machinery.SourceFileLoader else loader, suffixes)
+    for loader, suffixes in importlib._bootstrap_external._get_supported_file_loaders()
+]))
+sys.path_importer_cache.clear()
 
 class _HostLoader:
     def __init__(self, src, is_pkg, origin):
@@ -79,7 +124,7 @@ class _HostLoader:
         return None
     def exec_module(self, module):
         module.__file__ = self.origin
-        exec(compile(self.src, self.origin, "exec"), module.__dict__)
+        exec(_compile_module(self.src, self.origin), module.__dict__)
     def get_source(self, name):
         return self.src
     def is_package(self, name):
@@ -169,6 +214,17 @@ impl Python {
     /// Starts an interpreter with the CPython standard library frozen in and the
     /// embedded `bb` package importable.
     pub fn new() -> Result<Python, String> {
+        Python::start(None)
+    }
+
+    /// [`Python::new`], keeping the compiled code of the modules it imports from source
+    /// (the layers' python libraries, the embedded `bb`) in `dir`, as CPython keeps
+    /// `__pycache__`, but outside the layers and checked by the source's digest.
+    pub fn with_code_cache(dir: &std::path::Path) -> Result<Python, String> {
+        Python::start(Some(dir))
+    }
+
+    fn start(code_cache: Option<&std::path::Path>) -> Result<Python, String> {
         // No python signal handlers: installing them probes every signal by setting it to
         // SIG_IGN for a moment, process-wide, and a child of another thread that exits
         // then (SIGCHLD ignored) is reaped by the kernel, so its waitpid fails (ECHILD).
@@ -183,11 +239,13 @@ impl Python {
         let module = _hz::module_def(&builder.ctx);
         let interpreter = builder.add_native_module(module).interpreter();
         let setup = interpreter.enter(|vm| -> PyResult<(PyDictRef, PyObjectRef, PyObjectRef)> {
-            vm.run_string(
-                vm.new_scope_with_builtins(),
-                BOOTSTRAP,
-                "<hitzeleiter bootstrap>",
-            )?;
+            let scope = vm.new_scope_with_builtins();
+            let code_cache = match code_cache {
+                Some(dir) => vm.ctx.new_str(dir.to_string_lossy().as_ref()).into(),
+                None => vm.ctx.none(),
+            };
+            scope.globals.set_item("__code_cache__", code_cache, vm)?;
+            vm.run_string(scope, BOOTSTRAP, "<hitzeleiter bootstrap>")?;
             let utils = import_module(vm, "bb.utils")?;
             let globals = utils
                 .get_attr("_context", vm)?

@@ -96,8 +96,11 @@ impl Session {
     }
 
     pub(crate) fn new(build: &BuildDir, tracking: bool) -> Result<Session, String> {
-        let python: Rc<dyn PythonHost> =
-            Rc::new(bb_python::Python::new().map_err(|e| format!("python failed to start: {e}"))?);
+        let code_cache = build_directory(build)?.join("cache/hitzeleiter/python");
+        let python: Rc<dyn PythonHost> = Rc::new(
+            bb_python::Python::with_code_cache(&code_cache)
+                .map_err(|e| format!("python failed to start: {e}"))?,
+        );
         Ok(Session {
             evaluator: Evaluator::new(Some(python.clone())),
             python,
