@@ -166,8 +166,9 @@ impl EncodedInfos {
             CacheError::Corrupt(format!("{}: recipe infos: {what}", recipe.file.display()))
         };
         thread_local! {
-            // Decoding every recipe's infos (a graph) with a context and a buffer of its
-            // own each time leaves the heap fragmented by the buffers.
+            // As for compressing: a context costs more to make than a small recipe's infos
+            // take to decompress (a graph decodes every recipe's), and the buffer keeps
+            // its capacity.
             static DECOMPRESSION: std::cell::RefCell<Option<(zstd::bulk::Decompressor<'static>, Vec<u8>)>> =
                 const { std::cell::RefCell::new(None) };
         }
