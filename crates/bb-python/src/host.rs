@@ -76,7 +76,30 @@ import hashlib, marshal, os
 # `__code_cache__` (set by the host, or None): a directory keeping compiled modules by the
 # digest of their source and path, so that each process does not compile the layers'
 # python libraries (and the embedded `bb`) again. An entry carries the digest of its own
-# bytes: one that does not match is compiled again and replaced.
+# bytes: one that does not match is compiled again and replaced. A use refreshes an
+# entry's time; when a write finds more than _CODE_CACHE_LIMIT files, the least recently
+# used go, down to three quarters of it (entries of edited sources are never used again).
+_CODE_CACHE_LIMIT = 4096
+
+def _prune_code_cache():
+    try:
+        found = []
+        for item in os.scandir(__code_cache__):
+            try:
+                found.append((item.stat().st_mtime_ns, item.path))
+            except OSError:
+                pass
+        if len(found) <= _CODE_CACHE_LIMIT:
+            return
+        found.sort()
+        for _, old in found[:len(found) - _CODE_CACHE_LIMIT * 3 // 4]:
+            try:
+                os.unlink(old)
+            except OSError:
+                pass
+    except OSError:
+        pass
+
 def _compile_module(source, path):
     if __code_cache__ is None:
         return compile(source, path, "exec")
@@ -89,7 +112,12 @@ def _compile_module(source, path):
         with open(entry, "rb") as f:
             stored = f.read()
         if hashlib.blake2b(stored[20:], digest_size=20).digest() == stored[:20]:
-            return marshal.loads(stored[20:])
+            code = marshal.loads(stored[20:])
+            try:
+                os.utime(entry)
+            except OSError:
+                pass
+            return code
     except (OSError, ValueError, EOFError, TypeError):
         pass
     code = compile(source, path, "exec")
@@ -105,6 +133,7 @@ def _compile_module(source, path):
             os.unlink(temporary)
         except OSError:
             pass
+    _prune_code_cache()
     return code
 
 class _CachingSourceLoader(importlib.machinery.SourceFileLoader):

@@ -40,18 +40,18 @@ fn compiled_modules_are_reused_checked_and_never_stale() {
     // The module, and the embedded `bb` modules the interpreter imported.
     assert!(before.len() > 1, "{before:?}");
 
-    // From the cache: nothing is written again.
-    let written = |entries: &[std::path::PathBuf]| -> Vec<std::time::SystemTime> {
+    // From the cache: nothing is written again (a write makes a new file, renamed over).
+    let files = |entries: &[std::path::PathBuf]| -> Vec<u64> {
+        use std::os::unix::fs::MetadataExt;
         entries
             .iter()
-            .map(|e| std::fs::metadata(e).unwrap().modified().unwrap())
+            .map(|e| std::fs::metadata(e).unwrap().ino())
             .collect()
     };
-    let first_writes = written(&before);
-    std::thread::sleep(std::time::Duration::from_millis(20));
+    let first_files = files(&before);
     assert_eq!(value_with_cache(&lib, &cache), "one");
     assert_eq!(entries(&cache), before);
-    assert_eq!(written(&before), first_writes);
+    assert_eq!(files(&before), first_files);
 
     // A changed source (same size, same second) is compiled again.
     std::fs::write(&module, "VALUE = 'two'\n").unwrap();
@@ -69,6 +69,24 @@ fn compiled_modules_are_reused_checked_and_never_stale() {
     std::fs::write(&module, "VALUE = 'one'\n").unwrap();
     std::fs::write(entries(&cache)[0].clone(), b"").unwrap();
     assert_eq!(value_with_cache(&lib, &cache), "one");
+
+    // Past 4096 files, a write removes the least recently used down to 3072 (entries of
+    // sources edited since go first), never the ones in use.
+    for i in 0..4200 {
+        std::fs::write(cache.join(format!("stale{i:04}")), b"").unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(&module, "VALUE = 'three'\n").unwrap();
+    assert_eq!(value_with_cache(&lib, &cache), "three");
+    let left = entries(&cache);
+    assert_eq!(left.len(), 3072, "{} entries", left.len());
+    assert!(!left.contains(&cache.join("stale0000")));
+    assert!(left.contains(&cache.join("stale4199")));
+    // What the last run used is all still there: running again writes nothing.
+    let kept = files(&left);
+    assert_eq!(value_with_cache(&lib, &cache), "three");
+    assert_eq!(entries(&cache), left);
+    assert_eq!(files(&left), kept);
 
     std::fs::remove_dir_all(&dir).unwrap();
 }
