@@ -103,13 +103,18 @@ fn value_from_environment(text: &str, var: &str) -> Option<String> {
 }
 
 /// Replaces the per-run values that others derive from by placeholders: DATETIME (a
-/// 14-digit stamp, e.g. in IMAGE_NAME) and the process id where it ends a fifo or log
+/// 14-digit stamp, e.g. in IMAGE_NAME), DATE (SRCDATE) and the process id where it ends a fifo or log
 /// name (`fifo.18814`, `log.do_$target.19483`). Only there: a small process id (as in a
 /// fresh container) also occurs as a plain number in function bodies (`755`, `2`).
 fn without_run_values(text: &str) -> String {
     let mut text = text.to_owned();
     if let Some(stamp) = value_of(&text, "DATETIME").filter(|v| v.len() == 14) {
         text = text.replace(&stamp, "@DATETIME@");
+    }
+    // After DATETIME, which starts with it: SRCDATE and others are `${DATE}`, the day of
+    // the run (the oracle's day is not the test's).
+    if let Some(day) = value_of(&text, "DATE").filter(|v| v.len() == 8) {
+        text = text.replace(&day, "@DATE@");
     }
     let fifo = value_of(&text, "LOGFIFO")
         .and_then(|f| f.rsplit_once("fifo.").map(|(_, pid)| pid.to_owned()));
