@@ -411,7 +411,10 @@ impl ParseCache {
                 return Err(corrupt("the recipe infos do not match the recipes"));
             }
             for (recipe, infos) in cache.recipes.iter_mut().zip(&infos) {
-                infos.decode_into(recipe)?;
+                infos.decode_into(recipe).map_err(|e| match e {
+                    CacheError::Corrupt(what) => corrupt(&what),
+                    other => other,
+                })?;
             }
         }
         Ok(Some(cache))
