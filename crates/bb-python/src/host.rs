@@ -80,25 +80,39 @@ import hashlib, marshal, os
 # entry's time; when a write finds more than _CODE_CACHE_LIMIT files, the least recently
 # used go, down to three quarters of it (entries of edited sources are never used again).
 _CODE_CACHE_LIMIT = 4096
+# The files in the cache as this process last listed it, plus what it has written since:
+# the directory is listed on the first write and again only when the count passes the
+# limit, not on every write.
+_code_cache_files = None
 
 def _prune_code_cache():
+    """Lists the cache, prunes it when it holds too many files; returns how many are left."""
+    found = []
     try:
-        found = []
         for item in os.scandir(__code_cache__):
             try:
                 found.append((item.stat().st_mtime_ns, item.path))
             except OSError:
                 pass
-        if len(found) <= _CODE_CACHE_LIMIT:
-            return
-        found.sort()
-        for _, old in found[:len(found) - _CODE_CACHE_LIMIT * 3 // 4]:
-            try:
-                os.unlink(old)
-            except OSError:
-                pass
     except OSError:
-        pass
+        return 0
+    if len(found) <= _CODE_CACHE_LIMIT:
+        return len(found)
+    found.sort()
+    removed = found[:len(found) - _CODE_CACHE_LIMIT * 3 // 4]
+    for _, old in removed:
+        try:
+            os.unlink(old)
+        except OSError:
+            pass
+    return len(found) - len(removed)
+
+def _count_code_cache_write():
+    global _code_cache_files
+    if _code_cache_files is not None and _code_cache_files < _CODE_CACHE_LIMIT:
+        _code_cache_files += 1
+    else:
+        _code_cache_files = _prune_code_cache()
 
 def _compile_module(source, path):
     if __code_cache__ is None:
@@ -133,7 +147,7 @@ def _compile_module(source, path):
             os.unlink(temporary)
         except OSError:
             pass
-    _prune_code_cache()
+    _count_code_cache_write()
     return code
 
 class _CachingSourceLoader(importlib.machinery.SourceFileLoader):
