@@ -312,6 +312,30 @@ impl Python {
         })
     }
 
+    /// Readies the interpreter to be shared by processes forked from this one: collects
+    /// the cyclic garbage, then puts every python object made so far out of the cyclic
+    /// collector's reach (`gc.freeze()`, as CPython advises before forking). A forked
+    /// process's collections then neither scan nor write to the objects it shares with
+    /// this process, so the pages holding them stay shared instead of being copied.
+    pub fn freeze_for_fork(&self) {
+        self.interpreter.enter(|vm| {
+            vm.state.gc.collect_force(2);
+            vm.state.gc.freeze();
+        });
+    }
+
+    /// Collects the cyclic garbage among the objects made since
+    /// [`Python::freeze_for_fork`] (all of them without it, which costs a scan of every
+    /// object). RustPython's automatic collector only ever collects its youngest
+    /// generation: a cycle that outlives one of its runs, such as a recipe's python
+    /// objects referring to each other and to its datastore, is otherwise kept until the
+    /// process ends.
+    pub fn collect_garbage(&self) {
+        self.interpreter.enter(|vm| {
+            vm.state.gc.collect_force(1);
+        });
+    }
+
     /// Runs `f` inside the interpreter with `d` as the store python logs to.
     fn call<T>(
         &self,

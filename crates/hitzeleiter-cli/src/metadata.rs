@@ -78,7 +78,7 @@ pub(crate) enum Format {
 pub(crate) struct Session {
     evaluator: Evaluator,
     config: CookerConfig,
-    python: Rc<dyn PythonHost>,
+    python: Rc<bb_python::Python>,
 }
 
 impl Session {
@@ -97,12 +97,12 @@ impl Session {
 
     pub(crate) fn new(build: &BuildDir, tracking: bool) -> Result<Session, String> {
         let code_cache = build_directory(build)?.join("cache/hitzeleiter/python");
-        let python: Rc<dyn PythonHost> = Rc::new(
+        let python = Rc::new(
             bb_python::Python::with_code_cache(&code_cache)
                 .map_err(|e| format!("python failed to start: {e}"))?,
         );
         Ok(Session {
-            evaluator: Evaluator::new(Some(python.clone())),
+            evaluator: Evaluator::new(Some(python.clone() as Rc<dyn PythonHost>)),
             python,
             config: CookerConfig {
                 tracking,
@@ -183,6 +183,7 @@ fn log_lines(d: &DataStore, out: &mut Vec<String>) {
 /// Parses `recipe` (in the layer collection `layer`, or none) with its variants.
 fn parse_one(
     cooker: &mut Cooker<'_>,
+    python: &bb_python::Python,
     config: &DataStore,
     files: &bb_data::RecipeFiles,
     recipe: &Path,
@@ -218,6 +219,10 @@ fn parse_one(
                 skipped: info.skipped.clone(),
                 info,
             });
+            // The variant's python garbage (cycles that may hold its store) goes now, not
+            // when the worker ends: a file with a hundred variants would pile it up.
+            drop(d);
+            python.collect_garbage();
             Ok(())
         });
     match parsed {
@@ -480,7 +485,15 @@ pub(crate) fn parse_recipes(
         let recipe = &files.recipes[todo[item]];
         let layer = bb_data::file_collection(&collections, &recipe.display().to_string())
             .map_or("", |c| c.name.as_str());
-        let mut outcome = parse_one(&mut cooker, &config, &files, recipe, layer, verbose);
+        let mut outcome = parse_one(
+            &mut cooker,
+            &session.python,
+            &config,
+            &files,
+            recipe,
+            layer,
+            verbose,
+        );
         outcome.infos = outcome
             .cache_entry
             .as_mut()
@@ -512,6 +525,8 @@ pub(crate) fn parse_recipes(
         });
         progress.inc(1);
     };
+    // The workers' collections must leave the objects they share with this process alone.
+    session.python.freeze_for_fork();
     crate::workers::run(todo.len(), parse_workers(&config), &mut work, &mut done)?;
     progress.finish_and_clear();
     if let Some(err) = decoding_failed {
