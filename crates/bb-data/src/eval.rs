@@ -947,12 +947,7 @@ fn mark_dependency(d: &DataStore, path: &Path) -> Result<(), DataError> {
         Value::Str(path.display().to_string()),
         Value::Int(mtime(path)),
     ]);
-    let mut deps = list(d.get_var_raw("__depends")?);
-    if !deps.contains(&entry) {
-        deps.push(entry);
-        d.set_var("__depends", Value::List(deps))?;
-    }
-    Ok(())
+    d.push_unique("__depends", entry)
 }
 
 fn check_dependency(d: &DataStore, path: &Path) -> Result<bool, DataError> {

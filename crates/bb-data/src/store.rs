@@ -649,13 +649,44 @@ impl DataStore {
         if var.contains(':') {
             Self::update_overrides(&mut inner, var);
         }
-        let stored = value.clone();
-        inner.local_mut(var).insert(CONTENT.to_owned(), stored);
         inner.record(|| Event::new(var, op, origin, self.history_detail(&value), None));
-        let is_override_var = inner.overridevars.contains(var);
+        // The value moves into the store: a copy only for the rare variable OVERRIDES
+        // depends on (lists like `__depends` grow to hundreds of entries).
+        let override_var_value = inner.overridevars.contains(var).then(|| value.clone());
+        inner.local_mut(var).insert(CONTENT.to_owned(), value);
         drop(inner);
-        if is_override_var {
+        if let Some(value) = override_var_value {
             self.update_overridevars(var, &value)?;
+        }
+        Ok(())
+    }
+
+    /// `l = d.getVar(var, False) or []; if entry not in l: l.append(entry);
+    /// d.setVar(var, l)`, as BitBake keeps `__depends`. A list the store holds as a plain
+    /// value of its own grows in place; anything else goes the long way.
+    pub fn push_unique(&self, var: &str, entry: Value) -> Result<(), DataError> {
+        {
+            let mut inner = self.inner.borrow_mut();
+            let plain = inner.history.is_none()
+                && !inner.overridedata.contains_key(var)
+                && !inner.overridevars.contains(var)
+                && !inner.renames.contains_key(var)
+                && !var.contains(':');
+            if let Some(data) = inner.local.get_mut(var).filter(|_| plain)
+                && let [(flag, Value::List(list))] = &mut data.0[..]
+                && flag == CONTENT
+            {
+                if !list.contains(&entry) {
+                    list.push(entry);
+                    Self::clear_expand_cache(&mut inner);
+                }
+                return Ok(());
+            }
+        }
+        let mut list = crate::eval::list(self.get_var_raw(var)?);
+        if !list.contains(&entry) {
+            list.push(entry);
+            self.set_var(var, Value::List(list))?;
         }
         Ok(())
     }
@@ -1968,6 +1999,24 @@ mod tests {
         assert_eq!(split_setvar_keyword("A:append:Foo"), None);
         assert_eq!(split_setvar_keyword("A:appendix"), None);
         assert_eq!(split_setvar_keyword("A"), None);
+    }
+
+    #[test]
+    fn push_unique_appends_once_and_leaves_the_layers_below_alone() {
+        let list = |d: &DataStore| crate::eval::list(d.get_var_raw("L").unwrap());
+        let base = DataStore::new();
+        base.push_unique("L", Value::from("a")).unwrap();
+        let copy = base.create_copy();
+        // The first push to a list of a layer below copies it; later ones grow the copy.
+        for item in ["b", "a", "c", "b"] {
+            copy.push_unique("L", Value::from(item)).unwrap();
+        }
+        assert_eq!(list(&copy), ["a", "b", "c"].map(Value::from));
+        assert_eq!(list(&base), [Value::from("a")]);
+        // A value that is not a plain list of the store's own goes through getVar/setVar.
+        copy.set_var("L", "x").unwrap();
+        copy.push_unique("L", Value::from("y")).unwrap();
+        assert_eq!(list(&copy), [Value::from("y")]);
     }
 
     #[test]
