@@ -180,6 +180,10 @@ fn log_lines(d: &DataStore, out: &mut Vec<String>) {
     out.extend(d.take_log().iter().filter_map(LogRecord::line));
 }
 
+/// How many variants of one recipe file are parsed between two collections of python's
+/// cyclic garbage (there is one after each file too).
+const GARBAGE_COLLECTED_EVERY: usize = 8;
+
 /// Parses `recipe` (in the layer collection `layer`, or none) with its variants.
 fn parse_one(
     cooker: &mut Cooker<'_>,
@@ -219,12 +223,16 @@ fn parse_one(
                 skipped: info.skipped.clone(),
                 info,
             });
-            // The variant's python garbage (cycles that may hold its store) goes now, not
-            // when the worker ends: a file with a hundred variants would pile it up.
+            // The python garbage of a file with many variants (cycles that may hold their
+            // stores) goes every few variants, not only after the file: core-image-ptest
+            // has 150.
             drop(d);
-            python.collect_garbage();
+            if entry.variants.len().is_multiple_of(GARBAGE_COLLECTED_EVERY) {
+                python.collect_garbage();
+            }
             Ok(())
         });
+    python.collect_garbage();
     match parsed {
         Ok(()) => {
             outcome.targets = entry.variants.len();

@@ -51,28 +51,28 @@ def tasksbetween(task_start, task_end, d):
     tasks = d._keys_with_flag("task")
     # Read once: the chains visit each task's deps many times (reading is pure).
     task_deps = {task: d.getVarFlag(task, "deps", False) for task in tasks}
-
-    def follow_chain(task, endtask, chain=None):
-        if not chain:
-            chain = []
-        if task in chain:
-            bb.fatal("Circular task dependencies as %s depends on itself via the chain %s"
-                     % (task, " -> ".join(chain)))
-        chain.append(task)
-        for othertask in tasks:
-            if othertask == task:
-                continue
-            if task == endtask:
-                for ctask in chain:
-                    if ctask not in outtasks:
-                        outtasks.append(ctask)
-            else:
-                if task in task_deps[othertask]:
-                    follow_chain(othertask, endtask, chain)
-        chain.pop()
-
-    follow_chain(task_start, task_end)
+    _follow_chain(task_start, task_end, [], tasks, task_deps, outtasks)
     return outtasks
+
+
+def _follow_chain(task, endtask, chain, tasks, task_deps, outtasks):
+    # BitBake's nested `follow_chain`, at module level: a recursive closure is a reference
+    # cycle, garbage that only a full collection frees, made once per recipe.
+    if task in chain:
+        bb.fatal("Circular task dependencies as %s depends on itself via the chain %s"
+                 % (task, " -> ".join(chain)))
+    chain.append(task)
+    for othertask in tasks:
+        if othertask == task:
+            continue
+        if task == endtask:
+            for ctask in chain:
+                if ctask not in outtasks:
+                    outtasks.append(ctask)
+        else:
+            if task in task_deps[othertask]:
+                _follow_chain(othertask, endtask, chain, tasks, task_deps, outtasks)
+    chain.pop()
 
 
 def listtasks(d):
