@@ -534,7 +534,9 @@ pub(crate) fn parse_recipes(
         progress.inc(1);
     };
     // The workers' collections must leave the objects they share with this process alone.
-    session.python.freeze_for_fork();
+    if !todo.is_empty() {
+        session.python.freeze_for_fork();
+    }
     crate::workers::run(todo.len(), parse_workers(&config), &mut work, &mut done)?;
     progress.finish_and_clear();
     if let Some(err) = decoding_failed {
