@@ -941,21 +941,21 @@ fn mtime(path: &Path) -> i64 {
         .map_or(0, |d| d.as_nanos() as i64)
 }
 
-/// `bb.parse.mark_dependency`: remember a file (found or only tried) and its mtime.
-fn mark_dependency(d: &DataStore, path: &Path) -> Result<(), DataError> {
-    let entry = Value::List(vec![
+/// A `__depends` entry: the file and its mtime.
+fn dependency_entry(path: &Path) -> Value {
+    Value::List(vec![
         Value::Str(path.display().to_string()),
         Value::Int(mtime(path)),
-    ]);
-    d.push_unique("__depends", entry)
+    ])
+}
+
+/// `bb.parse.mark_dependency`: remember a file (found or only tried) and its mtime.
+fn mark_dependency(d: &DataStore, path: &Path) -> Result<(), DataError> {
+    d.push_unique("__depends", dependency_entry(path))
 }
 
 fn check_dependency(d: &DataStore, path: &Path) -> Result<bool, DataError> {
-    let entry = Value::List(vec![
-        Value::Str(path.display().to_string()),
-        Value::Int(mtime(path)),
-    ]);
-    Ok(list(d.get_var_raw("__depends")?).contains(&entry))
+    Ok(list(d.get_var_raw("__depends")?).contains(&dependency_entry(path)))
 }
 
 /// `inherit_defer`: queued in `__BBDEFINHERITS` until finalisation.

@@ -672,7 +672,8 @@ impl DataStore {
                 && !inner.overridevars.contains(var)
                 && !inner.renames.contains_key(var)
                 && !var.contains(':');
-            if let Some(data) = inner.local.get_mut(var).filter(|_| plain)
+            if plain
+                && let Some(data) = inner.local.get_mut(var)
                 && let [(flag, Value::List(list))] = &mut data.0[..]
                 && flag == CONTENT
             {
