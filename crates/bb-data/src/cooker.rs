@@ -106,7 +106,7 @@ impl ParsedRecipe {
         };
         Ok(d.get_var_raw("__SKIPPED")?
             .filter(Value::is_truthy)
-            .map(|v| v.to_string()))
+            .map(Value::into_string))
     }
 }
 
@@ -469,15 +469,15 @@ impl<'e> Cooker<'e> {
             };
             let line = d
                 .get_var_flag(&name, "lineno", false)?
-                .map(|v| v.to_string())
+                .map(Value::into_string)
                 .unwrap_or_default();
             let code = d
                 .get_var_raw(&name)?
-                .map(|v| v.to_string())
+                .map(Value::into_string)
                 .unwrap_or_default();
             let mask = d
                 .get_var_flag(&name, "eventmask", true)?
-                .map(|v| v.to_string())
+                .map(Value::into_string)
                 .unwrap_or_default();
             self.handlers.retain(|h| h.name != name);
             self.handlers.push(Handler {
@@ -779,7 +779,7 @@ fn virtual_recipe_providers(d: &DataStore, tasks: &[String]) -> Result<(), EvalE
     for task in tasks {
         let entries = d
             .get_var_flag(task, "depends", true)?
-            .map(|v| v.to_string())
+            .map(Value::into_string)
             .unwrap_or_default();
         let mut remapped = Vec::new();
         for entry in entries.split_whitespace() {
@@ -829,43 +829,57 @@ fn string_list(value: Option<Value>) -> Vec<String> {
         .collect()
 }
 
-/// `bb.parse.get_file_depends`: every file read or tried, absolute, space-separated.
-/// Python's `os.path.abspath`: joined to the working directory, then `.` and `..` resolved
-/// without looking at the file system.
-fn abspath(path: &str) -> String {
-    let joined = if path.starts_with('/') {
-        path.to_owned()
+/// Appends python's `os.path.abspath(path)` to `out`: joined to the working directory,
+/// then `.` and `..` resolved without looking at the file system.
+fn push_abspath(out: &mut String, path: &str) {
+    let start = out.len();
+    let cwd = if path.starts_with('/') {
+        String::new()
     } else {
-        let cwd = std::env::current_dir().unwrap_or_default();
-        format!("{}/{path}", cwd.display())
+        std::env::current_dir()
+            .unwrap_or_default()
+            .display()
+            .to_string()
     };
-    let mut parts: Vec<&str> = Vec::new();
-    for part in joined.split('/') {
+    for part in cwd.split('/').chain(path.split('/')) {
         match part {
             "" | "." => {}
             ".." => {
-                parts.pop();
+                let parent = out[start..].rfind('/').map_or(start, |i| start + i);
+                out.truncate(parent);
             }
-            part => parts.push(part),
+            part => {
+                out.push('/');
+                out.push_str(part);
+            }
         }
     }
-    format!("/{}", parts.join("/"))
+    if out.len() == start {
+        out.push('/');
+    }
 }
 
+/// `bb.parse.get_file_depends`: every file read or tried, absolute, space-separated.
 fn file_depends(d: &DataStore) -> Result<String, DataError> {
-    let mut files = Vec::new();
+    let mut files = String::new();
     for var in ["__base_depends", "__depends"] {
         if let Some(Value::List(entries)) = d.get_var_raw(var)? {
             for entry in entries {
                 if let Value::List(pair) = entry
                     && let Some(path) = pair.first()
                 {
-                    files.push(abspath(&path.to_string()));
+                    if !files.is_empty() {
+                        files.push(' ');
+                    }
+                    match path {
+                        Value::Str(path) => push_abspath(&mut files, path),
+                        other => push_abspath(&mut files, &other.to_string()),
+                    }
                 }
             }
         }
     }
-    Ok(files.join(" "))
+    Ok(files)
 }
 
 /// Python's `re.escape`: every character other than ASCII letters, digits and `_` escaped.
@@ -880,4 +894,24 @@ fn regex_escape(s: &str) -> String {
         out.push(c);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_abspath;
+
+    #[test]
+    fn abspath_resolves_dots_without_touching_what_came_before() {
+        let mut out = String::from("/kept");
+        out.push(' ');
+        push_abspath(&mut out, "/build/../layer/./meta//classes/base.bbclass");
+        assert_eq!(out, "/kept /layer/meta/classes/base.bbclass");
+        let mut root = String::from("x ");
+        push_abspath(&mut root, "/../..");
+        assert_eq!(root, "x /");
+        let mut relative = String::new();
+        push_abspath(&mut relative, "conf/../local.conf");
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(relative, format!("{}/local.conf", cwd.display()));
+    }
 }

@@ -133,7 +133,7 @@ impl Signatures {
             deps.extend(self.known(&refs.execs));
             return Ok(VarDeps {
                 deps: &deps - &self.ignored,
-                value: value.map(|v| v.to_string()),
+                value: value.map(Value::into_string),
             });
         }
 
@@ -162,7 +162,7 @@ impl Signatures {
                 let code = self
                     .codeparse
                     .get_var_flag(key, "_content", false)?
-                    .map(|v| v.to_string())
+                    .map(Value::into_string)
                     .unwrap_or_default();
                 let refs = self.python_refs(key, &code)?;
                 deps.extend(refs.references);
@@ -235,7 +235,7 @@ impl Signatures {
         deps.extend(refs.references);
         deps.extend(self.known(&refs.execs));
         let value = self.with_contains(
-            raw.map(|v| v.to_string()).unwrap_or_default(),
+            raw.map(Value::into_string).unwrap_or_default(),
             &refs.contains,
             exclusions,
         )?;

@@ -32,7 +32,7 @@ pub fn emit_environment(d: &DataStore, base: &DataStore) -> String {
                 .get_var_raw(&key)
                 .ok()
                 .flatten()
-                .map(|v| v.to_string())
+                .map(Value::into_string)
                 .unwrap_or_else(|| "None".into());
             let _ = write!(out, "\npython {key} () {{\n{body}}}\n\n");
         }
@@ -212,7 +212,7 @@ pub fn emit_function(d: &DataStore, func: &str) -> Result<String, DataError> {
         out.push('\n');
     }
     let called = |name: &str| -> Result<std::collections::BTreeSet<String>, DataError> {
-        let body = d.get_var(name)?.map(|v| v.to_string()).unwrap_or_default();
+        let body = d.get_var(name)?.map(Value::into_string).unwrap_or_default();
         let mut names =
             crate::shell_execs(&body).map_err(|e| DataError::Fatal(format!("{name}: {e}")))?;
         if let Some(vardeps) = d.get_var_flag(name, "vardeps", true)? {

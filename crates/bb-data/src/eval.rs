@@ -124,7 +124,23 @@ type Statements = Vec<(u32, Lowered)>;
 
 enum Lowered {
     Assignment(Assignment),
+    Function(Function),
+    PythonDef(PythonDef),
     Other(Statement),
+}
+
+/// `[python] [fakeroot] name() { body }`; anonymous python has no name.
+struct Function {
+    name: Option<String>,
+    body: String,
+    python: bool,
+    fakeroot: bool,
+}
+
+/// A python `def` at the top level of a file.
+struct PythonDef {
+    name: String,
+    text: String,
 }
 
 /// `VAR[flag] op "value"`, possibly `export`ed.
@@ -353,6 +369,8 @@ impl Evaluator {
             origin.line = *line;
             match statement {
                 Lowered::Assignment(a) => self.assignment(d, a, &origin)?,
+                Lowered::Function(f) => self.function(d, f, &origin)?,
+                Lowered::PythonDef(def) => self.python_def(d, def, &origin, &module)?,
                 Lowered::Other(statement) => {
                     self.eval_statement(d, statement, &origin, &module, class_name, conf)?
                 }
@@ -461,18 +479,8 @@ impl Evaluator {
                 let parts = f.parts().unwrap_or_default();
                 self.add_fragments(d, &parts, origin)
             }
-            Statement::Function(f) => self.function(d, f, origin, module),
-            Statement::PythonDef(def) => {
-                let name = def.name().unwrap_or_default();
-                let text = def.text();
-                let lines = text.split('\n').count() as u32;
-                let first = origin.line.saturating_sub(lines + 1);
-                self.python()?
-                    .insert_method(d, module, &text, &origin.file, first)?;
-                d.set_var_flag(&name, "func", 1)?;
-                d.set_var_flag(&name, "python", 1)?;
-                store_function(d, &name, &text, origin, first)
-            }
+            Statement::Function(f) => self.function(d, &Function::of(f), origin),
+            Statement::PythonDef(def) => self.python_def(d, &PythonDef::of(def), origin, module),
             Statement::Error(_) => {
                 let kind = if conf { "configuration" } else { "metadata" };
                 Err(EvalError::Parse {
@@ -519,7 +527,7 @@ impl Evaluator {
             })
         };
         let current = || -> Result<String, EvalError> {
-            Ok(old()?.map(|v| v.to_string()).unwrap_or_default())
+            Ok(old()?.map(Value::into_string).unwrap_or_default())
         };
         let (history_op, new) = match op {
             ast::AssignOp::Default => (
@@ -580,20 +588,31 @@ impl Evaluator {
         Ok(())
     }
 
-    /// `MethodNode.eval`: shell and python functions, anonymous python.
-    fn function(
+    /// `PythonMethodNode.eval`: a `def` joins the python context and the datastore.
+    fn python_def(
         &self,
         d: &DataStore,
-        f: &ast::Function,
+        def: &PythonDef,
         origin: &Origin,
-        _module: &str,
+        module: &str,
     ) -> Result<(), EvalError> {
-        let mut text = f.body_text();
+        let lines = def.text.split('\n').count() as u32;
+        let first = origin.line.saturating_sub(lines + 1);
+        self.python()?
+            .insert_method(d, module, &def.text, &origin.file, first)?;
+        d.set_var_flag(&def.name, "func", 1)?;
+        d.set_var_flag(&def.name, "python", 1)?;
+        store_function(d, &def.name, &def.text, origin, first)
+    }
+
+    /// `MethodNode.eval`: shell and python functions, anonymous python.
+    fn function(&self, d: &DataStore, f: &Function, origin: &Origin) -> Result<(), EvalError> {
+        let mut text = f.body.clone();
         let body_lines = text.matches('\n').count() as u32 + 1;
         let header_line = origin.line.saturating_sub(body_lines);
-        let mut python = f.is_python();
-        let name = match f.name() {
-            Some(name) if name != "__anonymous" => name,
+        let mut python = f.python;
+        let name = match &f.name {
+            Some(name) if name != "__anonymous" => name.clone(),
             _ => {
                 let mangled: String = origin
                     .file
@@ -623,7 +642,7 @@ impl Evaluator {
         if python {
             d.set_var_flag(&name, "python", "1")?;
         }
-        if f.is_fakeroot() {
+        if f.fakeroot {
             d.set_var_flag(&name, "fakeroot", "1")?;
         }
         d.set_var_flag(&name, "func", 1)?;
@@ -733,7 +752,7 @@ impl Evaluator {
             }
             let classtype = d
                 .get_var_raw("__bbclasstype")?
-                .map(|v| v.to_string())
+                .map(Value::into_string)
                 .unwrap_or_default();
             let mut path = PathBuf::from(class);
             for dir in [format!("classes-{classtype}"), "classes".to_owned()] {
@@ -1164,6 +1183,26 @@ impl Assignment {
     }
 }
 
+impl Function {
+    fn of(f: &ast::Function) -> Function {
+        Function {
+            name: f.name(),
+            body: f.body_text(),
+            python: f.is_python(),
+            fakeroot: f.is_fakeroot(),
+        }
+    }
+}
+
+impl PythonDef {
+    fn of(def: &ast::PythonDef) -> PythonDef {
+        PythonDef {
+            name: def.name().unwrap_or_default(),
+            text: def.text(),
+        }
+    }
+}
+
 fn lower(parse: &Parse, index: &LineIndex) -> Statements {
     parse
         .tree()
@@ -1172,6 +1211,8 @@ fn lower(parse: &Parse, index: &LineIndex) -> Statements {
             let line = statement.bitbake_line(index);
             let lowered = match &statement {
                 Statement::Assignment(a) => Lowered::Assignment(Assignment::of(a)),
+                Statement::Function(f) => Lowered::Function(Function::of(f)),
+                Statement::PythonDef(def) => Lowered::PythonDef(PythonDef::of(def)),
                 _ => Lowered::Other(statement),
             };
             (line, lowered)

@@ -48,25 +48,30 @@ pub(crate) fn expand_with_refs(
     varname: Option<&str>,
 ) -> Result<Parsed, DataError> {
     let mut parsed = Parsed {
-        value: value.clone(),
         unexpanded: value.clone(),
         ..Parsed::default()
     };
-    let Some(Value::Str(mut s)) = value else {
-        return Ok(parsed);
+    let mut s = match value {
+        Some(Value::Str(s)) => s,
+        other => {
+            parsed.value = other;
+            return Ok(parsed);
+        }
     };
     while s.contains("${") {
-        let old = s.clone();
-        s = substitute_var_refs(d, &s, varname, &mut parsed.references)
+        let mut next = substitute_var_refs(d, &s, varname, &mut parsed.references)
             .map_err(|e| add_var(e, varname))?;
-        match substitute_python(d, &s, varname, &mut parsed.python) {
-            Ok(Some(next)) => s = next,
-            Ok(None) => {}
-            Err(err) => return Err(add_var(err, varname)),
+        if next.contains("${@") {
+            match substitute_python(d, &next, varname, &mut parsed.python) {
+                Ok(Some(substituted)) => next = substituted,
+                Ok(None) => {}
+                Err(err) => return Err(add_var(err, varname)),
+            }
         }
-        if s == old {
+        if next == s {
             break;
         }
+        s = next;
     }
     parsed.value = Some(Value::Str(s));
     Ok(parsed)
@@ -115,20 +120,24 @@ fn substitute_var_refs(
         }
         references.insert(key.to_owned());
         out.push_str(&s[copied..at]);
-        match d.get_var(key)? {
-            Some(Value::Str(value)) => out.push_str(&value),
-            None | Some(Value::None) => out.push_str(&s[at..end]),
-            // BitBake's substitution must return a string (re.sub raises otherwise).
-            Some(other) => {
-                return Err(DataError::Expansion(ExpansionError::new(
-                    varname,
-                    Some(s),
-                    format!(
-                        "TypeError: expected str instance, {} found",
-                        other.python_type()
-                    ),
-                )));
+        let not_a_string = d.with_var(key, |value| match value {
+            Some(Value::Str(value)) => {
+                out.push_str(value);
+                None
             }
+            None | Some(Value::None) => {
+                out.push_str(&s[at..end]);
+                None
+            }
+            Some(other) => Some(other.python_type()),
+        })?;
+        // BitBake's substitution must return a string (re.sub raises otherwise).
+        if let Some(type_name) = not_a_string {
+            return Err(DataError::Expansion(ExpansionError::new(
+                varname,
+                Some(s),
+                format!("TypeError: expected str instance, {type_name} found"),
+            )));
         }
         copied = end;
         search = end;
@@ -145,9 +154,6 @@ fn substitute_python(
     varname: Option<&str>,
     evaluated: &mut Vec<String>,
 ) -> Result<Option<String>, DataError> {
-    if !s.contains("${@") {
-        return Ok(Some(s.to_owned()));
-    }
     let mut out = String::with_capacity(s.len());
     let mut copied = 0;
     let mut search = 0;

@@ -98,7 +98,7 @@ impl RecipeInfo {
         let text = |var: &str| -> Result<String, DataError> {
             Ok(d.get_var(var)?
                 .filter(Value::is_truthy)
-                .map(|v| v.to_string())
+                .map(Value::into_string)
                 .unwrap_or_default())
         };
         let deps = |var: &str| -> Result<Vec<String>, DataError> { Ok(explode_deps(&text(var)?)) };
@@ -127,7 +127,7 @@ impl RecipeInfo {
         info.skipped = d
             .get_var_raw("__SKIPPED")?
             .filter(Value::is_truthy)
-            .map(|v| v.to_string());
+            .map(Value::into_string);
         if info.skipped.is_some() {
             return Ok(info);
         }

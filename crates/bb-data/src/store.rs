@@ -126,13 +126,18 @@ pub(crate) fn renamed_variables() -> impl Iterator<Item = (&'static str, &'stati
     RENAMED_VARIABLES.iter().copied()
 }
 
+/// BitBake's `overridedata`: variable → its override variants (variant name, override).
+/// Copies of a store share it; the first write after a copy clones the table, which then
+/// costs reference counts, not copies of every name and list.
+type OverrideData = HashMap<Arc<str>, Arc<Vec<(String, String)>>>;
+
 /// A frozen layer of variables shared by every copy made from it. `Send + Sync`, so one
 /// base configuration can serve recipe stores on every thread.
 #[derive(Debug, Default)]
 pub struct Frozen {
     vars: HashMap<String, VarData>,
     parent: Option<Arc<Frozen>>,
-    overridedata: Arc<HashMap<String, Vec<(String, String)>>>,
+    overridedata: Arc<OverrideData>,
     overridevars: HashSet<String>,
     renames: HashMap<String, String>,
     filters: HashMap<String, String>,
@@ -179,7 +184,7 @@ pub struct Origin {
 struct Inner {
     local: HashMap<String, VarData>,
     parent: Option<Arc<Frozen>>,
-    overridedata: Arc<HashMap<String, Vec<(String, String)>>>,
+    overridedata: Arc<OverrideData>,
     overridevars: HashSet<String>,
     overrides: Option<Vec<String>>,
     overridesset: HashSet<String>,
@@ -292,13 +297,13 @@ impl Inner {
     fn overridden_keys<'a>(
         &'a self,
         wanted: impl Fn(&str) -> bool + 'a,
-    ) -> impl Iterator<Item = &'a String> {
+    ) -> impl Iterator<Item = &'a str> {
         self.overridedata.iter().filter_map(move |(var, variants)| {
             (wanted(var)
                 && variants
                     .iter()
                     .any(|(_, o)| override_active(o, &self.overridesset)))
-            .then_some(var)
+            .then_some(&**var)
         })
     }
 
@@ -439,7 +444,7 @@ impl DataStore {
             .borrow()
             .overridedata
             .get(var)
-            .cloned()
+            .map(|variants| variants.to_vec())
             .unwrap_or_default()
     }
 
@@ -762,11 +767,14 @@ impl DataStore {
     /// override (`[a-z0-9]` first).
     fn update_overrides(inner: &mut Inner, var: &str) {
         for (shortvar, override_) in override_indexes(var) {
-            let entry = (var.to_owned(), override_.to_owned());
-            let map = Arc::make_mut(&mut inner.overridedata);
-            let list = map.entry(shortvar.to_owned()).or_default();
-            if !list.contains(&entry) {
-                list.push(entry);
+            let known = inner.overridedata.get(shortvar).is_some_and(|list| {
+                list.iter()
+                    .any(|(v, o)| v.as_str() == var && o.as_str() == override_)
+            });
+            if !known {
+                let map = Arc::make_mut(&mut inner.overridedata);
+                let list = map.entry(shortvar.into()).or_default();
+                Arc::make_mut(list).push((var.to_owned(), override_.to_owned()));
             }
         }
     }
@@ -926,8 +934,12 @@ impl DataStore {
             Arc::make_mut(&mut inner.overridedata).remove(var);
         }
         for (shortvar, override_) in override_indexes(var) {
-            if let Some(list) = Arc::make_mut(&mut inner.overridedata).get_mut(shortvar) {
-                list.retain(|(v, o)| !(v == var && o == override_));
+            let listed = inner
+                .overridedata
+                .get(shortvar)
+                .is_some_and(|list| list.iter().any(|(v, o)| v == var && o == override_));
+            if listed && let Some(list) = Arc::make_mut(&mut inner.overridedata).get_mut(shortvar) {
+                Arc::make_mut(list).retain(|(v, o)| !(v == var && o == override_));
             }
         }
     }
@@ -1065,7 +1077,7 @@ impl DataStore {
         self.record_event(var, op, origin, value, Some(flag));
         let old = self
             .get_var_flag(var, flag, false)?
-            .map(|v| v.to_string())
+            .map(Value::into_string)
             .unwrap_or_default();
         let new = if op == "prepend" {
             value.to_owned() + &old
@@ -1163,9 +1175,9 @@ impl DataStore {
                 .map(|(v, o)| (v.replace(key, newkey), o.clone()))
                 .collect();
             Arc::make_mut(&mut self.inner.borrow_mut().overridedata)
-                .insert(newkey.to_owned(), renamed);
-            for (v, _) in variants {
-                self.rename_var_from(&v, &v.replace(key, newkey), origin)?;
+                .insert(newkey.into(), Arc::new(renamed));
+            for (v, _) in variants.iter() {
+                self.rename_var_from(v, &v.replace(key, newkey), origin)?;
             }
         }
         if !found {
@@ -1237,7 +1249,7 @@ impl DataStore {
 
     /// `d.getVar(var)` as a string (`None` when unset).
     pub fn get_var_str(&self, var: &str) -> Result<Option<String>, DataError> {
-        Ok(self.get_var(var)?.map(|v| v.to_string()))
+        Ok(self.get_var(var)?.map(Value::into_string))
     }
 
     /// `d.getVar(var, False)`: overrides and appends applied, not expanded, no removes.
@@ -1360,7 +1372,7 @@ impl DataStore {
         Ok(self
             .expand_with_refs(Some(Value::Str(s.to_owned())), None)?
             .value
-            .map(|v| v.to_string())
+            .map(Value::into_string)
             .unwrap_or_default())
     }
 
@@ -1369,7 +1381,7 @@ impl DataStore {
         Ok(self
             .expand_with_refs(Some(Value::Str(s.to_owned())), Some(varname))?
             .value
-            .map(|v| v.to_string())
+            .map(Value::into_string)
             .unwrap_or_default())
     }
 
@@ -1380,7 +1392,7 @@ impl DataStore {
         let inner = self.inner.borrow();
         // Sorted and unique; one sort of a vector is cheaper than a tree of ~10k keys.
         let mut keys: Vec<String> = inner.visible_vars(|_| true).cloned().collect();
-        keys.extend(inner.overridden_keys(|_| true).cloned());
+        keys.extend(inner.overridden_keys(|_| true).map(str::to_owned));
         keys.sort_unstable();
         keys.dedup();
         Ok(keys)
@@ -1438,7 +1450,11 @@ impl DataStore {
             .filter(|k| inner.find(k).is_some_and(|d| !d.is_empty()))
             .map(str::to_owned)
             .collect();
-        keys.extend(inner.overridden_keys(|k| k.contains("${")).cloned());
+        keys.extend(
+            inner
+                .overridden_keys(|k| k.contains("${"))
+                .map(str::to_owned),
+        );
         Ok(keys.into_iter().collect())
     }
 
@@ -1466,7 +1482,7 @@ impl DataStore {
         let reference = format!("${{{variable}}}");
         let value = self
             .get_var_raw(variable)?
-            .map(|v| v.to_string())
+            .map(Value::into_string)
             .unwrap_or_default();
         for key in self.local_keys() {
             if let Some(Value::Str(referrer)) = self.get_var_raw(&key)?
@@ -1494,7 +1510,7 @@ impl DataStore {
         }
         let split = |value: Option<Value>| -> Vec<String> {
             value
-                .map(|v| v.to_string())
+                .map(Value::into_string)
                 .unwrap_or_default()
                 .split(':')
                 .map(str::to_owned)
@@ -1559,6 +1575,33 @@ impl DataStore {
         flag: &str,
         read: Read,
     ) -> Result<(Option<Value>, Option<Rc<Parsed>>), DataError> {
+        let (raw, parsed) = self.read(var, flag, read)?;
+        let value = match &parsed {
+            Some(parsed) if read.expand => parsed.value.clone(),
+            _ => raw,
+        };
+        Ok((value, parsed))
+    }
+
+    /// `d.getVar(var)` lent to `f`: a read the expansion cache holds is not copied.
+    pub fn with_var<T>(
+        &self,
+        var: &str,
+        f: impl FnOnce(Option<&Value>) -> T,
+    ) -> Result<T, DataError> {
+        let (_, parsed) = self.read(var, CONTENT, Read::plain(true))?;
+        Ok(f(parsed.as_ref().and_then(|p| p.value.as_ref())))
+    }
+
+    /// A read with its expansion (always there when `read.expand` or `read.retparser`),
+    /// and the unexpanded value when it is not expanded. An expanded value is only in
+    /// the expansion: a caller wanting its own copy makes it.
+    fn read(
+        &self,
+        var: &str,
+        flag: &str,
+        read: Read,
+    ) -> Result<(Option<Value>, Option<Rc<Parsed>>), DataError> {
         // Most reads are of content and hit the cache: they allocate nothing.
         let cachename: std::borrow::Cow<str> = if flag == CONTENT {
             var.into()
@@ -1569,7 +1612,7 @@ impl DataStore {
             let inner = self.inner.borrow();
             if let Some(cached) = inner.expand_cache.get(&*cachename) {
                 if read.expand {
-                    return Ok((cached.value.clone(), Some(cached.clone())));
+                    return Ok((None, Some(cached.clone())));
                 }
                 if read.retparser {
                     return Ok((cached.unexpanded.clone(), Some(cached.clone())));
@@ -1702,7 +1745,7 @@ impl DataStore {
             let overrides = self.inner.borrow().overrides.clone().unwrap_or_default();
             for (text, o) in appends {
                 if applies(o, &overrides) {
-                    let base = value.take().map(|v| v.to_string()).unwrap_or_default();
+                    let base = value.take().map(Value::into_string).unwrap_or_default();
                     value = Some(Value::Str(base + text));
                 }
             }
@@ -1712,21 +1755,24 @@ impl DataStore {
             let overrides = self.inner.borrow().overrides.clone().unwrap_or_default();
             for (text, o) in prepends {
                 if applies(o, &overrides) {
-                    let base = value.take().map(|v| v.to_string()).unwrap_or_default();
+                    let base = value.take().map(Value::into_string).unwrap_or_default();
                     value = Some(Value::Str(text.clone() + &base));
                 }
             }
         }
 
         let mut parsed = None;
-        if read.expand || read.retparser {
+        if read.expand {
+            parsed = Some(self.expand_with_refs(value.take(), Some(cachename))?);
+        } else if read.retparser {
             parsed = Some(self.expand_with_refs(value.clone(), Some(cachename))?);
         }
-        if read.expand {
-            value = parsed.as_ref().and_then(|p| p.value.clone());
-        }
 
-        let truthy = value.as_ref().is_some_and(Value::is_truthy);
+        let current = match &parsed {
+            Some(parsed) if read.expand => parsed.value.as_ref(),
+            _ => value.as_ref(),
+        };
+        let truthy = current.is_some_and(Value::is_truthy);
         if truthy && content && !read.parsing {
             if let Some(local_removes) = &local_removes {
                 self.need_overrides()?;
@@ -1770,25 +1816,20 @@ impl DataStore {
                 }
                 parsed.removes = Some(applied);
                 parsed.value = Some(Value::Str(kept));
-                if read.expand {
-                    value = parsed.value.clone();
-                }
             }
         }
 
         if read.expand
             && flag == CONTENT
-            && let Some(Value::Str(current)) = &value
+            && let Some(parsed) = &mut parsed
+            && let Some(Value::Str(current)) = &parsed.value
             && !current.is_empty()
         {
             let base = var.split(':').next().unwrap_or(var);
             let filter = self.inner.borrow().filters.get(base).cloned();
             if let Some(filter) = filter {
                 let filtered = self.apply_filter(var, current, &filter)?;
-                value = Some(Value::Str(filtered));
-                if let Some(parsed) = &mut parsed {
-                    parsed.value = value.clone();
-                }
+                parsed.value = Some(Value::Str(filtered));
             }
         }
 

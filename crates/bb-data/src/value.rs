@@ -38,6 +38,14 @@ impl Value {
         }
     }
 
+    /// Python's `str()`, taking the string itself when this is one (no copy).
+    pub fn into_string(self) -> String {
+        match self {
+            Value::Str(s) => s,
+            other => other.to_string(),
+        }
+    }
+
     /// The name of the python type this value is.
     pub fn python_type(&self) -> &'static str {
         match self {
