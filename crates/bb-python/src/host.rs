@@ -58,6 +58,8 @@ const EMBEDDED: &[(&str, bool, &str)] = &[
     ),
     ("bb.utils", false, include_str!("../python/bb/utils.py")),
     ("hz_host", false, include_str!("../python/hz_host.py")),
+    // Installed by the bootstrap (RustPython is built without threads).
+    ("_thread", false, include_str!("../python/_thread.py")),
 ];
 
 pub(crate) fn embedded_source(name: &str) -> Option<(&'static str, bool)> {
@@ -70,7 +72,18 @@ pub(crate) fn embedded_source(name: &str) -> Option<(&'static str, bool)> {
 /// Serves the embedded modules to `import`, and prepares the metadata's global context
 /// the way BitBake's `bb.utils.clean_context` and `bb.build` do.
 const BOOTSTRAP: &str = r#"
-import sys, importlib.util, importlib.machinery, _hz
+import sys, _hz
+# RustPython without threads brings a `_thread` whose threads run to their end as they
+# start (a hang, for one that waits for work); ours refuses to start them. It must be in
+# place before anything imports `threading`.
+if "threading" in sys.modules:
+    raise ImportError("threading was imported before the host's _thread")
+_thread_module = type(sys)("_thread")
+exec(compile(_hz.embedded_source("_thread")[0], "<hitzeleiter>/_thread.py", "exec"),
+     _thread_module.__dict__)
+sys.modules["_thread"] = _thread_module
+del _thread_module
+import importlib.util, importlib.machinery
 import hashlib, marshal, os
 
 # `__code_cache__` (set by the host, or None): a directory keeping compiled modules by the
