@@ -124,6 +124,8 @@ def _split_params(text, separator):
 # A recipe's SRC_URI is parsed by each of its variants and by several classes: each text
 # is parsed once (the parse has no inputs but the text).
 _parsed_uris = {}
+_netloc_after_scheme = re.compile(r"(?<=:)//(?!/)")
+_relative_url = re.compile(r"^\w+:(?!//)")
 
 
 class URI(object):
@@ -159,15 +161,17 @@ class URI(object):
         self.scheme = parsed.scheme
         reparse = False
         if self.scheme not in urllib.parse.uses_netloc:
-            urllib.parse.uses_params.append(self.scheme)
+            # BitBake appends for every URL; urlparse scans the list for every URL after.
+            if self.scheme not in urllib.parse.uses_params:
+                urllib.parse.uses_params.append(self.scheme)
             reparse = True
         if parsed.scheme in self._netloc_forbidden:
             # `file://relative/path` names a path, never a host.
-            uri = re.sub(r"(?<=:)//(?!/)", "", uri, count=1)
+            uri = _netloc_after_scheme.sub("", uri, count=1)
             reparse = True
         if reparse:
             parsed = urllib.parse.urlparse(uri)
-        if parsed.scheme in self._relative_schemes and re.match(r"^\w+:(?!//)", uri):
+        if parsed.scheme in self._relative_schemes and _relative_url.match(uri):
             self.relative = True
         if not self.relative:
             self.hostname = parsed.hostname or ""
