@@ -2044,6 +2044,21 @@ mod tests {
     }
 
     #[test]
+    fn with_var_lends_what_get_var_returns() {
+        let d = DataStore::new();
+        d.set_var("A", "${B}-a").unwrap();
+        d.set_var("B", "b").unwrap();
+        d.set_var("B:append", "x").unwrap();
+        for _ in 0..2 {
+            // The second round reads from the expansion cache.
+            let lent = d.with_var("A", |v| v.cloned()).unwrap();
+            assert_eq!(lent, d.get_var("A").unwrap());
+            assert_eq!(lent, Some(Value::from("bx-a")));
+        }
+        assert_eq!(d.with_var("UNSET", |v| v.cloned()).unwrap(), None);
+    }
+
+    #[test]
     fn push_unique_appends_once_and_leaves_the_layers_below_alone() {
         let list = |d: &DataStore| crate::eval::list(d.get_var_raw("L").unwrap());
         let base = DataStore::new();
