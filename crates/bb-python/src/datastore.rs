@@ -243,11 +243,11 @@ pub(crate) mod _hz {
             let (var, expand, noweakdefault, parsing) = var_options(args, vm)?;
             let d = zelf.store(vm)?;
             if expand && !noweakdefault && !parsing {
-                let value = d.with_var(&var, |value| value.map(|v| to_python(vm, v)));
-                return match value {
-                    Ok(value) => Ok(value.unwrap_or_else(|| vm.ctx.none())),
-                    Err(err) => Err(raise(vm, err)),
-                };
+                return d
+                    .with_var(&var, |value| {
+                        value.map_or_else(|| vm.ctx.none(), |v| to_python(vm, v))
+                    })
+                    .map_err(|err| raise(vm, err));
             }
             zelf.value(d.get_var_with(&var, expand, noweakdefault, parsing), vm)
         }
