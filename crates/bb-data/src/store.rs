@@ -128,10 +128,83 @@ pub(crate) fn renamed_variables() -> impl Iterator<Item = (&'static str, &'stati
     RENAMED_VARIABLES.iter().copied()
 }
 
-/// BitBake's `overridedata`: variable → its override variants (variant name, override).
-/// Copies of a store share it; the first write after a copy clones the table, which then
-/// costs reference counts, not copies of every name and list.
-type OverrideData = HashMap<Arc<str>, Arc<Vec<(String, String)>>>;
+/// The override variants of a variable: (variant name, override).
+type Variants = Arc<Vec<(String, String)>>;
+
+/// BitBake's `overridedata`: variable → its override variants. A copy shares the table of
+/// the store it was made from and keeps its own changes apart (a variable removed maps to
+/// `None`): every recipe starts from the base configuration's thousands of entries and
+/// changes a few.
+#[derive(Debug, Clone, Default)]
+struct OverrideData {
+    shared: Arc<HashMap<Arc<str>, Variants>>,
+    own: HashMap<Arc<str>, Option<Variants>>,
+}
+
+impl OverrideData {
+    fn get(&self, var: &str) -> Option<&Variants> {
+        match self.own.get(var) {
+            Some(own) => own.as_ref(),
+            None => self.shared.get(var),
+        }
+    }
+
+    fn contains_key(&self, var: &str) -> bool {
+        self.get(var).is_some()
+    }
+
+    fn insert(&mut self, var: &str, variants: Variants) {
+        self.own.insert(var.into(), Some(variants));
+    }
+
+    fn remove(&mut self, var: &str) {
+        if self.contains_key(var) {
+            self.own.insert(var.into(), None);
+        }
+    }
+
+    /// `var`'s variants to change in place (none yet: an empty list).
+    fn variants_mut(&mut self, var: &str) -> &mut Vec<(String, String)> {
+        if !self.own.contains_key(var) {
+            let shared = self.shared.get(var).cloned();
+            self.own.insert(var.into(), shared);
+        }
+        let slot = self.own.get_mut(var).expect("just inserted");
+        Arc::make_mut(slot.get_or_insert_with(Variants::default))
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&str, &Variants)> {
+        let own = self
+            .own
+            .iter()
+            .filter_map(|(var, variants)| Some((&**var, variants.as_ref()?)));
+        let shared = self
+            .shared
+            .iter()
+            .filter(|(var, _)| !self.own.contains_key(&**var))
+            .map(|(var, variants)| (&**var, variants));
+        own.chain(shared)
+    }
+
+    /// The table to freeze: the own changes are folded into a new shared table once they
+    /// are many (the base configuration's), and kept apart while they are few (a recipe's).
+    fn to_freeze(&self) -> OverrideData {
+        if self.own.len() * 8 <= self.shared.len() {
+            return self.clone();
+        }
+        let mut merged = (*self.shared).clone();
+        for (var, variants) in &self.own {
+            match variants {
+                Some(variants) => merged.insert(var.clone(), variants.clone()),
+                None => merged.remove(var),
+            };
+        }
+        OverrideData {
+            shared: Arc::new(merged),
+            own: HashMap::default(),
+        }
+    }
+}
 
 /// A frozen layer of variables shared by every copy made from it. `Send + Sync`, so one
 /// base configuration can serve recipe stores on every thread.
@@ -139,7 +212,7 @@ type OverrideData = HashMap<Arc<str>, Arc<Vec<(String, String)>>>;
 pub struct Frozen {
     vars: HashMap<String, VarData>,
     parent: Option<Arc<Frozen>>,
-    overridedata: Arc<OverrideData>,
+    overridedata: OverrideData,
     overridevars: HashSet<String>,
     renames: HashMap<String, String>,
     filters: HashMap<String, String>,
@@ -186,7 +259,7 @@ pub struct Origin {
 struct Inner {
     local: HashMap<String, VarData>,
     parent: Option<Arc<Frozen>>,
-    overridedata: Arc<OverrideData>,
+    overridedata: OverrideData,
     overridevars: HashSet<String>,
     overrides: Option<Vec<String>>,
     overridesset: HashSet<String>,
@@ -305,7 +378,7 @@ impl Inner {
                 && variants
                     .iter()
                     .any(|(_, o)| override_active(o, &self.overridesset)))
-            .then_some(&**var)
+            .then_some(var)
         })
     }
 
@@ -369,7 +442,7 @@ impl DataStore {
         let inner = Inner {
             local: HashMap::default(),
             parent: None,
-            overridedata: Arc::default(),
+            overridedata: OverrideData::default(),
             overridevars: ["OVERRIDES", "FILE"]
                 .iter()
                 .map(|s| s.to_string())
@@ -496,6 +569,7 @@ impl DataStore {
             {
                 layer.vars.extend(std::mem::take(&mut inner.local));
                 layer.templated_names = std::sync::OnceLock::new();
+                inner.overridedata = inner.overridedata.to_freeze();
                 layer.overridedata = inner.overridedata.clone();
                 layer.overridevars = inner.overridevars.clone();
                 layer.renames = inner.renames.clone();
@@ -510,7 +584,10 @@ impl DataStore {
         let frozen = Arc::new(Frozen {
             vars: std::mem::take(&mut inner.local),
             parent: inner.parent.take(),
-            overridedata: inner.overridedata.clone(),
+            overridedata: {
+                inner.overridedata = inner.overridedata.to_freeze();
+                inner.overridedata.clone()
+            },
             overridevars: inner.overridevars.clone(),
             renames: inner.renames.clone(),
             filters: inner.filters.clone(),
@@ -757,7 +834,7 @@ impl DataStore {
             for name in active {
                 self.del_var(&name);
             }
-            Arc::make_mut(&mut self.inner.borrow_mut().overridedata).remove(var);
+            self.inner.borrow_mut().overridedata.remove(var);
         }
         Ok(())
     }
@@ -771,9 +848,10 @@ impl DataStore {
                     .any(|(v, o)| v.as_str() == var && o.as_str() == override_)
             });
             if !known {
-                let map = Arc::make_mut(&mut inner.overridedata);
-                let list = map.entry(shortvar.into()).or_default();
-                Arc::make_mut(list).push((var.to_owned(), override_.to_owned()));
+                inner
+                    .overridedata
+                    .variants_mut(shortvar)
+                    .push((var.to_owned(), override_.to_owned()));
             }
         }
     }
@@ -929,16 +1007,17 @@ impl DataStore {
         Self::clear_expand_cache(&mut inner);
         inner.record(|| Event::new(var, "del", origin, String::new(), None));
         inner.local.insert(var.to_owned(), VarData::default());
-        if inner.overridedata.contains_key(var) {
-            Arc::make_mut(&mut inner.overridedata).remove(var);
-        }
+        inner.overridedata.remove(var);
         for (shortvar, override_) in override_indexes(var) {
             let listed = inner
                 .overridedata
                 .get(shortvar)
                 .is_some_and(|list| list.iter().any(|(v, o)| v == var && o == override_));
-            if listed && let Some(list) = Arc::make_mut(&mut inner.overridedata).get_mut(shortvar) {
-                Arc::make_mut(list).retain(|(v, o)| !(v == var && o == override_));
+            if listed {
+                inner
+                    .overridedata
+                    .variants_mut(shortvar)
+                    .retain(|(v, o)| !(v == var && o == override_));
             }
         }
     }
@@ -1173,8 +1252,10 @@ impl DataStore {
                 .iter()
                 .map(|(v, o)| (v.replace(key, newkey), o.clone()))
                 .collect();
-            Arc::make_mut(&mut self.inner.borrow_mut().overridedata)
-                .insert(newkey.into(), Arc::new(renamed));
+            self.inner
+                .borrow_mut()
+                .overridedata
+                .insert(newkey, Arc::new(renamed));
             for (v, _) in variants.iter() {
                 self.rename_var_from(v, &v.replace(key, newkey), origin)?;
             }
