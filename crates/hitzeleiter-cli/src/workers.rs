@@ -361,7 +361,8 @@ fn work_in_child<T: Serialize>(
         Ok(Ok(())) => 0,
         // The calling process is gone (its end of the pipe closed).
         Ok(Err(_)) => 2,
-        // The panic message has been printed by the hook.
+        // The panic message has been printed by the hook. (Only where panics unwind, as
+        // in tests: the release build aborts, and the parent sees a signal.)
         Err(_) => 101,
     };
     #[allow(unsafe_code)]
