@@ -186,23 +186,20 @@ impl OverrideData {
         own.chain(shared)
     }
 
-    /// The table to freeze: the own changes are folded into a new shared table once they
-    /// are many (the base configuration's), and kept apart while they are few (a recipe's).
-    fn to_freeze(&self) -> OverrideData {
+    /// Before a freeze: the own changes are folded into a new shared table once they are
+    /// many (the base configuration's), and kept apart while they are few (a recipe's).
+    fn fold_when_many(&mut self) {
         if self.own.len() * 8 <= self.shared.len() {
-            return self.clone();
+            return;
         }
         let mut merged = (*self.shared).clone();
-        for (var, variants) in &self.own {
+        for (var, variants) in self.own.drain() {
             match variants {
-                Some(variants) => merged.insert(var.clone(), variants.clone()),
-                None => merged.remove(var),
+                Some(variants) => merged.insert(var, variants),
+                None => merged.remove(&var),
             };
         }
-        OverrideData {
-            shared: Arc::new(merged),
-            own: HashMap::default(),
-        }
+        self.shared = Arc::new(merged);
     }
 }
 
@@ -560,6 +557,7 @@ impl DataStore {
     pub fn freeze(&self) -> Arc<Frozen> {
         let mut guard = self.inner.borrow_mut();
         let inner = &mut *guard;
+        inner.overridedata.fold_when_many();
         if let Some(parent) = inner.parent.as_mut() {
             // Our own top layer that no other store holds any more (the copy made for a
             // `:=` is gone) takes the new variables in, instead of a new layer on top:
@@ -569,7 +567,6 @@ impl DataStore {
             {
                 layer.vars.extend(std::mem::take(&mut inner.local));
                 layer.templated_names = std::sync::OnceLock::new();
-                inner.overridedata = inner.overridedata.to_freeze();
                 layer.overridedata = inner.overridedata.clone();
                 layer.overridevars = inner.overridevars.clone();
                 layer.renames = inner.renames.clone();
@@ -584,10 +581,7 @@ impl DataStore {
         let frozen = Arc::new(Frozen {
             vars: std::mem::take(&mut inner.local),
             parent: inner.parent.take(),
-            overridedata: {
-                inner.overridedata = inner.overridedata.to_freeze();
-                inner.overridedata.clone()
-            },
+            overridedata: inner.overridedata.clone(),
             overridevars: inner.overridevars.clone(),
             renames: inner.renames.clone(),
             filters: inner.filters.clone(),
