@@ -146,10 +146,7 @@ fn oe_build(
 ) -> Result<(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf), String> {
     let shared = shared_dir().ok_or("this benchmark needs ../shared (or HZ_SHARED)")?;
     let binary = release_binary()?;
-    let work = root().join("target").join(name);
-    let _ = std::fs::remove_dir_all(&work);
-    let build = work.join("oe-build");
-    std::fs::create_dir_all(build.join("conf")).map_err(|e| e.to_string())?;
+    let (work, build) = scratch_build_dir(name, &shared.join("corpus/openembedded-core"))?;
     for file in ["bblayers.conf", "local.conf"] {
         std::fs::copy(
             shared.join("corpus/oe-build/conf").join(file),
@@ -157,23 +154,37 @@ fn oe_build(
         )
         .map_err(|e| format!("{file}: {e}"))?;
     }
-    let corpus = shared
-        .join("corpus/openembedded-core")
-        .canonicalize()
-        .map_err(|e| e.to_string())?;
-    std::os::unix::fs::symlink(&corpus, work.join("openembedded-core"))
-        .map_err(|e| e.to_string())?;
     Ok((work, build, binary))
 }
 
+/// A fresh target/NAME holding a link to `oe_core` as `openembedded-core` and an empty
+/// build directory `oe-build/conf` beside it: (work directory, build directory).
+pub(crate) fn scratch_build_dir(
+    name: &str,
+    oe_core: &Path,
+) -> Result<(std::path::PathBuf, std::path::PathBuf), String> {
+    let work = root().join("target").join(name);
+    let _ = std::fs::remove_dir_all(&work);
+    let build = work.join("oe-build");
+    std::fs::create_dir_all(build.join("conf")).map_err(|e| e.to_string())?;
+    let oe_core = oe_core
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", oe_core.display()))?;
+    std::os::unix::fs::symlink(&oe_core, work.join("openembedded-core"))
+        .map_err(|e| e.to_string())?;
+    Ok((work, build))
+}
+
 /// `hitzeleiter parse` of the corpus' openembedded-core build directory: cold (no parse
-/// cache) and warm (nothing changed), release build, every core.
+/// cache) and warm (nothing changed), every core; the release build, then the
+/// profile-optimised one of `cargo xtask dist`.
 fn parse_oe_core() -> Result<(), String> {
-    let (work, build, binary) = oe_build("bench-oe")?;
-    let run = |label: &str| -> Result<Cost, String> {
+    let (work, build, release) = oe_build("bench-oe")?;
+    let optimised = crate::dist::run(&[])?;
+    let run = |binary: &Path, label: &str| -> Result<Cost, String> {
         eprintln!("==> hitzeleiter parse ({label})");
         let (cost, stdout) = measure(
-            std::process::Command::new(&binary)
+            std::process::Command::new(binary)
                 .arg("parse")
                 .current_dir(&build)
                 .env_remove("BBPATH"),
@@ -191,30 +202,34 @@ fn parse_oe_core() -> Result<(), String> {
     const RUNS: usize = 3;
     // What each run starts without: nothing cached at all, or no parse cache (the compiled
     // python kept, as BitBake's runs keep the layers' __pycache__), or nothing removed.
-    let median = |kind: &str, remove: Option<&str>| -> Result<(Cost, String), String> {
-        let mut costs = Vec::new();
-        for i in 1..=RUNS {
-            if let Some(path) = remove {
-                let path = build.join(path);
-                let _ = std::fs::remove_dir_all(&path);
-                let _ = std::fs::remove_file(&path);
+    let median =
+        |binary: &Path, kind: &str, remove: Option<&str>| -> Result<(Cost, String), String> {
+            let mut costs = Vec::new();
+            for i in 1..=RUNS {
+                if let Some(path) = remove {
+                    let path = build.join(path);
+                    let _ = std::fs::remove_dir_all(&path);
+                    let _ = std::fs::remove_file(&path);
+                }
+                costs.push(run(binary, &format!("{kind}, {i} of {RUNS}"))?);
             }
-            costs.push(run(&format!("{kind}, {i} of {RUNS}"))?);
-        }
-        costs.sort_by(|a, b| a.cpu_s.total_cmp(&b.cpu_s));
-        let range = format!(
-            " (median of {RUNS}: {:.2}–{:.2})",
-            costs[0].cpu_s,
-            costs[RUNS - 1].cpu_s
-        );
-        Ok((costs.swap_remove(RUNS / 2), range))
-    };
-    let (cold, cold_range) = median("cold", Some("cache"))?;
+            costs.sort_by(|a, b| a.cpu_s.total_cmp(&b.cpu_s));
+            let range = format!(
+                " (median of {RUNS}: {:.2}–{:.2})",
+                costs[0].cpu_s,
+                costs[RUNS - 1].cpu_s
+            );
+            Ok((costs.swap_remove(RUNS / 2), range))
+        };
+    let (cold, cold_range) = median(&release, "cold", Some("cache"))?;
     let (recompiled, recompiled_range) = median(
+        &release,
         "cold, code cache kept",
         Some("cache/hitzeleiter/parse.cache"),
     )?;
-    let (warm, warm_range) = median("warm", None)?;
+    let (warm, warm_range) = median(&release, "warm", None)?;
+    let (pgo_cold, pgo_cold_range) = median(&optimised, "profile-optimised, cold", Some("cache"))?;
+    let (pgo_warm, pgo_warm_range) = median(&optimised, "profile-optimised, warm", None)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let row = |kind: &str, cost: &Cost, range: &str, bitbake: &str, goal: &str| {
         format!(
@@ -229,7 +244,8 @@ fn parse_oe_core() -> Result<(), String> {
     };
     let section = format!(
         "## Parse of openembedded-core (`hitzeleiter parse`)\n\n\
-         Command: `cargo xtask bench parse`: the release binary runs `hitzeleiter parse` in a copy of \
+         Command: `cargo xtask bench parse`: the release binary (`cargo build --release`), then the \
+         profile-optimised one (`cargo xtask dist`, trained on this corpus), runs `hitzeleiter parse` in a copy of \
          `../shared/corpus/oe-build` (950 recipes, 1978 targets), on all {cores} cores, three \
          times with nothing cached (cold), three times without the parse cache but with the \
          compiled python of the layers' libraries kept (as BitBake's runs keep their \
@@ -242,7 +258,7 @@ fn parse_oe_core() -> Result<(), String> {
          those of ../shared/oracle/README.md, measured on a machine like this one (its processes \
          peak at 603 MiB together, the largest at 257 MiB).\n\n\
          | date | machine | parse | wall | CPU | peak memory: PSS (RSS summed) | BitBake 2.19 | goal |\n\
-         |---|---|---|---|---|---|---|---|\n{}{}{}",
+         |---|---|---|---|---|---|---|---|\n{}{}{}{}{}",
         row(
             "cold",
             &cold,
@@ -258,6 +274,20 @@ fn parse_oe_core() -> Result<(), String> {
             ""
         ),
         row("warm", &warm, &warm_range, "2.3–3.0 CPU-s", "≤ 0.1 s"),
+        row(
+            "cold, profile-optimised (`cargo xtask dist`)",
+            &pgo_cold,
+            &pgo_cold_range,
+            "",
+            ""
+        ),
+        row(
+            "warm, profile-optimised",
+            &pgo_warm,
+            &pgo_warm_range,
+            "",
+            ""
+        ),
     );
     write_section("parse-oe", &section)?;
     let _ = std::fs::remove_dir_all(&work);

@@ -3,12 +3,15 @@
 //! - `test`: everything CI runs (format, lints, tests, corpus and conformance tests,
 //!   cargo-deny, publish dry runs), ending with one `tests: N passed, M failed` line.
 //! - `bench [NAME]`: runs the benchmarks and rewrites their table in docs/benchmarks.md.
+//! - `dist [--oe-core DIR]`: the release binary optimised with a profile of a parse of
+//!   openembedded-core, in target/dist/hitzeleiter.
 //! - `fuzz [SECONDS]`: runs the parser fuzz target for a fixed time budget.
 //! - `oracle`: the differential harness: the cases of testdata/conformance/ evaluated by
 //!   the real BitBake library (in the venv xtask makes) and by Hitzeleiter, differences
 //!   listed. `test` runs it too.
 
 mod bench;
+mod dist;
 mod fuzz;
 mod test;
 
@@ -21,9 +24,11 @@ fn main() -> ExitCode {
         Some("test") => test::run(),
         Some("bench") => bench::run(args.get(1).map(String::as_str)),
         Some("fuzz") => fuzz::run(args.get(1).map(String::as_str)),
+        Some("dist") => dist::run(&args[1..]).map(|_| ()),
         Some("oracle") => oracle(),
         _ => Err(
-            "usage: cargo xtask test | bench [parse|graph|cas] | fuzz [SECONDS] | oracle"
+            "usage: cargo xtask test | bench [parse|graph|cas|build|sandbox] | dist [--oe-core DIR] \
+             | fuzz [SECONDS] | oracle"
                 .to_owned(),
         ),
     };

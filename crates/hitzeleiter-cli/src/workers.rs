@@ -365,6 +365,18 @@ fn work_in_child<T: Serialize>(
         // in tests: the release build aborts, and the parent sees a signal.)
         Err(_) => 101,
     };
+    // A profile-guided build's training binary (`cargo xtask dist`) writes this worker's
+    // profile now: `_exit` skips the exit handler that would.
+    #[cfg(hz_pgo_training)]
+    #[allow(unsafe_code)]
+    // SAFETY: the instrumented build's profiling runtime defines this function; it only
+    // writes the counters to the profile file.
+    unsafe {
+        unsafe extern "C" {
+            fn __llvm_profile_write_file() -> i32;
+        }
+        __llvm_profile_write_file();
+    }
     #[allow(unsafe_code)]
     // SAFETY: ends this forked process without running the parent's exit handlers or
     // destructors, which belong to the parent.
