@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::expand::Parsed;
 use crate::store::to_boolean;
@@ -266,7 +267,7 @@ impl Signatures {
             // BitBake expands the literal in an empty datastore.
             let empty = DataStore::new();
             empty.set_python(host.clone());
-            let parsed = empty.expand_with_refs(Some(Value::Str(literal)), Some(name))?;
+            let parsed = empty.expand_with_refs(Some(Arc::new(Value::Str(literal))), Some(name))?;
             let inner = self.expansion_refs(&parsed)?;
             refs.references.extend(inner.references);
             refs.execs.extend(inner.execs);
@@ -324,7 +325,7 @@ impl Signatures {
         for removed in parsed.removes.iter().flatten() {
             let expansion = self
                 .d
-                .expand_with_refs(Some(Value::Str(removed.clone())), None)?;
+                .expand_with_refs(Some(Arc::new(Value::Str(removed.clone()))), None)?;
             let refs = self.expansion_refs(&expansion)?;
             value.push_str(&format!("\n_remove of {removed}"));
             deps.extend(refs.references);

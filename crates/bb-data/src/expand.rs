@@ -1,6 +1,8 @@
 //! Expansion of `${NAME}` and `${@python}`, as BitBake's `expandWithRefs`.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use crate::{DataError, DataStore, ExpansionError, PythonFailure, Value};
 
@@ -9,8 +11,8 @@ use crate::{DataError, DataStore, ExpansionError, PythonFailure, Value};
 pub(crate) struct Parsed {
     /// The expanded value.
     pub(crate) value: Option<Value>,
-    /// The value before expansion.
-    pub(crate) unexpanded: Option<Value>,
+    /// The value before expansion, shared with the store (or the appends' result).
+    pub(crate) unexpanded: Option<Arc<Value>>,
     /// Names referenced with `${NAME}`.
     pub(crate) references: BTreeSet<String>,
     /// The `:remove` values that removed something (carried from override variants).
@@ -44,17 +46,17 @@ fn contains_var_ref(s: &str) -> bool {
 
 pub(crate) fn expand_with_refs(
     d: &DataStore,
-    value: Option<Value>,
+    value: Option<Arc<Value>>,
     varname: Option<&str>,
 ) -> Result<Parsed, DataError> {
     let mut parsed = Parsed {
-        unexpanded: value.clone(),
+        unexpanded: value,
         ..Parsed::default()
     };
-    let mut s = match value {
-        Some(Value::Str(s)) => s,
+    let mut s: Cow<str> = match parsed.unexpanded.as_deref() {
+        Some(Value::Str(s)) => Cow::Borrowed(s),
         other => {
-            parsed.value = other;
+            parsed.value = other.cloned();
             return Ok(parsed);
         }
     };
@@ -71,9 +73,10 @@ pub(crate) fn expand_with_refs(
         if next == s {
             break;
         }
-        s = next;
+        s = Cow::Owned(next);
     }
-    parsed.value = Some(Value::Str(s));
+    let value = Some(Value::Str(s.into_owned()));
+    parsed.value = value;
     Ok(parsed)
 }
 

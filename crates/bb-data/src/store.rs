@@ -42,6 +42,14 @@ impl VarData {
             .map(|(_, value)| &**value)
     }
 
+    /// The value of `flag`, shared: kept past the borrow of its store.
+    fn get_shared(&self, flag: &str) -> Option<Arc<Value>> {
+        self.0
+            .iter()
+            .find(|(name, _)| &**name == flag)
+            .map(|(_, value)| Arc::clone(value))
+    }
+
     pub(crate) fn contains_key(&self, flag: &str) -> bool {
         self.position(flag).is_some()
     }
@@ -852,7 +860,7 @@ impl DataStore {
 
     /// Variables that OVERRIDES depends on: changing one of them resets the overrides.
     fn update_overridevars(&self, var: &str, value: &Value) -> Result<(), DataError> {
-        let parsed = self.expand_with_refs(Some(value.clone()), Some(var))?;
+        let parsed = self.expand_with_refs(Some(Arc::new(value.clone())), Some(var))?;
         let mut new: BTreeSet<String> = parsed.references;
         loop {
             let fresh: Vec<String> = {
@@ -872,7 +880,10 @@ impl DataStore {
             let mut next = BTreeSet::new();
             for name in &new {
                 let value = self.get_var_flag_full(name, CONTENT, Read::plain(true))?.0;
-                next.extend(self.expand_with_refs(value, Some(name))?.references);
+                next.extend(
+                    self.expand_with_refs(value.map(Arc::new), Some(name))?
+                        .references,
+                );
             }
             new = next;
         }
@@ -1448,7 +1459,7 @@ impl DataStore {
     /// `d.expand(s)`.
     pub fn expand(&self, s: &str) -> Result<String, DataError> {
         Ok(self
-            .expand_with_refs(Some(Value::Str(s.to_owned())), None)?
+            .expand_with_refs(Some(Arc::new(Value::Str(s.to_owned()))), None)?
             .value
             .map(Value::into_string)
             .unwrap_or_default())
@@ -1457,7 +1468,7 @@ impl DataStore {
     /// `d.expand(s, varname)`: self-references of `varname` are errors.
     pub fn expand_named(&self, s: &str, varname: &str) -> Result<String, DataError> {
         Ok(self
-            .expand_with_refs(Some(Value::Str(s.to_owned())), Some(varname))?
+            .expand_with_refs(Some(Arc::new(Value::Str(s.to_owned()))), Some(varname))?
             .value
             .map(Value::into_string)
             .unwrap_or_default())
@@ -1656,7 +1667,7 @@ impl DataStore {
         let (raw, parsed) = self.read(var, flag, read)?;
         let value = match &parsed {
             Some(parsed) if read.expand => parsed.value.clone(),
-            _ => raw,
+            _ => raw.map(Arc::unwrap_or_clone),
         };
         Ok((value, parsed))
     }
@@ -1674,12 +1685,7 @@ impl DataStore {
     /// A read with its expansion (always there when `read.expand` or `read.retparser`),
     /// and the unexpanded value when it is not expanded. An expanded value is only in
     /// the expansion: a caller wanting its own copy makes it.
-    fn read(
-        &self,
-        var: &str,
-        flag: &str,
-        read: Read,
-    ) -> Result<(Option<Value>, Option<Rc<Parsed>>), DataError> {
+    fn read(&self, var: &str, flag: &str, read: Read) -> Result<RawAndParsed, DataError> {
         // Most reads are of content and hit the cache: they allocate nothing.
         let cachename: std::borrow::Cow<str> = if flag == CONTENT {
             var.into()
@@ -1746,9 +1752,10 @@ impl DataStore {
         flag: &str,
         cachename: &str,
         read: Read,
-    ) -> Result<(Option<Value>, Option<Rc<Parsed>>), DataError> {
+    ) -> Result<RawAndParsed, DataError> {
         let content = flag == CONTENT;
-        let mut value: Option<Value> = None;
+        // Shared with the store until an append or prepend makes a new value.
+        let mut value: Option<Arc<Value>> = None;
         let mut removes: BTreeSet<String> = BTreeSet::new();
 
         // An active override variant replaces the value (and carries its removes).
@@ -1762,7 +1769,7 @@ impl DataStore {
                     variants.and_then(|variants| inner.override_winner(variants))
                 };
                 if let Some(winner) = winner {
-                    let (winning, parsed) = self.get_var_flag_full(
+                    let (winning, parsed) = self.read(
                         &winner,
                         CONTENT,
                         Read {
@@ -1786,55 +1793,51 @@ impl DataStore {
             if let Some(data) = data
                 && value.is_none()
             {
-                if let Some(v) = data.get(flag) {
-                    value = Some(v.clone());
+                if let Some(v) = data.get_shared(flag) {
+                    value = Some(v);
                 } else if content && !read.noweakdefault && data.contains_key(DEFAULTVAL) {
-                    value = data.get(DEFAULTVAL).cloned();
+                    value = data.get_shared(DEFAULTVAL);
                 } else if !read.noweakdefault
-                    && let Some((_, v)) = data
+                    && let Some((name, _)) = data
                         .iter()
                         .find(|(name, _)| name.strip_prefix("_defaultval_flag_") == Some(flag))
                 {
-                    value = Some(v.clone());
+                    value = data.get_shared(name);
                 }
             }
             // `None`: the variable has no such flag at all (BitBake then does not even
             // compute the overrides).
-            let pending = |keyword: &str| -> Option<Vec<(String, Option<String>)>> {
+            let pending = |keyword: &str| -> Option<Arc<Value>> {
                 if !content || read.parsing {
                     return None;
                 }
-                match data.and_then(|d| d.get(keyword))? {
-                    Value::List(entries) => {
-                        Some(entries.iter().filter_map(pending_entry).collect())
-                    }
-                    _ => Some(Vec::new()),
-                }
+                data?.get_shared(keyword)
             };
             (pending(":append"), pending(":prepend"), pending(":remove"))
         };
 
-        let applies = |o: &Option<String>, overrides: &[String]| {
-            o.as_ref()
-                .is_none_or(|o| o.split(':').all(|p| overrides.iter().any(|x| x == p)))
+        let applies = |o: Option<&str>, overrides: &[String]| {
+            o.is_none_or(|o| o.split(':').all(|p| overrides.iter().any(|x| x == p)))
         };
         if let Some(appends) = &appends {
             self.need_overrides()?;
-            let overrides = self.inner.borrow().overrides.clone().unwrap_or_default();
-            for (text, o) in appends {
-                if applies(o, &overrides) {
-                    let base = value.take().map(Value::into_string).unwrap_or_default();
-                    value = Some(Value::Str(base + text));
+            let inner = self.inner.borrow();
+            let overrides = inner.overrides.as_deref().unwrap_or_default();
+            for (text, o) in pending_entries(appends) {
+                if applies(o, overrides) {
+                    let base = value.take().map(into_string).unwrap_or_default();
+                    value = Some(Arc::new(Value::Str(base + &text)));
                 }
             }
         }
         if let Some(prepends) = &prepends {
             self.need_overrides()?;
-            let overrides = self.inner.borrow().overrides.clone().unwrap_or_default();
-            for (text, o) in prepends {
-                if applies(o, &overrides) {
-                    let base = value.take().map(Value::into_string).unwrap_or_default();
-                    value = Some(Value::Str(text.clone() + &base));
+            let inner = self.inner.borrow();
+            let overrides = inner.overrides.as_deref().unwrap_or_default();
+            for (text, o) in pending_entries(prepends) {
+                if applies(o, overrides) {
+                    let base = value.take().map(into_string).unwrap_or_default();
+                    value = Some(Arc::new(Value::Str(text.into_owned() + &base)));
                 }
             }
         }
@@ -1848,16 +1851,17 @@ impl DataStore {
 
         let current = match &parsed {
             Some(parsed) if read.expand => parsed.value.as_ref(),
-            _ => value.as_ref(),
+            _ => value.as_deref(),
         };
         let truthy = current.is_some_and(Value::is_truthy);
         if truthy && content && !read.parsing {
             if let Some(local_removes) = &local_removes {
                 self.need_overrides()?;
-                let overrides = self.inner.borrow().overrides.clone().unwrap_or_default();
-                for (text, o) in local_removes {
-                    if applies(o, &overrides) {
-                        removes.insert(text.clone());
+                let inner = self.inner.borrow();
+                let overrides = inner.overrides.as_deref().unwrap_or_default();
+                for (text, o) in pending_entries(local_removes) {
+                    if applies(o, overrides) {
+                        removes.insert(text.into_owned());
                     }
                 }
             }
@@ -1951,7 +1955,7 @@ impl DataStore {
 
     pub(crate) fn expand_with_refs(
         &self,
-        value: Option<Value>,
+        value: Option<Arc<Value>>,
         varname: Option<&str>,
     ) -> Result<Parsed, DataError> {
         expand::expand_with_refs(self, value, varname)
@@ -2021,17 +2025,37 @@ pub fn to_boolean(value: &Value) -> bool {
     }
 }
 
-fn pending_entry(entry: &Value) -> Option<(String, Option<String>)> {
-    match entry {
+/// What a read found: the unexpanded value (shared with the store) and its expansion.
+type RawAndParsed = (Option<Arc<Value>>, Option<Rc<Parsed>>);
+
+/// A shared value's string, moved out when this was its last holder.
+fn into_string(value: Arc<Value>) -> String {
+    Arc::unwrap_or_clone(value).into_string()
+}
+
+/// The `(text, override)` entries of an `:append`, `:prepend` or `:remove` list (none
+/// when it is not a list).
+fn pending_entries(
+    list: &Value,
+) -> impl Iterator<Item = (std::borrow::Cow<'_, str>, Option<&str>)> {
+    let entries = match list {
+        Value::List(entries) => entries.as_slice(),
+        _ => &[],
+    };
+    entries.iter().filter_map(|entry| match entry {
         Value::List(pair) if pair.len() == 2 => {
             let override_ = match &pair[1] {
-                Value::Str(o) if !o.is_empty() => Some(o.clone()),
+                Value::Str(o) if !o.is_empty() => Some(o.as_str()),
                 _ => None,
             };
-            Some((pair[0].to_string(), override_))
+            let text = match &pair[0] {
+                Value::Str(text) => std::borrow::Cow::Borrowed(text.as_str()),
+                other => std::borrow::Cow::Owned(other.to_string()),
+            };
+            Some((text, override_))
         }
         _ => None,
-    }
+    })
 }
 
 /// Where BitBake indexes `VAR:o1:o2` among override variants: `(VAR:o1, o2)`, then
