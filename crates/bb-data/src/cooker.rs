@@ -832,6 +832,19 @@ fn string_list(value: Option<Value>) -> Vec<String> {
 /// Appends python's `os.path.abspath(path)` to `out`: joined to the working directory,
 /// then `.` and `..` resolved without looking at the file system.
 fn push_abspath(out: &mut String, path: &str) {
+    // Most paths are normal already: absolute, no empty, `.` or `..` parts.
+    let normal = path.len() > 1
+        && path.starts_with('/')
+        && !path.ends_with('/')
+        && !path.ends_with("/.")
+        && !path.ends_with("/..")
+        && !path.contains("//")
+        && !path.contains("/./")
+        && !path.contains("/../");
+    if normal {
+        out.push_str(path);
+        return;
+    }
     let start = out.len();
     let cwd = if path.starts_with('/') {
         String::new()
@@ -909,6 +922,12 @@ mod tests {
         let mut root = String::from("x ");
         push_abspath(&mut root, "/../..");
         assert_eq!(root, "x /");
+        let mut normal = String::from("x ");
+        push_abspath(&mut normal, "/layer/meta/classes/base.bbclass");
+        assert_eq!(normal, "x /layer/meta/classes/base.bbclass");
+        let mut trailing = String::new();
+        push_abspath(&mut trailing, "/layer/meta/.");
+        assert_eq!(trailing, "/layer/meta");
         let mut relative = String::new();
         push_abspath(&mut relative, "conf/../local.conf");
         let cwd = std::env::current_dir().unwrap();

@@ -1212,13 +1212,16 @@ impl DataStore {
                     history.copy_events(key, newkey);
                 }
             }
-            self.record_event(
-                newkey,
-                &format!("rename from {key}"),
-                origin,
-                &value.to_string(),
-                None,
-            );
+            // Without history kept (a parse), the event's strings are not made.
+            self.inner.borrow_mut().record(|| {
+                Event::new(
+                    newkey,
+                    &format!("rename from {key}"),
+                    origin,
+                    value.to_string(),
+                    None,
+                )
+            });
             self.without_history(|| {
                 self.set_var_full(newkey, value.clone(), true, origin, "rename")
             })?;
