@@ -4,7 +4,8 @@
 //! 1. A release build instrumented to count what runs (`-Cprofile-generate`).
 //! 2. That binary parses openembedded-core (cold, then warm), prints a recipe's
 //!    environment and writes core-image-minimal's task graph: every recipe of the most
-//!    common layer, through every part of the parse.
+//!    common layer, through every part of the parse. Then it builds the demo image of
+//!    testdata twice (from nothing, then with nothing to do) and queries it.
 //! 3. `llvm-profdata` merges the counts; the release build is made again with them
 //!    (`-Cprofile-use`), into `target/dist/hitzeleiter`.
 //!
@@ -86,6 +87,40 @@ pub(crate) fn run(args: &[String]) -> Result<PathBuf, String> {
         )?;
     }
     let _ = std::fs::remove_dir_all(&work);
+    // Code no training run reaches is optimised as cold (for size): the builds' own code
+    // (executor, store, sandbox, sysroots) is trained on the demo image.
+    let demo = pgo.join("train-demo");
+    let _ = std::fs::remove_dir_all(&demo);
+    std::fs::create_dir_all(&demo).map_err(|err| format!("{}: {err}", demo.display()))?;
+    for dir in ["layers", "demo-build"] {
+        run_step(
+            &format!("copy testdata/{dir}"),
+            Command::new("cp")
+                .arg("-a")
+                .arg(root().join("testdata").join(dir))
+                .arg(&demo),
+        )?;
+    }
+    for args in [
+        &["build", "demo-image"][..],
+        &["build", "demo-image"],
+        &["query", "rdeps(deps(demo-image), libdemo)"],
+    ] {
+        // A machine that cannot build (no user namespaces, no C compiler) still gets a
+        // binary, said to be trained on parsing only.
+        if let Err(err) = run_step(
+            &format!("training: hitzeleiter {}", args.join(" ")),
+            Command::new(&instrumented)
+                .args(args)
+                .current_dir(demo.join("demo-build"))
+                .env_remove("BBPATH")
+                .stdout(std::process::Stdio::null()),
+        ) {
+            eprintln!("warning: {err}; the profile has no builds in it");
+            break;
+        }
+    }
+    let _ = std::fs::remove_dir_all(&demo);
 
     let merged = pgo.join("merged.profdata");
     let raw: Vec<PathBuf> = std::fs::read_dir(&profiles)
