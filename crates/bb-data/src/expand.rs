@@ -75,8 +75,7 @@ pub(crate) fn expand_with_refs(
         }
         s = Cow::Owned(next);
     }
-    let value = Some(Value::Str(s.into_owned()));
-    parsed.value = value;
+    parsed.value = Some(Value::Str(s.into_owned()));
     Ok(parsed)
 }
 
