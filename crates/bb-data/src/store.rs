@@ -1057,18 +1057,24 @@ impl DataStore {
         result
     }
 
-    /// Records one history event (when tracking).
+    /// Records one history event (when tracking: its strings are made only then).
     fn record_event(
         &self,
         var: &str,
-        op: &str,
+        op: impl fmt::Display,
         origin: Option<&Origin>,
-        detail: &str,
+        detail: impl fmt::Display,
         flag: Option<&str>,
     ) {
-        self.inner
-            .borrow_mut()
-            .record(|| Event::new(var, op, origin, detail.to_owned(), flag.map(str::to_owned)));
+        self.inner.borrow_mut().record(|| {
+            Event::new(
+                var,
+                &op.to_string(),
+                origin,
+                detail.to_string(),
+                flag.map(str::to_owned),
+            )
+        });
     }
 
     /// `d.appendVar(var, value)`: an `:append` entry.
@@ -1212,16 +1218,13 @@ impl DataStore {
                     history.copy_events(key, newkey);
                 }
             }
-            // Without history kept (a parse), the event's strings are not made.
-            self.inner.borrow_mut().record(|| {
-                Event::new(
-                    newkey,
-                    &format!("rename from {key}"),
-                    origin,
-                    value.to_string(),
-                    None,
-                )
-            });
+            self.record_event(
+                newkey,
+                format_args!("rename from {key}"),
+                origin,
+                value,
+                None,
+            );
             self.without_history(|| {
                 self.set_var_full(newkey, value.clone(), true, origin, "rename")
             })?;
@@ -1822,25 +1825,21 @@ impl DataStore {
         let applies = |o: Option<&str>, overrides: &[String]| {
             o.is_none_or(|o| o.split(':').all(|p| overrides.iter().any(|x| x == p)))
         };
-        if let Some(appends) = &appends {
+        // Appends first, then prepends, as BitBake applies them.
+        for (pending, at_end) in [(&appends, true), (&prepends, false)] {
+            let Some(pending) = pending else { continue };
             self.need_overrides()?;
             let inner = self.inner.borrow();
             let overrides = inner.overrides.as_deref().unwrap_or_default();
-            for (text, o) in pending_entries(appends) {
+            for (text, o) in pending_entries(pending) {
                 if applies(o, overrides) {
                     let base = value.take().map(into_string).unwrap_or_default();
-                    value = Some(Arc::new(Value::Str(base + &text)));
-                }
-            }
-        }
-        if let Some(prepends) = &prepends {
-            self.need_overrides()?;
-            let inner = self.inner.borrow();
-            let overrides = inner.overrides.as_deref().unwrap_or_default();
-            for (text, o) in pending_entries(prepends) {
-                if applies(o, overrides) {
-                    let base = value.take().map(into_string).unwrap_or_default();
-                    value = Some(Arc::new(Value::Str(text.into_owned() + &base)));
+                    let joined = if at_end {
+                        base + &text
+                    } else {
+                        text.into_owned() + &base
+                    };
+                    value = Some(Arc::new(Value::Str(joined)));
                 }
             }
         }
