@@ -157,6 +157,23 @@ fn oe_build(
     Ok((work, build, binary))
 }
 
+/// A fresh copy of testdata's demo layers and build directory in `work`; returns the
+/// build directory.
+pub(crate) fn demo_copy(work: &Path) -> Result<std::path::PathBuf, String> {
+    let _ = std::fs::remove_dir_all(work);
+    std::fs::create_dir_all(work).map_err(|e| format!("{}: {e}", work.display()))?;
+    for dir in ["layers", "demo-build"] {
+        run_step(
+            &format!("copy testdata/{dir}"),
+            std::process::Command::new("cp")
+                .arg("-a")
+                .arg(root().join("testdata").join(dir))
+                .arg(work),
+        )?;
+    }
+    Ok(work.join("demo-build"))
+}
+
 /// A fresh target/NAME holding a link to `oe_core` as `openembedded-core` and an empty
 /// build directory `oe-build/conf` beside it: (work directory, build directory).
 pub(crate) fn scratch_build_dir(
@@ -529,18 +546,7 @@ fn build() -> Result<(), String> {
     }
     let binary = release_binary()?;
     let work = root().join("target/bench-build");
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
-    for dir in ["layers", "demo-build"] {
-        run_step(
-            &format!("copy testdata/{dir}"),
-            std::process::Command::new("cp")
-                .arg("-a")
-                .arg(root().join("testdata").join(dir))
-                .arg(&work),
-        )?;
-    }
-    let build = work.join("demo-build");
+    let build = demo_copy(&work)?;
     let run = || -> Result<Cost, String> {
         let (cost, stdout) = measure(
             std::process::Command::new(&binary)

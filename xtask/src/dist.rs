@@ -16,13 +16,9 @@ use std::process::Command;
 
 use crate::{cargo, root, run_step, shared_dir};
 
-/// Where the optimised binary is put.
-pub(crate) fn binary_path() -> PathBuf {
-    root().join("target/dist/hitzeleiter")
-}
-
-/// `cargo xtask dist [--oe-core DIR]`: builds [`binary_path`], training on the
-/// openembedded-core in DIR (default: the corpus in ../shared or HZ_SHARED).
+/// `cargo xtask dist [--oe-core DIR]`: builds target/dist/hitzeleiter, training on the
+/// openembedded-core in DIR (default: the corpus in ../shared or HZ_SHARED); returns its
+/// path.
 pub(crate) fn run(args: &[String]) -> Result<PathBuf, String> {
     let oe_core = match args {
         [] => shared_dir()
@@ -43,8 +39,8 @@ pub(crate) fn run(args: &[String]) -> Result<PathBuf, String> {
             oe_core.display()
         ));
     }
-    let profdata = llvm_profdata()?;
     let host = host_triple()?;
+    let profdata = llvm_profdata(&host)?;
     let pgo = root().join("target/pgo");
     let profiles = pgo.join("profiles");
     let _ = std::fs::remove_dir_all(&profiles);
@@ -71,36 +67,29 @@ pub(crate) fn run(args: &[String]) -> Result<PathBuf, String> {
         "MACHINE = \"qemux86-64\"\nDISTRO = \"nodistro\"\nBB_NO_NETWORK = \"1\"\n",
     )
     .map_err(|err| err.to_string())?;
+    let train = |dir: &Path, args: &[&str]| {
+        run_step(
+            &format!("training: hitzeleiter {}", args.join(" ")),
+            Command::new(&instrumented)
+                .args(args)
+                .current_dir(dir)
+                .env_remove("BBPATH")
+                .stdout(std::process::Stdio::null()),
+        )
+    };
     for args in [
         &["parse"][..],
         &["parse"],
         &["env", "zlib"],
         &["graph", "core-image-minimal"],
     ] {
-        run_step(
-            &format!("training: hitzeleiter {}", args.join(" ")),
-            Command::new(&instrumented)
-                .args(args)
-                .current_dir(&build_dir)
-                .env_remove("BBPATH")
-                .stdout(std::process::Stdio::null()),
-        )?;
+        train(&build_dir, args)?;
     }
     let _ = std::fs::remove_dir_all(&work);
     // Code no training run reaches is optimised as cold (for size): the builds' own code
     // (executor, store, sandbox, sysroots) is trained on the demo image.
     let demo = pgo.join("train-demo");
-    let _ = std::fs::remove_dir_all(&demo);
-    std::fs::create_dir_all(&demo).map_err(|err| format!("{}: {err}", demo.display()))?;
-    for dir in ["layers", "demo-build"] {
-        run_step(
-            &format!("copy testdata/{dir}"),
-            Command::new("cp")
-                .arg("-a")
-                .arg(root().join("testdata").join(dir))
-                .arg(&demo),
-        )?;
-    }
+    let demo_build = crate::bench::demo_copy(&demo)?;
     for args in [
         &["build", "demo-image"][..],
         &["build", "demo-image"],
@@ -108,14 +97,7 @@ pub(crate) fn run(args: &[String]) -> Result<PathBuf, String> {
     ] {
         // A machine that cannot build (no user namespaces, no C compiler) still gets a
         // binary, said to be trained on parsing only.
-        if let Err(err) = run_step(
-            &format!("training: hitzeleiter {}", args.join(" ")),
-            Command::new(&instrumented)
-                .args(args)
-                .current_dir(demo.join("demo-build"))
-                .env_remove("BBPATH")
-                .stdout(std::process::Stdio::null()),
-        ) {
+        if let Err(err) = train(&demo_build, args) {
             eprintln!("warning: {err}; the profile has no builds in it");
             break;
         }
@@ -149,7 +131,7 @@ pub(crate) fn run(args: &[String]) -> Result<PathBuf, String> {
         &pgo.join("use"),
         &format!("-Cprofile-use={}", merged.display()),
     )?;
-    let target = binary_path();
+    let target = root().join("target/dist/hitzeleiter");
     let parent = target.parent().ok_or("target/dist has no parent")?;
     std::fs::create_dir_all(parent).map_err(|err| format!("{}: {err}", parent.display()))?;
     // Copied beside, then renamed: a reader never sees half a binary.
@@ -188,12 +170,12 @@ fn build(description: &str, host: &str, target_dir: &Path, flags: &str) -> Resul
 
 /// The toolchain's `llvm-profdata` (rustup's llvm-tools component, added when missing):
 /// its profile format must match the compiler's LLVM.
-fn llvm_profdata() -> Result<PathBuf, String> {
+fn llvm_profdata(host: &str) -> Result<PathBuf, String> {
     let find = || -> Result<PathBuf, String> {
         let sysroot = rustc_output(&["--print", "sysroot"])?;
         Ok(Path::new(sysroot.trim())
             .join("lib/rustlib")
-            .join(host_triple()?)
+            .join(host)
             .join("bin/llvm-profdata"))
     };
     let path = find()?;

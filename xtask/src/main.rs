@@ -4,7 +4,7 @@
 //!   cargo-deny, publish dry runs), ending with one `tests: N passed, M failed` line.
 //! - `bench [NAME]`: runs the benchmarks and rewrites their table in docs/benchmarks.md.
 //! - `dist [--oe-core DIR]`: the release binary optimised with a profile of a parse of
-//!   openembedded-core, in target/dist/hitzeleiter.
+//!   openembedded-core and a build of the demo image, in target/dist/hitzeleiter.
 //! - `fuzz [SECONDS]`: runs the parser fuzz target for a fixed time budget.
 //! - `oracle`: the differential harness: the cases of testdata/conformance/ evaluated by
 //!   the real BitBake library (in the venv xtask makes) and by Hitzeleiter, differences
