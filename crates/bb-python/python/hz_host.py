@@ -17,23 +17,19 @@ def _compile(text, filename, first_line):
     return code
 
 
-_inserted = {}
-
-
 def insert_method(text, filename, first_line):
-    """methodpool.insert_method: run a `def` into the metadata's global context."""
-    key = (text, filename, first_line)
-    inserted = _inserted.get(key)
-    # Classes are evaluated again for every recipe that inherits them: a plain `def` whose
-    # function is still bound is not made again (a new function object, equal in all but
-    # identity).
-    if inserted is not None and bb.utils._context.get(inserted[0]) is inserted[1]:
-        return
+    """methodpool.insert_method: run a `def` into the metadata's global context.
+
+    Returns the name and function of a plain `def` (one name bound), which the host
+    remembers: classes are evaluated again for every recipe that inherits them, and a
+    function still bound is not made again (a new function object, equal in all but
+    identity)."""
     code = _compile(text, filename, first_line)
     exec(code, bb.utils._context)
     if len(code.co_names) == 1:
         name = code.co_names[0]
-        _inserted[key] = (name, bb.utils._context.get(name))
+        return (name, bb.utils._context.get(name))
+    return None
 
 
 def run(code, d):

@@ -8,7 +8,7 @@ use bb_data::{
     PythonHost,
 };
 use rustpython::InterpreterBuilderExt;
-use rustpython_vm::builtins::{PyBaseExceptionRef, PyCode, PyDictRef};
+use rustpython_vm::builtins::{PyBaseExceptionRef, PyCode, PyDictRef, PyTupleRef};
 use rustpython_vm::compiler::Mode;
 use rustpython_vm::function::ArgMapping;
 use rustpython_vm::scope::Scope;
@@ -225,6 +225,8 @@ except Exception:
 pub struct Python {
     interpreter: Interpreter,
     globals: PyDictRef,
+    /// The `hz_host` module, which every call of the host into python goes through.
+    host_module: PyObjectRef,
     data_context: PyObjectRef,
     /// `dict.__new__`, to make a `DataContext` without running its python `__init__`.
     dict_new: PyObjectRef,
@@ -238,6 +240,18 @@ pub struct Python {
     /// pure functions (`bb.filter`), and a recipe's filtered variables are read again and
     /// again with the same values.
     filtered: RefCell<HashMap<String, HashMap<String, String>>>,
+    /// The plain `def`s run so far, by file: classes are evaluated again for every recipe
+    /// inheriting them, and a function still bound is not made again (a new function
+    /// object, equal in all but identity).
+    defined: RefCell<HashMap<String, Vec<DefinedMethod>>>,
+}
+
+/// A `def` run into the global context, and what it bound there.
+struct DefinedMethod {
+    line: u32,
+    text: String,
+    name: String,
+    function: PyObjectRef,
 }
 
 impl std::fmt::Debug for Python {
@@ -294,34 +308,40 @@ impl Python {
             .init_stdlib();
         let module = _hz::module_def(&builder.ctx);
         let interpreter = builder.add_native_module(module).interpreter();
-        let setup = interpreter.enter(|vm| -> PyResult<(PyDictRef, PyObjectRef, PyObjectRef)> {
-            let scope = vm.new_scope_with_builtins();
-            let code_cache = match code_cache {
-                Some(dir) => vm.ctx.new_str(dir.to_string_lossy().as_ref()).into(),
-                None => vm.ctx.none(),
-            };
-            scope.globals.set_item("__code_cache__", code_cache, vm)?;
-            vm.run_string(scope, BOOTSTRAP, "<hitzeleiter bootstrap>")?;
-            let utils = import_module(vm, "bb.utils")?;
-            let globals = utils
-                .get_attr("_context", vm)?
-                .downcast::<rustpython_vm::builtins::PyDict>()
-                .map_err(|_| vm.new_type_error("bb.utils._context is not a dict".to_owned()))?;
-            let data_context = import_module(vm, "bb.data_smart")?.get_attr("DataContext", vm)?;
-            let dict_new = vm.ctx.types.dict_type.as_object().get_attr("__new__", vm)?;
-            Ok((globals, data_context, dict_new))
-        });
-        let (globals, data_context, dict_new) =
+        let setup = interpreter.enter(
+            |vm| -> PyResult<(PyDictRef, PyObjectRef, PyObjectRef, PyObjectRef)> {
+                let scope = vm.new_scope_with_builtins();
+                let code_cache = match code_cache {
+                    Some(dir) => vm.ctx.new_str(dir.to_string_lossy().as_ref()).into(),
+                    None => vm.ctx.none(),
+                };
+                scope.globals.set_item("__code_cache__", code_cache, vm)?;
+                vm.run_string(scope, BOOTSTRAP, "<hitzeleiter bootstrap>")?;
+                let utils = import_module(vm, "bb.utils")?;
+                let globals = utils
+                    .get_attr("_context", vm)?
+                    .downcast::<rustpython_vm::builtins::PyDict>()
+                    .map_err(|_| vm.new_type_error("bb.utils._context is not a dict".to_owned()))?;
+                let data_context =
+                    import_module(vm, "bb.data_smart")?.get_attr("DataContext", vm)?;
+                let dict_new = vm.ctx.types.dict_type.as_object().get_attr("__new__", vm)?;
+                let host_module = import_module(vm, "hz_host")?;
+                Ok((globals, data_context, dict_new, host_module))
+            },
+        );
+        let (globals, data_context, dict_new, host_module) =
             setup.map_err(|err| interpreter.enter(|vm| format_exception(vm, &err)))?;
         Ok(Python {
             interpreter,
             globals,
+            host_module,
             data_context,
             dict_new,
             inline_code: RefCell::default(),
             analyses: RefCell::default(),
             handlers: RefCell::default(),
             filtered: RefCell::default(),
+            defined: RefCell::default(),
         })
     }
 
@@ -400,9 +420,8 @@ impl Python {
         args: impl FnOnce(&VirtualMachine) -> Vec<PyObjectRef>,
     ) -> Result<(), EvalError> {
         self.call(d, |vm| {
-            let host = import_module(vm, "hz_host")?;
             let args = args(vm);
-            host.get_attr(function, vm)?.call(args, vm)?;
+            self.host_module.get_attr(function, vm)?.call(args, vm)?;
             Ok(())
         })
         .map_err(Failure::into_eval_error)
@@ -519,13 +538,59 @@ impl PythonHost for Python {
         file: &str,
         line: u32,
     ) -> Result<(), EvalError> {
-        self.host_call(d, "insert_method", |vm| {
-            vec![
-                vm.ctx.new_str(text).into(),
-                vm.ctx.new_str(file).into(),
-                vm.ctx.new_int(line).into(),
-            ]
-        })
+        let known = self.defined.borrow().get(file).and_then(|defined| {
+            defined
+                .iter()
+                .find(|m| m.line == line && m.text == text)
+                .map(|m| (m.name.clone(), m.function.clone()))
+        });
+        if let Some((name, function)) = known {
+            let still_bound = self.interpreter.enter(|vm| {
+                self.globals
+                    .get_item_opt(name.as_str(), vm)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|bound| bound.is(&function))
+            });
+            if still_bound {
+                return Ok(());
+            }
+        }
+        let made = self
+            .call(d, |vm| {
+                let made = self
+                    .host_module
+                    .get_attr("insert_method", vm)?
+                    .call((text, file, line), vm)?;
+                if vm.is_none(&made) {
+                    return Ok(None);
+                }
+                let made: PyTupleRef = made.try_into_value(vm)?;
+                let [name, function] = made.as_slice() else {
+                    return Err(vm.new_type_error("insert_method returned no pair".to_owned()));
+                };
+                let name = name.str(vm)?.to_string_lossy().into_owned();
+                Ok(Some((name, function.clone())))
+            })
+            .map_err(Failure::into_eval_error)?;
+        if let Some((name, function)) = made {
+            let mut defined = self.defined.borrow_mut();
+            let defined = defined.entry(file.to_owned()).or_default();
+            let method = DefinedMethod {
+                line,
+                text: text.to_owned(),
+                name,
+                function,
+            };
+            match defined
+                .iter_mut()
+                .find(|m| m.line == line && m.text == text)
+            {
+                Some(known) => *known = method,
+                None => defined.push(method),
+            }
+        }
+        Ok(())
     }
 
     fn add_pylib(&self, d: &DataStore, dir: &str, namespace: &str) -> Result<(), EvalError> {
@@ -567,7 +632,7 @@ impl PythonHost for Python {
             .strip_prefix("bb.event.")
             .unwrap_or(event.class_name());
         self.call(d, |vm| {
-            let host = import_module(vm, "hz_host")?;
+            let host = &self.host_module;
             let args: Vec<PyObjectRef> = match event {
                 CookerEvent::ConfigParsed => vec![],
                 CookerEvent::RecipePreDeferredInherits { file, inherits } => vec![
@@ -587,7 +652,7 @@ impl PythonHost for Python {
                 .call((vm.ctx.new_str(kind), vm.ctx.new_list(args)), vm)?;
             let mut functions = Vec::with_capacity(wanted.len());
             for handler in &wanted {
-                functions.push(self.handler_function(vm, &host, handler)?);
+                functions.push(self.handler_function(vm, host, handler)?);
             }
             host.get_attr("fire", vm)?
                 .call((event, wrap(vm, d), vm.ctx.new_list(functions)), vm)?;
