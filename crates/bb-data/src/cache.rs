@@ -505,8 +505,12 @@ impl ParseCache {
 }
 
 /// The files a datastore read or looked for (`__base_depends` for a base configuration,
-/// `__depends` for a recipe), with their state now.
-pub fn read_files(d: &DataStore, var: &str) -> Result<Vec<FileStamp>, DataError> {
+/// `__depends` for a recipe), each with the state `stamp` gives.
+pub(crate) fn read_files(
+    d: &DataStore,
+    var: &str,
+    stamp: impl Fn(&Path) -> FileStamp,
+) -> Result<Vec<FileStamp>, DataError> {
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
     if let Some(Value::List(entries)) = d.get_var_raw(var)? {
@@ -518,7 +522,7 @@ pub fn read_files(d: &DataStore, var: &str) -> Result<Vec<FileStamp>, DataError>
             if let Some(path) = path
                 && seen.insert(path.clone())
             {
-                out.push(FileStamp::of(Path::new(&path)));
+                out.push(stamp(Path::new(&path)));
             }
         }
     }

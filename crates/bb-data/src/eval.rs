@@ -10,7 +10,7 @@ use std::rc::Rc;
 use bb_syntax::ast::{self, IncludeKind, Statement};
 use bb_syntax::{FileKind, LineIndex, Parse, Severity};
 
-use crate::{DataError, DataStore, InlinePython, LogLevel, Origin, Value};
+use crate::{DataError, DataStore, FileStamp, InlinePython, LogLevel, Origin, Value};
 
 /// Python beyond `${@…}`: what the evaluator asks of a python host.
 pub trait PythonHost: InlinePython {
@@ -153,10 +153,13 @@ struct Assignment {
 }
 
 /// Parses and evaluates metadata files, caching the syntax trees of classes and includes
-/// (which BitBake also parses once).
+/// (which BitBake also parses once) and what each path held when first looked at (as
+/// BitBake's `cached_mtime` does): an evaluator sees the files as they were when it first
+/// read them. A parse that must see changes made since uses a new evaluator.
 pub struct Evaluator {
     python: Option<Rc<dyn PythonHost>>,
     trees: RefCell<HashMap<PathBuf, Rc<Statements>>>,
+    files: FileStates,
     /// The `addpylib` directories seen, for the parse cache.
     python_libraries: RefCell<Vec<PathBuf>>,
 }
@@ -183,8 +186,16 @@ impl Evaluator {
         Evaluator {
             python,
             trees: RefCell::default(),
+            files: FileStates::default(),
             python_libraries: RefCell::default(),
         }
+    }
+
+    /// The files `d` read or looked for (`__base_depends` for a base configuration,
+    /// `__depends` for a recipe), each with its state when this evaluator first looked at
+    /// it: the state the parse saw.
+    pub fn read_files(&self, d: &DataStore, var: &str) -> Result<Vec<FileStamp>, DataError> {
+        crate::cache::read_files(d, var, |path| self.files.stamp(path))
     }
 
     /// The directories `addpylib` added so far.
@@ -221,7 +232,7 @@ impl Evaluator {
         } else {
             None
         };
-        let abs = resolve_file(d, path)?;
+        let abs = resolve_file(&self.files, d, path)?;
         let tree = self.tree(d, &abs, FileKind::Conf)?;
         d.set_var("FILE", abs.display().to_string())?;
         self.eval_statements(d, &tree, &abs, "", true)?;
@@ -263,7 +274,7 @@ impl Evaluator {
         } else {
             None
         };
-        let abs = resolve_file(d, path)?;
+        let abs = resolve_file(&self.files, d, path)?;
         let abs_text = abs.display().to_string();
         let tree = self.tree(d, &abs, kind)?;
         let same_file = oldfile.as_ref().and_then(Value::as_str) == Some(abs_text.as_str());
@@ -685,9 +696,9 @@ impl Evaluator {
                 .map(|p| p.display().to_string())
                 .unwrap_or_default();
             let bbpath = format!("{dir}:{}", d.get_var_str("BBPATH")?.unwrap_or_default());
-            let (found, attempts) = which(&bbpath, file);
+            let (found, attempts) = which(&self.files, &bbpath, file);
             if let Some(found) = &found
-                && check_dependency(d, found)?
+                && check_dependency(&self.files, d, found)?
             {
                 let current = d.get_var_str("FILE")?.unwrap_or_default();
                 d.log(
@@ -696,25 +707,25 @@ impl Evaluator {
                 );
             }
             for attempt in &attempts {
-                mark_dependency(d, attempt)?;
+                mark_dependency(&self.files, d, attempt)?;
             }
             if let Some(found) = found {
                 target = found;
             }
-        } else if check_dependency(d, &target)? {
+        } else if check_dependency(&self.files, d, &target)? {
             let current = d.get_var_str("FILE")?.unwrap_or_default();
             d.log(
                 LogLevel::Warning,
                 format!("Duplicate inclusion for {} in {current}", target.display()),
             );
         }
-        if !target.is_file() {
+        if !self.files.is_file(&target) {
             // BitBake's handler records the file in the include history, and an absolute
             // path as a dependency (`resolve_file`), before it fails to open it.
             d.include_enter(&target.display().to_string());
             d.include_exit();
             if target.is_absolute() {
-                mark_dependency(d, &target)?;
+                mark_dependency(&self.files, d, &target)?;
             }
             return match required {
                 Required::Yes(verb) => Err(EvalError::Parse {
@@ -762,19 +773,20 @@ impl Evaluator {
                 }
                 if !path.is_absolute() {
                     let bbpath = d.get_var_str("BBPATH")?.unwrap_or_default();
-                    let (found, attempts) = which(&bbpath, &path.display().to_string());
+                    let (found, attempts) =
+                        which(&self.files, &bbpath, &path.display().to_string());
                     for attempt in attempts.iter().filter(|a| Some(*a) != found.as_ref()) {
-                        mark_dependency(d, attempt)?;
+                        mark_dependency(&self.files, d, attempt)?;
                     }
                     if let Some(found) = found {
                         path = found;
                     }
                 }
-                if path.exists() {
+                if self.files.exists(&path) {
                     break;
                 }
             }
-            if !path.exists() {
+            if !self.files.exists(&path) {
                 return Err(EvalError::Parse {
                     file: file.to_owned(),
                     line,
@@ -847,7 +859,7 @@ impl Evaluator {
             let mut found = None;
             for layer in layers.split_whitespace() {
                 let candidate = Path::new(layer).join(&relative);
-                if candidate.exists()
+                if self.files.exists(&candidate)
                     && crate::collect::file_layer_name(d, &candidate)?.as_deref()
                         == Some(layer_or_prefix)
                 {
@@ -909,12 +921,12 @@ pub(crate) fn list(value: Option<Value>) -> Vec<Value> {
 }
 
 /// `bb.utils.which(path, item)`: the first existing candidate, and every candidate tried.
-fn which(path: &str, item: &str) -> (Option<PathBuf>, Vec<PathBuf>) {
+fn which(files: &FileStates, path: &str, item: &str) -> (Option<PathBuf>, Vec<PathBuf>) {
     let mut attempts = Vec::new();
     for dir in path.split(':') {
         let candidate = Path::new(dir).join(item);
         attempts.push(candidate.clone());
-        if candidate.exists() {
+        if files.exists(&candidate) {
             let absolute = if candidate.is_absolute() {
                 candidate
             } else {
@@ -929,52 +941,99 @@ fn which(path: &str, item: &str) -> (Option<PathBuf>, Vec<PathBuf>) {
 }
 
 /// `bb.parse.resolve_file`: relative paths on BBPATH; missing files are errors.
-fn resolve_file(d: &DataStore, path: &str) -> Result<PathBuf, EvalError> {
+fn resolve_file(files: &FileStates, d: &DataStore, path: &str) -> Result<PathBuf, EvalError> {
     let not_found = |message: String| EvalError::Parse {
         file: path.to_owned(),
         line: 0,
         message,
     };
     let resolved = if Path::new(path).is_absolute() {
-        mark_dependency(d, Path::new(path))?;
+        mark_dependency(files, d, Path::new(path))?;
         PathBuf::from(path)
     } else {
         let bbpath = d.get_var_str("BBPATH")?.unwrap_or_default();
-        let (found, attempts) = which(&bbpath, path);
+        let (found, attempts) = which(files, &bbpath, path);
         for attempt in &attempts {
-            mark_dependency(d, attempt)?;
+            mark_dependency(files, d, attempt)?;
         }
         found.ok_or_else(|| not_found(format!("file {path} not found in {bbpath}")))?
     };
-    if !resolved.is_file() {
+    if !files.is_file(&resolved) {
         return Err(not_found(format!("file {} not found", resolved.display())));
     }
     Ok(resolved)
 }
 
-fn mtime(path: &Path) -> i64 {
-    std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos() as i64)
+/// What a path held when an evaluator first looked at it (`None`: nothing there), as
+/// BitBake's `cached_mtime_noerror` remembers it: a parse looks up the same classes and
+/// includes on BBPATH for every recipe, thousands of times.
+#[derive(Default)]
+struct FileStates(RefCell<HashMap<std::ffi::OsString, Option<FileState>>>);
+
+#[derive(Clone, Copy)]
+struct FileState {
+    is_file: bool,
+    len: u64,
+    /// Nanoseconds since the epoch (0 where the system has no modification time).
+    mtime: u128,
+}
+
+impl FileStates {
+    fn state(&self, path: &Path) -> Option<FileState> {
+        if let Some(known) = self.0.borrow().get(path.as_os_str()) {
+            return *known;
+        }
+        let state = std::fs::metadata(path).ok().map(|m| FileState {
+            is_file: m.is_file(),
+            len: m.len(),
+            mtime: m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos()),
+        });
+        self.0
+            .borrow_mut()
+            .insert(path.as_os_str().to_owned(), state);
+        state
+    }
+
+    fn exists(&self, path: &Path) -> bool {
+        self.state(path).is_some()
+    }
+
+    fn is_file(&self, path: &Path) -> bool {
+        self.state(path).is_some_and(|s| s.is_file)
+    }
+
+    /// 0 for a path where nothing is, as BitBake's `cached_mtime_noerror`.
+    fn mtime(&self, path: &Path) -> i64 {
+        self.state(path).map_or(0, |s| s.mtime as i64)
+    }
+
+    fn stamp(&self, path: &Path) -> FileStamp {
+        FileStamp {
+            path: path.to_owned(),
+            state: self.state(path).map(|s| (s.len, s.mtime)),
+        }
+    }
 }
 
 /// A `__depends` entry: the file and its mtime.
-fn dependency_entry(path: &Path) -> Value {
+fn dependency_entry(files: &FileStates, path: &Path) -> Value {
     Value::List(vec![
         Value::Str(path.display().to_string()),
-        Value::Int(mtime(path)),
+        Value::Int(files.mtime(path)),
     ])
 }
 
 /// `bb.parse.mark_dependency`: remember a file (found or only tried) and its mtime.
-fn mark_dependency(d: &DataStore, path: &Path) -> Result<(), DataError> {
-    d.push_unique("__depends", dependency_entry(path))
+fn mark_dependency(files: &FileStates, d: &DataStore, path: &Path) -> Result<(), DataError> {
+    d.push_unique("__depends", dependency_entry(files, path))
 }
 
-fn check_dependency(d: &DataStore, path: &Path) -> Result<bool, DataError> {
-    Ok(list(d.get_var_raw("__depends")?).contains(&dependency_entry(path)))
+fn check_dependency(files: &FileStates, d: &DataStore, path: &Path) -> Result<bool, DataError> {
+    Ok(list(d.get_var_raw("__depends")?).contains(&dependency_entry(files, path)))
 }
 
 /// `inherit_defer`: queued in `__BBDEFINHERITS` until finalisation.

@@ -49,7 +49,7 @@ use std::fmt;
 
 pub use cache::{
     CacheError, CacheKey, CachedRecipe, CachedVariant, EncodedInfos, FileStamp, ParseCache,
-    collection_vars, provider_vars, python_library_files, read_files,
+    collection_vars, provider_vars, python_library_files,
 };
 pub use collect::{
     LayerCollection, RecipeFiles, appends_for, bbfile_priority, collect_recipe_files,

@@ -187,7 +187,7 @@ const GARBAGE_COLLECTED_EVERY: usize = 8;
 /// Parses `recipe` (in the layer collection `layer`, or none) with its variants.
 fn parse_one(
     cooker: &mut Cooker<'_>,
-    python: &bb_python::Python,
+    session: &Session,
     config: &DataStore,
     files: &bb_data::RecipeFiles,
     recipe: &Path,
@@ -213,7 +213,11 @@ fn parse_one(
                 outcome.messages.push(skip_note(recipe, variant, reason));
             }
             log_lines(&d, &mut outcome.messages);
-            for input in bb_data::read_files(&d, "__depends").unwrap_or_default() {
+            for input in session
+                .evaluator
+                .read_files(&d, "__depends")
+                .unwrap_or_default()
+            {
                 if !entry.inputs.iter().any(|i| i.path == input.path) {
                     entry.inputs.push(input);
                 }
@@ -228,11 +232,11 @@ fn parse_one(
             // has 150.
             drop(d);
             if entry.variants.len().is_multiple_of(GARBAGE_COLLECTED_EVERY) {
-                python.collect_garbage();
+                session.python.collect_garbage();
             }
             Ok(())
         });
-    python.collect_garbage();
+    session.python.collect_garbage();
     match parsed {
         Ok(()) => {
             outcome.targets = entry.variants.len();
@@ -495,7 +499,7 @@ pub(crate) fn parse_recipes(
             .map_or("", |c| c.name.as_str());
         let mut outcome = parse_one(
             &mut cooker,
-            &session.python,
+            &session,
             &config,
             &files,
             recipe,
@@ -552,8 +556,10 @@ pub(crate) fn parse_recipes(
         })
         .collect::<Result<Vec<RecipeOutcome>, String>>()?;
 
-    let mut base_inputs =
-        bb_data::read_files(&config, "__base_depends").map_err(|e| e.to_string())?;
+    let mut base_inputs = session
+        .evaluator
+        .read_files(&config, "__base_depends")
+        .map_err(|e| e.to_string())?;
     base_inputs.extend(bb_data::python_library_files(
         &session.evaluator.python_library_dirs(),
     ));
