@@ -30,6 +30,10 @@ fn inherited(evaluator: &Evaluator, dir: &Path) -> DataStore {
     d
 }
 
+fn greeting(d: &DataStore) -> Option<String> {
+    d.get_var_str("GREETING").expect("GREETING is read")
+}
+
 fn stamp_of<'a>(stamps: &'a [FileStamp], path: &Path) -> &'a FileStamp {
     stamps
         .iter()
@@ -46,10 +50,7 @@ fn an_evaluator_sees_files_as_they_were_when_it_first_looked() {
 
     let evaluator = Evaluator::new(None);
     let first = inherited(&evaluator, &dir);
-    assert_eq!(
-        first.get_var_str("GREETING").expect("read").as_deref(),
-        Some("hello")
-    );
+    assert_eq!(greeting(&first).as_deref(), Some("hello"));
     let stamps = evaluator
         .read_files(&first, "__depends")
         .expect("inputs read");
@@ -66,10 +67,7 @@ fn an_evaluator_sees_files_as_they_were_when_it_first_looked() {
     std::fs::write(&class, "GREETING = \"hello again\"\n").expect("class rewritten");
     std::fs::write(&missing, "GREETING = \"first\"\n").expect("class added");
     let second = inherited(&evaluator, &dir);
-    assert_eq!(
-        second.get_var_str("GREETING").expect("read").as_deref(),
-        Some("hello")
-    );
+    assert_eq!(greeting(&second).as_deref(), Some("hello"));
     let stamps = evaluator
         .read_files(&second, "__depends")
         .expect("inputs read");
@@ -79,10 +77,7 @@ fn an_evaluator_sees_files_as_they_were_when_it_first_looked() {
     // A new evaluator is a new parse: it sees both.
     let fresh = Evaluator::new(None);
     let third = inherited(&fresh, &dir);
-    assert_eq!(
-        third.get_var_str("GREETING").expect("read").as_deref(),
-        Some("first")
-    );
+    assert_eq!(greeting(&third).as_deref(), Some("first"));
     let stamps = fresh.read_files(&third, "__depends").expect("inputs read");
     assert!(stamp_of(&stamps, &missing).is_current());
     let _ = std::fs::remove_dir_all(&dir);
