@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::eval::{EvalError, Evaluator, add_task_deps};
-use crate::{DataError, DataStore, LogLevel, Value};
+use crate::{DataError, DataStore, LogLevel, Value, profile};
 
 /// Events the cooker fires at python handlers, with what BitBake gives them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -492,12 +492,17 @@ impl<'e> Cooker<'e> {
     }
 
     fn fire(&self, d: &DataStore, event: &CookerEvent) -> Result<(), EvalError> {
-        if self.handlers.is_empty() {
+        if !self.handlers.iter().any(|h| h.wants(event)) {
             return Ok(());
         }
-        self.evaluator
-            .python()?
-            .fire_event(d, event, &self.handlers)
+        crate::profile::python(
+            || format!("handlers of {}", event.class_name()),
+            || {
+                self.evaluator
+                    .python()?
+                    .fire_event(d, event, &self.handlers)
+            },
+        )
     }
 
     /// The renamed-variable check of `parseBaseConfiguration`.
@@ -578,7 +583,9 @@ impl<'e> Cooker<'e> {
             let list: Vec<String> = appends.iter().map(|a| a.display().to_string()).collect();
             d.set_var("__BBAPPEND", list.join(" "))?;
         }
-        self.evaluator.handle(&d, &recipe_text, false)?;
+        profile::step("recipe statements", || {
+            self.evaluator.handle(&d, &recipe_text, false)
+        })?;
         if d.get_var_raw("__SKIPPED")?.is_some_and(|v| v.is_truthy()) {
             return visit("", d);
         }
@@ -596,7 +603,9 @@ impl<'e> Cooker<'e> {
             .unwrap_or_default()
             .split_whitespace()
         {
-            self.evaluator.handle(&d, append, true)?;
+            profile::step("bbappend statements", || {
+                self.evaluator.handle(&d, append, true)
+            })?;
         }
         let safe = d;
         let main = safe.create_copy();
@@ -661,13 +670,69 @@ impl<'e> Cooker<'e> {
             return Err(Self::fatal(messages.join("\n")));
         }
         let pending: Vec<String> = deferred(d)?.into_iter().map(|(e, _, _)| e).collect();
-        self.fire(
+        self.fire_step(
             d,
             &CookerEvent::RecipePreDeferredInherits {
                 file: file.to_owned(),
                 inherits: pending,
             },
         )?;
+        profile::step("deferred inherits", || self.deferred_inherits(d))?;
+        self.register_handlers(d)?;
+        self.fire_step(
+            d,
+            &CookerEvent::RecipePreFinalise {
+                file: file.to_owned(),
+            },
+        )?;
+        profile::step("key expansion", || d.expand_keys())?;
+        self.fire_step(
+            d,
+            &CookerEvent::RecipePostKeyExpansion {
+                file: file.to_owned(),
+            },
+        )?;
+        profile::step("anonymous python", || self.run_anonymous_functions(d))?;
+        let tasks = string_list(d.get_var_raw("__BBTASKS")?);
+        self.fire_step(
+            d,
+            &CookerEvent::RecipeTaskPreProcess {
+                file: file.to_owned(),
+                tasks: tasks.clone(),
+            },
+        )?;
+        profile::step("virtual recipe providers", || {
+            virtual_recipe_providers(d, &tasks)
+        })?;
+        profile::step("task dependencies", || add_task_deps(d, &tasks))?;
+        profile::step("included files", || {
+            d.set_var("BBINCLUDED", file_depends(d)?)
+        })?;
+        let seen = |var: &str| -> Result<bool, DataError> {
+            Ok(d.get_var(var)?.is_some_and(|v| v.is_truthy()))
+        };
+        if seen("__BBAUTOREV_SEEN")? && seen("__BBSRCREV_SEEN")? && !seen("__BBAUTOREV_ACTED_UPON")?
+        {
+            return Err(EvalError::Data(DataError::Fatal(
+                "AUTOREV/SRCPV set too late for the fetcher to work properly, please set the variables earlier in parsing. Erroring instead of later obtuse build failures.".into(),
+            )));
+        }
+        self.fire_step(
+            d,
+            &CookerEvent::RecipeParsed {
+                file: file.to_owned(),
+            },
+        )?;
+        Ok(())
+    }
+
+    /// An event of a recipe's finalisation, timed as the step `event handlers`.
+    fn fire_step(&self, d: &DataStore, event: &CookerEvent) -> Result<(), EvalError> {
+        profile::step("event handlers", || self.fire(d, event))
+    }
+
+    /// The inherits deferred to finalisation (`inherit_defer`, BBCLASSEXTEND), in order.
+    fn deferred_inherits(&self, d: &DataStore) -> Result<(), EvalError> {
         loop {
             let mut inherits = deferred(d)?;
             if inherits.is_empty() {
@@ -683,47 +748,6 @@ impl<'e> Cooker<'e> {
             d.set_var("__BBDEFINHERITS", Value::List(rest))?;
             self.evaluator.inherit(d, &expression, &from, line, true)?;
         }
-        self.register_handlers(d)?;
-        self.fire(
-            d,
-            &CookerEvent::RecipePreFinalise {
-                file: file.to_owned(),
-            },
-        )?;
-        d.expand_keys()?;
-        self.fire(
-            d,
-            &CookerEvent::RecipePostKeyExpansion {
-                file: file.to_owned(),
-            },
-        )?;
-        self.run_anonymous_functions(d)?;
-        let tasks = string_list(d.get_var_raw("__BBTASKS")?);
-        self.fire(
-            d,
-            &CookerEvent::RecipeTaskPreProcess {
-                file: file.to_owned(),
-                tasks: tasks.clone(),
-            },
-        )?;
-        virtual_recipe_providers(d, &tasks)?;
-        add_task_deps(d, &tasks)?;
-        d.set_var("BBINCLUDED", file_depends(d)?)?;
-        let seen = |var: &str| -> Result<bool, DataError> {
-            Ok(d.get_var(var)?.is_some_and(|v| v.is_truthy()))
-        };
-        if seen("__BBAUTOREV_SEEN")? && seen("__BBSRCREV_SEEN")? && !seen("__BBAUTOREV_ACTED_UPON")?
-        {
-            return Err(EvalError::Data(DataError::Fatal(
-                "AUTOREV/SRCPV set too late for the fetcher to work properly, please set the variables earlier in parsing. Erroring instead of later obtuse build failures.".into(),
-            )));
-        }
-        self.fire(
-            d,
-            &CookerEvent::RecipeParsed {
-                file: file.to_owned(),
-            },
-        )?;
         Ok(())
     }
 }
@@ -732,9 +756,22 @@ impl Cooker<'_> {
     /// BitBake's `runAnonFuncs`: every anonymous python function, in order, in one run.
     fn run_anonymous_functions(&self, d: &DataStore) -> Result<(), EvalError> {
         let anonymous = string_list(d.get_var_raw("__BBANONFUNCS")?);
-        if !anonymous.is_empty() {
+        if anonymous.is_empty() {
+            return Ok(());
+        }
+        let python = self.evaluator.python()?;
+        if !profile::is_on() {
             let code: Vec<String> = anonymous.iter().map(|f| format!("{f}(d)")).collect();
-            self.evaluator.python()?.exec(d, &code.join("\n"))?;
+            return python.exec(d, &code.join("\n"));
+        }
+        // One run each, to be timed apart; each call keeps its line in the code of the
+        // one run, for tracebacks.
+        for (line, function) in anonymous.iter().enumerate() {
+            let code = format!("{}{function}(d)", "\n".repeat(line));
+            profile::python(
+                || anonymous_function_name(d, function),
+                || python.exec(d, &code),
+            )?;
         }
         Ok(())
     }
@@ -747,6 +784,25 @@ impl Cooker<'_> {
         self.run_anonymous_functions(&d)?;
         Ok(d)
     }
+}
+
+/// An anonymous function as a parse profile names it: its file's last two components
+/// and its line.
+fn anonymous_function_name(d: &DataStore, function: &str) -> String {
+    let flag = |name: &str| {
+        d.get_var_flag(function, name, false)
+            .ok()
+            .flatten()
+            .map(Value::into_string)
+            .unwrap_or_default()
+    };
+    let file = flag("filename");
+    let mut parts = file.rsplit('/');
+    let short = match (parts.next(), parts.next()) {
+        (Some(name), Some(dir)) => format!("{dir}/{name}"),
+        _ => file.clone(),
+    };
+    format!("anonymous python {short}:{}", flag("lineno"))
 }
 
 /// `handleVirtRecipeProviders`: DEPENDS and `[depends]` entries naming a recipe-level

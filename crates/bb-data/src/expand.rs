@@ -181,7 +181,11 @@ fn substitute_python(
                     "inline python ${@…} needs a python host, and this datastore has none".into(),
                 )));
             };
-            match python.eval_inline(d, code.trim(), varname) {
+            let result = crate::profile::python(
+                || format!("${{@{}}}", code.trim()),
+                || python.eval_inline(d, code.trim(), varname),
+            );
+            match result {
                 Ok(result) => {
                     out.push_str(&result);
                     evaluated.push(code.to_owned());

@@ -14,7 +14,7 @@
 //! parse order; [`collect_recipe_files`] finds a configuration's recipes; [`Signatures`]
 //! gives what a task's signature depends on; [`emit_environment`] and [`emit_variable`]
 //! print `bitbake -e` and `bitbake-getvar` output; [`ParseCache`] keeps a parse's results
-//! with the state of every input it read.
+//! with the state of every input it read; [`profile`] tells where a parse spends its time.
 //!
 //! ```
 //! use bb_data::DataStore;
@@ -40,6 +40,7 @@ mod expand;
 mod fastpy;
 mod history;
 mod info;
+pub mod profile;
 mod shell;
 mod store;
 mod value;

@@ -74,7 +74,11 @@ pub(crate) fn with_do(task: &str) -> String {
 /// Parses (or takes from the parse cache) every recipe; a recipe that fails to parse is
 /// reported and fails the whole.
 pub(crate) fn load_recipes(build: &BuildDir) -> Result<Recipes, String> {
-    let mut parsed = parse_recipes(build, false, true)?;
+    let options = crate::metadata::ParseOptions {
+        with_infos: true,
+        ..Default::default()
+    };
+    let mut parsed = parse_recipes(build, &options)?;
     let (summary, failed) = parsed.report();
     eprintln!("{summary}");
     if failed > 0 {

@@ -8,6 +8,7 @@ mod cache;
 mod graph;
 mod layers;
 mod metadata;
+mod parse_profile;
 mod query;
 mod sandboxcmd;
 mod syntax;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::rc::Rc;
 
 use bb_data::{
-    Cooker, CookerConfig, DataStore, Evaluator, Event, LogRecord, ParsedRecipe, PythonHost,
+    Cooker, CookerConfig, DataStore, Evaluator, Event, LogRecord, ParsedRecipe, PythonHost, profile,
 };
 use clap::Args;
 use serde_json::{Value as Json, json};
@@ -25,6 +25,22 @@ pub(crate) struct ParseArgs {
     /// Also say which recipes were skipped and why.
     #[arg(short, long)]
     verbose: bool,
+    /// Parse every recipe again (the parse cache is not read, only written) and report
+    /// where the time went: the steps of a recipe's parse, the costliest anonymous
+    /// functions, handlers and inline python, the slowest recipe files.
+    #[arg(long)]
+    profile: bool,
+}
+
+/// How [`parse_recipes`] parses.
+#[derive(Default)]
+pub(crate) struct ParseOptions {
+    /// Skip notes for skipped recipes.
+    pub(crate) verbose: bool,
+    /// The recipe infos of every recipe are wanted (a graph), not only the summary.
+    pub(crate) with_infos: bool,
+    /// Parse everything, measuring where the time goes (see [`ParseArgs`]).
+    pub(crate) profile: bool,
 }
 
 #[derive(Args)]
@@ -145,6 +161,8 @@ pub(crate) struct RecipeOutcome {
     /// Whether it came from the parse cache.
     #[serde(skip)]
     cached: bool,
+    /// Where its parse's time went, when profiled.
+    profile: Option<crate::parse_profile::RecipeProfile>,
 }
 
 fn skip_note(recipe: &Path, variant: &str, reason: &str) -> String {
@@ -184,6 +202,12 @@ fn log_lines(d: &DataStore, out: &mut Vec<String>) {
 /// cyclic garbage (there is one after each file too).
 const GARBAGE_COLLECTED_EVERY: usize = 8;
 
+fn collect_garbage(session: &Session) {
+    profile::step("python garbage collection", || {
+        session.python.collect_garbage()
+    });
+}
+
 /// Parses `recipe` (in the layer collection `layer`, or none) with its variants.
 fn parse_one(
     cooker: &mut Cooker<'_>,
@@ -206,18 +230,17 @@ fn parse_one(
     // Its messages are taken then: in the order they were logged, as BitBake prints them.
     let parsed =
         cooker.parse_recipe_variants(config, recipe, &appends, layer, &mut |variant, d| {
-            let info = bb_data::RecipeInfo::from_datastore(&d)?;
+            let info = profile::step("recipe info", || bb_data::RecipeInfo::from_datastore(&d))?;
             if let Some(reason) = &info.skipped
                 && verbose
             {
                 outcome.messages.push(skip_note(recipe, variant, reason));
             }
             log_lines(&d, &mut outcome.messages);
-            for input in session
-                .evaluator
-                .read_files(&d, "__depends")
-                .unwrap_or_default()
-            {
+            let inputs = profile::step("parse cache inputs", || {
+                session.evaluator.read_files(&d, "__depends")
+            });
+            for input in inputs.unwrap_or_default() {
                 if !entry.inputs.iter().any(|i| i.path == input.path) {
                     entry.inputs.push(input);
                 }
@@ -232,11 +255,11 @@ fn parse_one(
             // has 150.
             drop(d);
             if entry.variants.len().is_multiple_of(GARBAGE_COLLECTED_EVERY) {
-                session.python.collect_garbage();
+                collect_garbage(session);
             }
             Ok(())
         });
-    session.python.collect_garbage();
+    collect_garbage(session);
     match parsed {
         Ok(()) => {
             outcome.targets = entry.variants.len();
@@ -345,10 +368,27 @@ pub(crate) fn build_directory(build: &BuildDir) -> Result<PathBuf, String> {
 
 /// `hitzeleiter parse`: every recipe of BBFILES with its variants, then BitBake's summary.
 pub(crate) fn parse(args: &ParseArgs, build: &BuildDir) -> ExitCode {
-    match parse_recipes(build, args.verbose, false) {
+    let options = ParseOptions {
+        verbose: args.verbose,
+        profile: args.profile,
+        ..ParseOptions::default()
+    };
+    match parse_recipes(build, &options) {
         Ok(parsed) => {
             let (summary, errors) = parsed.report();
             println!("{summary}");
+            if let Some(times) = &parsed.times {
+                let recipes: Vec<_> = parsed
+                    .files
+                    .recipes
+                    .iter()
+                    .zip(&parsed.outcomes)
+                    .filter_map(|(path, o)| Some((path.as_path(), o.profile.as_ref()?)))
+                    .collect();
+                let report =
+                    crate::parse_profile::report(&recipes, times.base_configuration, times.workers);
+                print!("{report}");
+            }
             // As knotty: any ERROR message (a recipe's bb.error too) fails the run.
             let count = |prefix: &str| {
                 parsed
@@ -387,6 +427,16 @@ pub(crate) struct ParsedRecipes {
     pub(crate) collections: Vec<bb_data::LayerCollection>,
     /// Each collection's layer directory.
     pub(crate) layer_dirs: Vec<(String, PathBuf)>,
+    /// How the recipes were parsed, when they were profiled.
+    pub(crate) times: Option<ParseTimes>,
+}
+
+/// How a profiled parse went, besides the recipes' own profiles.
+pub(crate) struct ParseTimes {
+    /// Parsing the base configuration, before the recipes.
+    pub(crate) base_configuration: std::time::Duration,
+    /// How many parse workers there were.
+    pub(crate) workers: usize,
 }
 
 /// Transparent huge pages off for this process while it parses, as they were before
@@ -423,9 +473,13 @@ impl Drop for NoHugePages {
 /// carries its variants' [`bb_data::RecipeInfo`].
 pub(crate) fn parse_recipes(
     build: &BuildDir,
-    verbose: bool,
-    with_infos: bool,
+    options: &ParseOptions,
 ) -> Result<ParsedRecipes, String> {
+    let ParseOptions {
+        verbose,
+        with_infos,
+        profile,
+    } = *options;
     // Finding the cache needs no python: only where bblayers.conf is.
     let no_python = Evaluator::new(None);
     let probe = Cooker::new(&no_python, Session::config(build)?);
@@ -434,7 +488,7 @@ pub(crate) fn parse_recipes(
         tool: tool_id(),
         environment: probe.approved_environment(),
     };
-    let cache = usable_cache(&cache_file, &key, with_infos);
+    let cache = usable_cache(&cache_file, &key, with_infos).filter(|_| !profile);
     if let Some(cache) = &cache {
         let store = cache.collection_store().map_err(|e| e.to_string())?;
         let files = bb_data::collect_recipe_files(&store).map_err(|e| e.to_string())?;
@@ -456,6 +510,7 @@ pub(crate) fn parse_recipes(
                 provider_vars: cache.provider_vars.iter().cloned().collect(),
                 collections: bb_data::layer_collections(&store).map_err(|e| e.to_string())?,
                 layer_dirs: cache.layer_dirs.clone(),
+                times: None,
             });
         }
     }
@@ -468,9 +523,11 @@ pub(crate) fn parse_recipes(
     let _no_huge_pages = NoHugePages::while_parsing();
     let session = Session::new(build, false)?;
     let mut cooker = session.cooker();
+    let started = std::time::Instant::now();
     let config = cooker
         .parse_base_configuration()
         .map_err(|e| e.to_string())?;
+    let base_configuration = started.elapsed();
     let files = bb_data::collect_recipe_files(&config).map_err(|e| e.to_string())?;
     print_log(&config);
     let mut outcomes: Vec<Option<RecipeOutcome>> = (0..files.recipes.len()).map(|_| None).collect();
@@ -497,6 +554,10 @@ pub(crate) fn parse_recipes(
         let recipe = &files.recipes[todo[item]];
         let layer = bb_data::file_collection(&collections, &recipe.display().to_string())
             .map_or("", |c| c.name.as_str());
+        if profile {
+            bb_data::profile::start();
+        }
+        let started = std::time::Instant::now();
         let mut outcome = parse_one(
             &mut cooker,
             &session,
@@ -506,6 +567,11 @@ pub(crate) fn parse_recipes(
             layer,
             verbose,
         );
+        outcome.profile =
+            bb_data::profile::take().map(|profile| crate::parse_profile::RecipeProfile {
+                time: started.elapsed(),
+                profile,
+            });
         outcome.infos = outcome
             .cache_entry
             .as_mut()
@@ -541,7 +607,8 @@ pub(crate) fn parse_recipes(
     if !todo.is_empty() {
         session.python.freeze_for_fork();
     }
-    crate::workers::run(todo.len(), parse_workers(&config), &mut work, &mut done)?;
+    let workers = parse_workers(&config);
+    crate::workers::run(todo.len(), workers, &mut work, &mut done)?;
     progress.finish_and_clear();
     if let Some(err) = decoding_failed {
         return Err(format!("a parse worker's result: {err}"));
@@ -601,6 +668,10 @@ pub(crate) fn parse_recipes(
         provider_vars: provider_vars.into_iter().collect(),
         collections,
         layer_dirs,
+        times: profile.then_some(ParseTimes {
+            base_configuration,
+            workers,
+        }),
     })
 }
 

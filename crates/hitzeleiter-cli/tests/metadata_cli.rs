@@ -294,6 +294,47 @@ fn python_exceptions_name_the_metadata_lines() {
     assert!(stderr.contains("KeyError: 'missing'"), "{stderr}");
 }
 
+/// `parse --profile` parses every recipe again, even with a current parse cache, and
+/// reports the steps, the anonymous functions by file and line, and the recipe files; the
+/// cache it writes serves the next parse.
+#[test]
+fn parse_profile_parses_again_and_names_the_python() {
+    let build = scratch_build(
+        "parse-profile",
+        &[(
+            "meta-test/recipes-test/timed/timed_1.0.bb",
+            "A = \"a\"\n\npython __anonymous() {\n    d.setVar('B', 'b')\n}\n",
+        )],
+    );
+    assert_eq!(parse_counts(&build, &[]), (0, 3));
+    let output = Command::new(env!("CARGO_BIN_EXE_hitzeleiter"))
+        .args(["parse", "--profile", "--build-dir"])
+        .arg(&build)
+        .env_remove("BBPATH")
+        .output()
+        .expect("run hitzeleiter");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].contains("(0 cached, 3 parsed)"), "{stdout}");
+    assert!(
+        lines[1].starts_with("Parse profile: 3 recipe files parsed in "),
+        "{stdout}"
+    );
+    for expected in [
+        "%  recipe statements",
+        "%  anonymous python",
+        "×  anonymous python timed/timed_1.0.bb:3",
+        "recipes-test/timed/timed_1.0.bb",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.ends_with(expected)),
+            "no line ending in {expected:?}: {stdout}"
+        );
+    }
+    assert_eq!(parse_counts(&build, &[]), (3, 0));
+}
+
 /// `parse` in `build`, with extra environment variables; returns the summary's
 /// "(C cached, P parsed)" counts.
 fn parse_counts(build: &Path, env: &[(&str, &str)]) -> (usize, usize) {
