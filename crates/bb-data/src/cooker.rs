@@ -492,17 +492,12 @@ impl<'e> Cooker<'e> {
     }
 
     fn fire(&self, d: &DataStore, event: &CookerEvent) -> Result<(), EvalError> {
-        if !self.handlers.iter().any(|h| h.wants(event)) {
+        if self.handlers.is_empty() {
             return Ok(());
         }
-        crate::profile::python(
-            || format!("handlers of {}", event.class_name()),
-            || {
-                self.evaluator
-                    .python()?
-                    .fire_event(d, event, &self.handlers)
-            },
-        )
+        self.evaluator
+            .python()?
+            .fire_event(d, event, &self.handlers)
     }
 
     /// The renamed-variable check of `parseBaseConfiguration`.

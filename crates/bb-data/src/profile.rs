@@ -3,9 +3,9 @@
 //! Profiling is switched on per thread ([`start`]); while it is off, a measured piece of
 //! work costs one thread-local check. The [`Cooker`](crate::Cooker) measures the steps of
 //! a recipe's parse, which do not overlap, and the python they run: each anonymous
-//! function, the handlers of each event, each `${@…}` expression given to python. Python
-//! entries overlap (an anonymous function's time includes the inline python it made
-//! expand).
+//! function, each `${@…}` expression given to python; a [`PythonHost`](crate::PythonHost)
+//! may measure each event handler. Python entries overlap (an anonymous function's time
+//! includes the inline python it made expand).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -35,7 +35,7 @@ pub struct Profile {
     /// The steps of a recipe's parse (`recipe statements`, `anonymous python`, …), which
     /// do not overlap.
     pub steps: BTreeMap<String, Timing>,
-    /// The python run within the steps: `anonymous function FILE:LINE`, `handlers of
+    /// The python run within the steps: `anonymous python FILE:LINE`, `handler NAME of
     /// EVENT`, `${@CODE}`. These overlap.
     pub python: BTreeMap<String, Timing>,
 }
