@@ -60,7 +60,7 @@ fn level_of(name: &str) -> LogLevel {
 #[rustpython_vm::pymodule]
 pub(crate) mod _hz {
     use bb_data::{DataError, Value};
-    use rustpython_vm::builtins::PyDictRef;
+    use rustpython_vm::builtins::{PyDictRef, PyStr};
     use rustpython_vm::function::{FuncArgs, KwArgs, OptionalArg};
     use rustpython_vm::protocol::PyMappingMethods;
     use rustpython_vm::types::{AsMapping, Iterable};
@@ -102,6 +102,102 @@ pub(crate) mod _hz {
     fn deltask(task: String, d: PyObjectRef, vm: &VirtualMachine) -> PyResult<()> {
         let d = DataSmart::store_of(&d, vm)?;
         bb_data::del_task(&d, task.as_str()).map_err(|e| raise(vm, e))
+    }
+
+    // `os.path` (posixpath) is python code, interpreted: `join`, `basename`, `dirname` and
+    // `split` run tens of thousands of times in a parse (FILESPATH alone joins ~30 paths
+    // per recipe). The bootstrap puts these in their place; they compute what python's
+    // own do for plain `str` arguments and hand anything else to those, kept here as
+    // `python_NAME`.
+
+    /// `posixpath.join`.
+    #[pyfunction]
+    fn path_join(args: FuncArgs, vm: &VirtualMachine) -> PyResult {
+        let Some(parts) = plain_strs(&args, vm) else {
+            return python_path_function("join", args, vm);
+        };
+        let [first, rest @ ..] = parts.as_slice() else {
+            return python_path_function("join", args, vm);
+        };
+        if rest.is_empty() {
+            return Ok(args.args[0].clone());
+        }
+        let mut path = (*first).to_owned();
+        for part in rest {
+            if part.starts_with('/') {
+                path.clear();
+            } else if !path.is_empty() && !path.ends_with('/') {
+                path.push('/');
+            }
+            path.push_str(part);
+        }
+        Ok(vm.ctx.new_str(path).into())
+    }
+
+    /// `posixpath.basename`.
+    #[pyfunction]
+    fn path_basename(args: FuncArgs, vm: &VirtualMachine) -> PyResult {
+        match plain_strs(&args, vm).as_deref() {
+            Some([path]) => Ok(vm.ctx.new_str(split_path(path).1).into()),
+            _ => python_path_function("basename", args, vm),
+        }
+    }
+
+    /// `posixpath.dirname`.
+    #[pyfunction]
+    fn path_dirname(args: FuncArgs, vm: &VirtualMachine) -> PyResult {
+        match plain_strs(&args, vm).as_deref() {
+            Some([path]) => Ok(vm.ctx.new_str(split_path(path).0).into()),
+            _ => python_path_function("dirname", args, vm),
+        }
+    }
+
+    /// `posixpath.split`.
+    #[pyfunction]
+    fn path_split(args: FuncArgs, vm: &VirtualMachine) -> PyResult {
+        match plain_strs(&args, vm).as_deref() {
+            Some([path]) => {
+                let (head, tail) = split_path(path);
+                Ok(vm
+                    .ctx
+                    .new_tuple(vec![
+                        vm.ctx.new_str(head).into(),
+                        vm.ctx.new_str(tail).into(),
+                    ])
+                    .into())
+            }
+            _ => python_path_function("split", args, vm),
+        }
+    }
+
+    /// posixpath's `split`: the head without its trailing slashes (unless it is all
+    /// slashes), and the tail after the last slash.
+    fn split_path(path: &str) -> (&str, &str) {
+        let at = path.rfind('/').map_or(0, |i| i + 1);
+        let (head, tail) = path.split_at(at);
+        if head.is_empty() || head.bytes().all(|b| b == b'/') {
+            (head, tail)
+        } else {
+            (head.trim_end_matches('/'), tail)
+        }
+    }
+
+    /// The arguments as `&str`, when they are all positional, exact `str` objects
+    /// without lone surrogates.
+    fn plain_strs<'a>(args: &'a FuncArgs, vm: &VirtualMachine) -> Option<Vec<&'a str>> {
+        if !args.kwargs.is_empty() {
+            return None;
+        }
+        args.args
+            .iter()
+            .map(|arg| arg.downcast_ref_if_exact::<PyStr>(vm)?.to_str())
+            .collect()
+    }
+
+    fn python_path_function(name: &str, args: FuncArgs, vm: &VirtualMachine) -> PyResult {
+        crate::host::import_module(vm, "_hz")?
+            .get_attr(&vm.ctx.new_str(format!("python_{name}")), vm)?
+            .call(args, vm)
     }
 
     /// Python source of an embedded module: `(source, is_package)`.

@@ -85,6 +85,12 @@ sys.modules["_thread"] = _thread_module
 del _thread_module
 import importlib.util, importlib.machinery
 import hashlib, marshal, os
+import posixpath
+# Native os.path functions (see _hz.path_join): python's own stay for what they do not do.
+for _name in ("join", "basename", "dirname", "split"):
+    setattr(_hz, "python_" + _name, getattr(posixpath, _name))
+    setattr(posixpath, _name, getattr(_hz, "path_" + _name))
+del _name
 
 # `__code_cache__` (set by the host, or None): a directory keeping compiled modules by the
 # digest of their source and path, so that each process does not compile the layers'

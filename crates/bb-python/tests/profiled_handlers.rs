@@ -23,7 +23,10 @@ fn each_handler_is_timed_under_its_name() {
     d.set_python(python.clone());
     let handlers = [
         handler("hz_first", "    d.setVar('SEEN', 'first')\n"),
-        handler("hz_second", "    d.setVar('SEEN', d.getVar('SEEN') + ' second')\n"),
+        handler(
+            "hz_second",
+            "    d.setVar('SEEN', d.getVar('SEEN') + ' second')\n",
+        ),
     ];
     let event = CookerEvent::RecipeParsed {
         file: "recipe.bb".to_owned(),
