@@ -476,6 +476,17 @@ impl InlinePython for Python {
             let compiled = self.compiled_expression(vm, code, varname)?;
             let d_object = wrap(vm, d);
             let locals = self.new_data_context(vm, &d_object)?;
+            // BitBake's DataContext raises KeyError for a name of the global context, and
+            // python then finds it among the globals: such a name is given its global
+            // value up front instead (the same value, without an exception to make).
+            for name in compiled.names.iter() {
+                let name = name.as_str();
+                if name != "d"
+                    && let Some(value) = self.globals.get_item_opt(name, vm)?
+                {
+                    locals.set_item(name, value, vm)?;
+                }
+            }
             let scope =
                 Scope::with_builtins(Some(ArgMapping::new(locals)), self.globals.clone(), vm);
             // BitBake evaluates with `d` among the globals too, so that generator
