@@ -200,6 +200,39 @@ pub(crate) mod _hz {
             .call(args, vm)
     }
 
+    /// What `bb.fetch2.URI` reads of `urllib.parse.urlparse(url)`: `(scheme, path, query,
+    /// hostname, port, username, password)`, computed as python's parse computes them
+    /// (~25 python calls per URL, for every SRC_URI entry of every recipe). Only for an
+    /// exact `str` of printable ASCII without `;`, `[` or `]` (no whitespace to strip, no
+    /// parameters to split, no IPv6 host) and with a valid port, if any; None for
+    /// anything else, which python's own parse handles (and raises about).
+    #[pyfunction]
+    fn split_url(url: PyObjectRef, vm: &VirtualMachine) -> Option<PyObjectRef> {
+        let url = url.downcast_ref_if_exact::<PyStr>(vm)?.to_str()?;
+        let fields = super::split_url(url)?;
+        let optional = |field: Option<&str>| match field {
+            Some(text) => vm.ctx.new_str(text).into(),
+            None => vm.ctx.none(),
+        };
+        let port = match fields.port {
+            Some(port) => vm.ctx.new_int(port).into(),
+            None => vm.ctx.none(),
+        };
+        Some(
+            vm.ctx
+                .new_tuple(vec![
+                    vm.ctx.new_str(fields.scheme).into(),
+                    vm.ctx.new_str(fields.path).into(),
+                    vm.ctx.new_str(fields.query).into(),
+                    optional(fields.hostname.as_deref()),
+                    port,
+                    optional(fields.username),
+                    optional(fields.password),
+                ])
+                .into(),
+        )
+    }
+
     /// Python source of an embedded module: `(source, is_package)`.
     #[pyfunction]
     fn embedded_source(name: String) -> Option<(String, bool)> {
@@ -794,4 +827,78 @@ pub(crate) fn raise(
         },
         Err(exception) => exception,
     }
+}
+
+/// The fields of [`_hz::split_url`].
+#[derive(Debug, PartialEq)]
+struct SplitUrl<'a> {
+    scheme: String,
+    path: &'a str,
+    query: &'a str,
+    hostname: Option<String>,
+    port: Option<u16>,
+    username: Option<&'a str>,
+    password: Option<&'a str>,
+}
+
+/// `urllib.parse.urlsplit` (which `urlparse` is, for a URL without `;`) and the
+/// `hostname`, `port`, `username` and `password` of its result, for the URLs
+/// [`_hz::split_url`] takes; None for the others.
+fn split_url(url: &str) -> Option<SplitUrl<'_>> {
+    if !url.bytes().all(|b| b.is_ascii_graphic()) || url.contains([';', '[', ']']) {
+        return None;
+    }
+    let mut scheme = String::new();
+    let mut rest = url;
+    if let Some(colon) = url.find(':')
+        && colon > 0
+        && url.as_bytes()[0].is_ascii_alphabetic()
+        && url[..colon]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    {
+        scheme = url[..colon].to_ascii_lowercase();
+        rest = &url[colon + 1..];
+    }
+    let mut netloc = "";
+    if let Some(after) = rest.strip_prefix("//") {
+        let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+        (netloc, rest) = after.split_at(end);
+    }
+    let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (userinfo, hostinfo) = match netloc.rsplit_once('@') {
+        Some((userinfo, hostinfo)) => (Some(userinfo), hostinfo),
+        None => (None, netloc),
+    };
+    let (username, password) = match userinfo {
+        Some(userinfo) => match userinfo.split_once(':') {
+            Some((user, password)) => (Some(user), Some(password)),
+            None => (Some(userinfo), None),
+        },
+        None => (None, None),
+    };
+    let (host, port) = hostinfo.split_once(':').unwrap_or((hostinfo, ""));
+    let port = if port.is_empty() {
+        None
+    } else if port.bytes().all(|b| b.is_ascii_digit()) {
+        // Python raises for a port past 65535: its own parse is left to say so.
+        Some(port.parse::<u16>().ok()?)
+    } else {
+        return None;
+    };
+    // A scoped IPv6 zone (after `%`) keeps its case.
+    let hostname = (!host.is_empty()).then(|| match host.split_once('%') {
+        Some((name, zone)) => format!("{}%{zone}", name.to_ascii_lowercase()),
+        None => host.to_ascii_lowercase(),
+    });
+    Some(SplitUrl {
+        scheme,
+        path,
+        query,
+        hostname,
+        port,
+        username,
+        password,
+    })
 }

@@ -8,6 +8,8 @@ import os
 import re
 import urllib.parse
 
+import _hz
+
 import bb
 
 
@@ -128,6 +130,22 @@ _netloc_after_scheme = re.compile(r"(?<=:)//(?!/)")
 _relative_url = re.compile(r"^\w+:(?!//)")
 
 
+def _urlparse(url):
+    """(scheme, path, query, hostname, port, username, password) of
+    `urllib.parse.urlparse(url)`: natively for the plain URLs most are."""
+    fields = _hz.split_url(url)
+    if fields is None:
+        parsed = urllib.parse.urlparse(url)
+        # A bad port raises only when it is read, as URI reads it: not for a relative URL.
+        try:
+            port = parsed.port
+        except ValueError as error:
+            port = error
+        fields = (parsed.scheme, parsed.path, parsed.query, parsed.hostname, port,
+                  parsed.username, parsed.password)
+    return fields
+
+
 class URI(object):
     """A BitBake URL: `scheme://[user[:password]@]host[:port]/path[?query][;k=v...]`.
     `file:` and `git:` URLs may be relative (`file:a.patch`, `file://a.patch`)."""
@@ -157,33 +175,35 @@ class URI(object):
     def _parse(self, uri):
         """The fields a URI made from `uri` has (its own parse, mutated by nobody)."""
         uri, _, param_str = uri.partition(";")
-        parsed = urllib.parse.urlparse(uri)
-        self.scheme = parsed.scheme
+        scheme, path, query, hostname, port, username, password = _urlparse(uri)
+        self.scheme = scheme
         reparse = False
         if self.scheme not in urllib.parse.uses_netloc:
             # BitBake appends for every URL; urlparse scans the list for every URL after.
             if self.scheme not in urllib.parse.uses_params:
                 urllib.parse.uses_params.append(self.scheme)
             reparse = True
-        if parsed.scheme in self._netloc_forbidden:
+        if scheme in self._netloc_forbidden:
             # `file://relative/path` names a path, never a host.
             uri = _netloc_after_scheme.sub("", uri, count=1)
             reparse = True
         if reparse:
-            parsed = urllib.parse.urlparse(uri)
-        if parsed.scheme in self._relative_schemes and _relative_url.match(uri):
+            scheme, path, query, hostname, port, username, password = _urlparse(uri)
+        if scheme in self._relative_schemes and _relative_url.match(uri):
             self.relative = True
         if not self.relative:
-            self.hostname = parsed.hostname or ""
-            self.port = parsed.port
-            self.userinfo += parsed.username or ""
-            if parsed.password:
-                self.userinfo += ":%s" % parsed.password
-        self.path = urllib.parse.unquote(parsed.path)
+            if isinstance(port, ValueError):
+                raise port
+            self.hostname = hostname or ""
+            self.port = port
+            self.userinfo += username or ""
+            if password:
+                self.userinfo += ":%s" % password
+        self.path = urllib.parse.unquote(path) if "%" in path else path
         if param_str:
             self.params = _split_params(param_str, ";")
-        if parsed.query:
-            self.query = _split_params(parsed.query, "&")
+        if query:
+            self.query = _split_params(query, "&")
         return (self.scheme, self.userinfo, self.hostname, self.port, self.path, self.params,
                 self.query)
 
