@@ -830,7 +830,7 @@ pub(crate) fn raise(
 }
 
 /// The fields of [`_hz::split_url`].
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 struct SplitUrl<'a> {
     scheme: String,
     path: &'a str,

@@ -52,13 +52,16 @@ const URLS: &[(&str, bool)] = &[
 ];
 
 /// The comparison, in python: one line per URL whose fields differ, or whose
-/// native/fallback choice is not the expected one.
+/// native/fallback choice is not the expected one (None: either); and how many of the URLs
+/// were parsed natively.
 const COMPARE: &str = r#"
 import json, urllib.parse, _hz
 problems = []
+native_count = 0
 for url, native in json.loads(d.getVar("URLS")):
     fields = _hz.split_url(url)
-    if (fields is not None) != native:
+    native_count += fields is not None
+    if native is not None and (fields is not None) != native:
         problems.append("%r: native %s, expected %s" % (url, fields is not None, native))
         continue
     if fields is None:
@@ -69,77 +72,55 @@ for url, native in json.loads(d.getVar("URLS")):
     if fields != expected:
         problems.append("%r: %r, python %r" % (url, fields, expected))
 d.setVar("PROBLEMS", "\n".join(problems))
+d.setVar("NATIVE", str(native_count))
 "#;
 
-fn problems(urls: &[(String, bool)]) -> String {
+/// (the problems COMPARE finds, how many URLs were parsed natively).
+fn compare(urls: &[(String, Option<bool>)]) -> (String, usize) {
     let python = Python::new().expect("python starts");
     let d = DataStore::new();
     let json = serde_json::to_string(urls).expect("serialises");
     d.set_var("URLS", json).expect("set");
     bb_data::PythonHost::exec(&python, &d, COMPARE).expect("the comparison runs");
-    d.get_var_str("PROBLEMS")
-        .expect("read")
-        .expect("set")
-        .to_string()
+    let read = |var: &str| d.get_var_str(var).expect("read").expect("set").to_string();
+    (read("PROBLEMS"), read("NATIVE").parse().expect("a count"))
 }
 
 #[test]
 fn native_url_fields_agree_with_urllib() {
-    let urls: Vec<(String, bool)> = URLS.iter().map(|(u, n)| (u.to_string(), *n)).collect();
-    assert_eq!(problems(&urls), "");
+    let urls: Vec<(String, Option<bool>)> = URLS
+        .iter()
+        .map(|(url, native)| (url.to_string(), Some(*native)))
+        .collect();
+    assert_eq!(compare(&urls).0, "");
 }
 
-/// Every URL in openembedded-core's recipes (without its `;` parameters, as
-/// `bb.fetch2.URI` parses it), where python's parse has no error to raise.
+/// Every URL in openembedded-core's metadata (without its `;` parameters, as
+/// `bb.fetch2.URI` parses it).
 #[test]
 fn native_url_fields_agree_with_urllib_on_the_corpus() {
     let Some(shared) = test_support::require_shared("native_url_fields_agree_on_the_corpus") else {
         return;
     };
-    let meta = shared.join("corpus/openembedded-core/meta");
+    let root = shared.join("corpus/openembedded-core");
     let mut urls = std::collections::BTreeSet::new();
-    let mut stack = vec![meta];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).expect("a corpus directory") {
-            let path = entry.expect("an entry").path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path
-                .extension()
-                .is_some_and(|e| e == "bb" || e == "inc" || e == "bbappend")
-            {
-                let text = std::fs::read_to_string(&path).unwrap_or_default();
-                for word in text.split(|c: char| c.is_whitespace() || c == '"' || c == '\\') {
-                    if word.contains("://") {
-                        urls.insert(word.split(';').next().unwrap_or(word).to_owned());
-                    }
-                }
+    for path in bb_syntax::collect_metadata_files(&root).expect("corpus is readable") {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        for word in text.split(|c: char| c.is_whitespace() || c == '"' || c == '\\') {
+            if word.contains("://") {
+                urls.insert(word.split(';').next().unwrap_or(word).to_owned());
             }
         }
     }
     assert!(urls.len() > 1000, "only {} URLs found", urls.len());
-    let python = Python::new().expect("python starts");
-    let d = DataStore::new();
-    // Which of them the host parses itself is what the comparison checks: ask python.
-    let json = serde_json::to_string(&urls).expect("serialises");
-    d.set_var("ALL", json).expect("set");
-    bb_data::PythonHost::exec(
-        &python,
-        &d,
-        "import json, _hz\n\
-         d.setVar('URLS', json.dumps([[u, _hz.split_url(u) is not None] \
-         for u in json.loads(d.getVar('ALL'))]))",
-    )
-    .expect("runs");
-    let urls: Vec<(String, bool)> =
-        serde_json::from_str(&d.get_var_str("URLS").expect("read").expect("set")).expect("json");
-    let native = urls.iter().filter(|(_, n)| *n).count();
+    let urls: Vec<(String, Option<bool>)> = urls.into_iter().map(|url| (url, None)).collect();
+    let (problems, native) = compare(&urls);
+    assert_eq!(problems, "");
     assert!(
         native * 10 > urls.len() * 9,
         "only {native} of {} corpus URLs parsed natively",
         urls.len()
     );
-    assert_eq!(problems(&urls), "");
 }
 
 /// A relative `file:` URL never reads its port; one with a host does, and python's error
