@@ -136,8 +136,13 @@ pub(crate) fn renamed_variables() -> impl Iterator<Item = (&'static str, &'stati
     RENAMED_VARIABLES.iter().copied()
 }
 
-/// The override variants of a variable: (variant name, override).
-type Variants = Arc<Vec<(String, String)>>;
+/// One override variant: (variant name, override). Shared strings: a store's first
+/// change to a variable's variants copies the list it inherited, and lists such as
+/// `FILES`' are long.
+type Variant = (Arc<str>, Arc<str>);
+
+/// The override variants of a variable.
+type Variants = Arc<Vec<Variant>>;
 
 /// BitBake's `overridedata`: variable → its override variants. A copy shares the table of
 /// the store it was made from and keeps its own changes apart (a variable removed maps to
@@ -172,7 +177,7 @@ impl OverrideData {
     }
 
     /// `var`'s variants to change in place (none yet: an empty list).
-    fn variants_mut(&mut self, var: &str) -> &mut Vec<(String, String)> {
+    fn variants_mut(&mut self, var: &str) -> &mut Vec<Variant> {
         if !self.own.contains_key(var) {
             let shared = self.shared.get(var).cloned();
             self.own.insert(var.into(), shared);
@@ -297,7 +302,7 @@ impl Inner {
 
     /// The override variant of a variable that wins: BitBake peels the overrides off the
     /// active variants in OVERRIDES order, so the rightmost override wins.
-    fn override_winner(&self, variants: &[(String, String)]) -> Option<String> {
+    fn override_winner(&self, variants: &[Variant]) -> Option<String> {
         // A python dict in insertion order: override text -> variant name.
         let mut active: Vec<(String, String)> = Vec::new();
         let insert = |active: &mut Vec<(String, String)>, key: String, target: String| match active
@@ -309,7 +314,7 @@ impl Inner {
         };
         for (r, o) in variants {
             if override_active(o, &self.overridesset) {
-                insert(&mut active, o.clone(), r.clone());
+                insert(&mut active, o.to_string(), r.to_string());
             }
         }
         let overrides = self.overrides.as_deref().unwrap_or_default();
@@ -524,7 +529,12 @@ impl DataStore {
             .borrow()
             .overridedata
             .get(var)
-            .map(|variants| variants.to_vec())
+            .map(|variants| {
+                variants
+                    .iter()
+                    .map(|(v, o)| (v.to_string(), o.to_string()))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -830,7 +840,7 @@ impl DataStore {
                 variants
                     .iter()
                     .filter(|(_, o)| override_active(o, &inner.overridesset))
-                    .map(|(r, _)| r.clone())
+                    .map(|(r, _)| r.to_string())
                     .collect()
             };
             for name in active {
@@ -845,15 +855,15 @@ impl DataStore {
     /// override (`[a-z0-9]` first).
     fn update_overrides(inner: &mut Inner, var: &str) {
         for (shortvar, override_) in override_indexes(var) {
-            let known = inner.overridedata.get(shortvar).is_some_and(|list| {
-                list.iter()
-                    .any(|(v, o)| v.as_str() == var && o.as_str() == override_)
-            });
+            let known = inner
+                .overridedata
+                .get(shortvar)
+                .is_some_and(|list| list.iter().any(|(v, o)| &**v == var && &**o == override_));
             if !known {
                 inner
                     .overridedata
                     .variants_mut(shortvar)
-                    .push((var.to_owned(), override_.to_owned()));
+                    .push((var.into(), override_.into()));
             }
         }
     }
@@ -905,6 +915,10 @@ impl DataStore {
 
     /// Runs a write whose history records `detail` instead of the value written.
     fn with_detail<T>(&self, detail: &str, write: impl FnOnce() -> T) -> T {
+        // Without history the detail is never shown: no copy of it.
+        if !self.is_tracking() {
+            return write();
+        }
         self.detail_override.replace(Some(detail.to_owned()));
         let result = write();
         self.detail_override.replace(None);
@@ -1017,12 +1031,12 @@ impl DataStore {
             let listed = inner
                 .overridedata
                 .get(shortvar)
-                .is_some_and(|list| list.iter().any(|(v, o)| v == var && o == override_));
+                .is_some_and(|list| list.iter().any(|(v, o)| &**v == var && &**o == override_));
             if listed {
                 inner
                     .overridedata
                     .variants_mut(shortvar)
-                    .retain(|(v, o)| !(v == var && o == override_));
+                    .retain(|(v, o)| !(&**v == var && &**o == override_));
             }
         }
     }
@@ -1259,9 +1273,9 @@ impl DataStore {
         let variants = self.inner.borrow().overridedata.get(key).cloned();
         if let Some(variants) = variants {
             found = true;
-            let renamed: Vec<(String, String)> = variants
+            let renamed: Vec<Variant> = variants
                 .iter()
-                .map(|(v, o)| (v.replace(key, newkey), o.clone()))
+                .map(|(v, o)| (v.replace(key, newkey).into(), o.clone()))
                 .collect();
             self.inner
                 .borrow_mut()
@@ -1684,7 +1698,17 @@ impl DataStore {
         var: &str,
         f: impl FnOnce(Option<&Value>) -> T,
     ) -> Result<T, DataError> {
-        let (_, parsed) = self.read(var, CONTENT, Read::plain(true))?;
+        self.with_var_flag(var, CONTENT, f)
+    }
+
+    /// `d.getVarFlag(var, flag)` lent to `f`, as [`DataStore::with_var`].
+    pub fn with_var_flag<T>(
+        &self,
+        var: &str,
+        flag: &str,
+        f: impl FnOnce(Option<&Value>) -> T,
+    ) -> Result<T, DataError> {
+        let (_, parsed) = self.read(var, flag, Read::plain(true))?;
         Ok(f(parsed.as_ref().and_then(|p| p.value.as_ref())))
     }
 

@@ -60,7 +60,7 @@ fn level_of(name: &str) -> LogLevel {
 #[rustpython_vm::pymodule]
 pub(crate) mod _hz {
     use bb_data::{DataError, Value};
-    use rustpython_vm::builtins::{PyDictRef, PyStr};
+    use rustpython_vm::builtins::{PyDictRef, PyStr, PyStrRef};
     use rustpython_vm::function::{FuncArgs, KwArgs, OptionalArg};
     use rustpython_vm::protocol::PyMappingMethods;
     use rustpython_vm::types::{AsMapping, Iterable};
@@ -280,6 +280,16 @@ pub(crate) mod _hz {
         })
     }
 
+    /// What the history shows of a write from python: the value, made only when history
+    /// is kept.
+    fn history_detail(d: &bb_data::DataStore, value: &Value) -> String {
+        if d.is_tracking() {
+            value.to_string()
+        } else {
+            String::new()
+        }
+    }
+
     fn kw_bool(kwargs: &KwArgs, name: &str, vm: &VirtualMachine) -> PyResult<bool> {
         match kwargs.get(name) {
             Some(value) => value.clone().try_to_bool(vm),
@@ -370,6 +380,7 @@ pub(crate) mod _hz {
         #[pymethod(name = "getVar")]
         fn get_var(zelf: &Py<Self>, args: FuncArgs, vm: &VirtualMachine) -> PyResult<PyObjectRef> {
             let (var, expand, noweakdefault, parsing) = var_options(args, vm)?;
+            let var = var.to_string_lossy();
             let d = zelf.store(vm)?;
             if expand && !noweakdefault && !parsing {
                 return d
@@ -389,8 +400,9 @@ pub(crate) mod _hz {
             vm: &VirtualMachine,
         ) -> PyResult<PyObjectRef> {
             let mut positional = args.args.iter();
-            let var: String = arg_str(positional.next(), &args, "var", vm)?;
-            let flag: String = arg_str(positional.next(), &args, "flag", vm)?;
+            let var = arg_str(positional.next(), &args, "var", vm)?;
+            let flag = arg_str(positional.next(), &args, "flag", vm)?;
+            let (var, flag) = (var.to_string_lossy(), flag.to_string_lossy());
             let expand = match positional.next().or(args.kwargs.get("expand")) {
                 Some(v) => v.clone().try_to_bool(vm)?,
                 None => true,
@@ -400,6 +412,13 @@ pub(crate) mod _hz {
                 None => false,
             };
             let d = zelf.store(vm)?;
+            if expand && !noweakdefault {
+                return d
+                    .with_var_flag(&var, &flag, |value| {
+                        value.map_or_else(|| vm.ctx.none(), |v| to_python(vm, v))
+                    })
+                    .map_err(|err| raise(vm, err));
+            }
             zelf.value(d.get_var_flag_with(&var, &flag, expand, noweakdefault), vm)
         }
 
@@ -416,7 +435,7 @@ pub(crate) mod _hz {
             let value = from_python(vm, &value)?;
             let parsing = kw_bool(&kwargs, "parsing", vm)?;
             let origin = caller(&d, vm);
-            let detail = value.to_string();
+            let detail = history_detail(&d, &value);
             d.set_var_logged(
                 var.as_str(),
                 value,
@@ -441,7 +460,7 @@ pub(crate) mod _hz {
             let d = zelf.store(vm)?;
             let value = from_python(vm, &value)?;
             let origin = caller(&d, vm);
-            let detail = value.to_string();
+            let detail = history_detail(&d, &value);
             d.set_var_flag_logged(
                 var.as_str(),
                 flag.as_str(),
@@ -758,19 +777,21 @@ pub(crate) mod _hz {
         fn disable_tracking(_zelf: &Py<Self>) {}
     }
 
+    /// A str argument (its text borrowed with `to_string_lossy`: names are read on every
+    /// `getVar`, and copying them cost an allocation each).
     fn arg_str(
         positional: Option<&PyObjectRef>,
         args: &FuncArgs,
         name: &str,
         vm: &VirtualMachine,
-    ) -> PyResult<String> {
+    ) -> PyResult<PyStrRef> {
         let value = positional
             .or(args.kwargs.get(name))
             .ok_or_else(|| vm.new_type_error(format!("missing argument '{name}'")))?;
-        Ok(value.str(vm)?.to_string_lossy().into_owned())
+        value.str(vm)
     }
 
-    fn var_options(args: FuncArgs, vm: &VirtualMachine) -> PyResult<(String, bool, bool, bool)> {
+    fn var_options(args: FuncArgs, vm: &VirtualMachine) -> PyResult<(PyStrRef, bool, bool, bool)> {
         let mut positional = args.args.iter();
         let var = arg_str(positional.next(), &args, "var", vm)?;
         let mut option = |name: &str, default: bool| -> PyResult<bool> {
