@@ -280,10 +280,6 @@ struct Inner {
     reading: Vec<(String, bool, u64)>,
     /// How many entries of `reading` are reads in progress (the rest are spare).
     reading_depth: usize,
-    /// Whether an expansion in the cache looked at flags or at which variables exist
-    /// (python's `getVarFlag`, `getVarFlags`, `in d`, `keys()` within `${@…}`). Until
-    /// one does, a flag write can change only the cached expansion of that flag.
-    flags_read_in_expansion: bool,
     /// Bumped whenever the active overrides change.
     overrides_generation: u64,
     renames: HashMap<String, String>,
@@ -467,7 +463,6 @@ impl DataStore {
             expand_cache: HashMap::default(),
             reading: Vec::new(),
             reading_depth: 0,
-            flags_read_in_expansion: false,
             overrides_generation: 0,
             renames: RENAMED_VARIABLES
                 .iter()
@@ -649,34 +644,6 @@ impl DataStore {
             inner.expand_cache = HashMap::default();
         } else {
             inner.expand_cache.clear();
-        }
-        // An expansion still in progress may have looked at flags, and will be cached.
-        if inner.reading_depth == 0 {
-            inner.flags_read_in_expansion = false;
-        }
-    }
-
-    /// The expansion cache after a write of `var[flag]`: BitBake empties it on every
-    /// write; only the expansion of that flag can change while no cached expansion looked
-    /// at flags, and flags with meaning elsewhere (`_defaultval`, `export`) empty it.
-    fn forget_flag_expansion(inner: &mut Inner, var: &str, flag: &str) {
-        if inner.flags_read_in_expansion
-            || flag.starts_with(['_', ':'])
-            || flag == "export"
-            || flag == "unexport"
-        {
-            Self::clear_expand_cache(inner);
-        } else {
-            inner.expand_cache.remove(format!("{var}[{flag}]").as_str());
-        }
-    }
-
-    /// Notes a look at flags or at which variables exist: within an expansion, that
-    /// expansion may depend on any flag from now on.
-    fn note_flag_read(&self) {
-        let mut inner = self.inner.borrow_mut();
-        if inner.reading_depth > 0 {
-            inner.flags_read_in_expansion = true;
         }
     }
 
@@ -1011,7 +978,7 @@ impl DataStore {
         }
         self.check_renamed(var, var, origin)?;
         let mut inner = self.inner.borrow_mut();
-        Self::forget_flag_expansion(&mut inner, var, flag);
+        Self::clear_expand_cache(&mut inner);
         inner.record(|| {
             Event::new(
                 var,
@@ -1082,7 +1049,7 @@ impl DataStore {
     /// `delVarFlag` recorded with the origin of the call.
     pub fn del_var_flag_from(&self, var: &str, flag: &str, origin: Option<&Origin>) {
         let mut inner = self.inner.borrow_mut();
-        Self::forget_flag_expansion(&mut inner, var, flag);
+        Self::clear_expand_cache(&mut inner);
         if inner.find(var).is_none() {
             return;
         }
@@ -1459,7 +1426,6 @@ impl DataStore {
 
     /// `d.getVarFlags(var, internalflags=True)`: every flag, internal ones included.
     pub fn get_var_flags_internal(&self, var: &str) -> IndexMap<String, Value> {
-        self.note_flag_read();
         self.inner
             .borrow()
             .find(var)
@@ -1489,7 +1455,6 @@ impl DataStore {
     /// `d.getVarFlags(var)`: the user-visible flags (internal `_`/`:` ones left out,
     /// `??=` flag defaults shown where no value is set). Unexpanded.
     pub fn get_var_flags(&self, var: &str) -> IndexMap<String, Value> {
-        self.note_flag_read();
         let inner = self.inner.borrow();
         let mut flags = IndexMap::new();
         if let Some(data) = inner.find(var) {
@@ -1508,7 +1473,6 @@ impl DataStore {
 
     /// Whether `var` exists in this store (possibly with no value).
     pub fn contains(&self, var: &str) -> bool {
-        self.note_flag_read();
         self.inner.borrow().find(var).is_some_and(|d| !d.is_empty())
     }
 
@@ -1533,7 +1497,6 @@ impl DataStore {
     /// The keys of the store, as `iter(d)`: every variable not deleted, plus variables
     /// that only exist through an active override.
     pub fn keys(&self) -> Result<Vec<String>, DataError> {
-        self.note_flag_read();
         self.need_overrides()?;
         let inner = self.inner.borrow();
         // Sorted and unique; one sort of a vector is cheaper than a tree of ~10k keys.
@@ -1548,7 +1511,6 @@ impl DataStore {
     /// only at the variables that hold the flag or its weak default: a key made only by
     /// overrides has no flags of its own. `bb.build` lists a recipe's tasks so.
     pub fn keys_with_flag(&self, flag: &str) -> Result<Vec<String>, DataError> {
-        self.note_flag_read();
         self.need_overrides()?;
         let weak_default = format!("_defaultval_flag_{flag}");
         let candidates: BTreeSet<String> = self
@@ -1612,7 +1574,6 @@ impl DataStore {
 
     /// Keys set in this store itself, not inherited from a parent (`d.localkeys()`).
     pub fn local_keys(&self) -> Vec<String> {
-        self.note_flag_read();
         let inner = self.inner.borrow();
         let mut keys: BTreeSet<String> = inner.local.keys().cloned().collect();
         let mut layer = inner.parent.as_deref();
@@ -1759,7 +1720,6 @@ impl DataStore {
         let cachename: std::borrow::Cow<str> = if flag == CONTENT {
             var.into()
         } else {
-            self.note_flag_read();
             format!("{var}[{flag}]").into()
         };
         if !read.noweakdefault {

@@ -1,7 +1,7 @@
-//! A flag write keeps the cached expansions that cannot depend on it (BitBake empties its
-//! whole cache): every read after the write must still see what a store without a cache
-//! sees. The cases are those where an expansion does depend on flags: inline python
-//! reading a flag, listing flags, or asking which variables exist.
+//! Reads after flag writes see what a store without an expansion cache sees, in the cases
+//! where an expansion depends on flags: inline python reading a flag, listing flags, or
+//! asking which variables exist, and a flag's own expansion. (BitBake empties its whole
+//! cache on every write; a store that keeps more of it must still pass these.)
 
 use std::rc::Rc;
 
