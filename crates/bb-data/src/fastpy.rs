@@ -538,12 +538,17 @@ fn python_words(s: &str) -> impl Iterator<Item = &str> {
     s.split(is_python_space).filter(|w| !w.is_empty())
 }
 
-/// The value `bb.utils.contains`/`filter` read of `var` (unset reads as empty); `None`
-/// when it is not a string.
-fn feature_value(d: &DataStore, var: &str) -> Result<Option<String>, DataError> {
-    Ok(match d.get_var(var)? {
-        Some(Value::Str(s)) => Some(s),
-        None => Some(String::new()),
+/// `f` of the value `bb.utils.contains`/`filter` read of `var` (unset reads as empty),
+/// lent from the expansion cache (DISTRO_FEATURES and the like are long, and read for
+/// every recipe many times); `None` when it is not a string.
+fn with_feature_value<T>(
+    d: &DataStore,
+    var: &str,
+    f: impl FnOnce(&str) -> T,
+) -> Result<Option<T>, DataError> {
+    d.with_var(var, |value| match value {
+        Some(Value::Str(s)) => Some(f(s)),
+        None => Some(f("")),
         _ => None,
     })
 }
@@ -611,29 +616,36 @@ fn evaluate(d: &DataStore, expr: &Expr) -> Result<Option<Py>, DataError> {
             let (Some(yes), Some(no)) = (value(yes)?, value(no)?) else {
                 return Ok(None);
             };
-            let Some(have) = feature_value(d, var)? else {
-                return Ok(None);
-            };
-            let words: Vec<&str> = python_words(&have).collect();
-            let mut wanted = python_words(items);
-            // An empty value is python's falsy `val`: the false value.
-            let matched = !have.is_empty()
-                && if *any {
-                    wanted.any(|i| words.contains(&i))
-                } else {
-                    wanted.all(|i| words.contains(&i))
-                };
-            if matched { yes } else { no }
+            let matched = with_feature_value(d, var, |have| {
+                let words: Vec<&str> = python_words(have).collect();
+                let mut wanted = python_words(items);
+                // An empty value is python's falsy `val`: the false value.
+                !have.is_empty()
+                    && if *any {
+                        wanted.any(|i| words.contains(&i))
+                    } else {
+                        wanted.all(|i| words.contains(&i))
+                    }
+            })?;
+            match matched {
+                Some(true) => yes,
+                Some(false) => no,
+                None => return Ok(None),
+            }
         }
         Expr::Filter { var, items } => {
-            let Some(have) = feature_value(d, var)? else {
-                return Ok(None);
-            };
-            let words: Vec<&str> = python_words(&have).collect();
-            let mut kept: Vec<&str> = python_words(items).filter(|i| words.contains(i)).collect();
-            kept.sort_unstable();
-            kept.dedup();
-            Py::Str(kept.join(" "))
+            let kept = with_feature_value(d, var, |have| {
+                let words: Vec<&str> = python_words(have).collect();
+                let mut kept: Vec<&str> =
+                    python_words(items).filter(|i| words.contains(i)).collect();
+                kept.sort_unstable();
+                kept.dedup();
+                kept.join(" ")
+            })?;
+            match kept {
+                Some(kept) => Py::Str(kept),
+                None => return Ok(None),
+            }
         }
         Expr::Call(builtin, arg) => {
             let Some(arg) = value(arg)? else {

@@ -101,10 +101,19 @@ impl RecipeInfo {
                 .map(Value::into_string)
                 .unwrap_or_default())
         };
-        let deps = |var: &str| -> Result<Vec<String>, DataError> { Ok(explode_deps(&text(var)?)) };
-        let words = |var: &str| -> Result<Vec<String>, DataError> {
-            Ok(text(var)?.split_whitespace().map(str::to_owned).collect())
+        // Lists are made from the expansion where it lies, not from a copy of it.
+        let with_text = |var: &str, f: &dyn Fn(&str) -> Vec<String>| {
+            d.with_var(var, |value| match value {
+                Some(value) if value.is_truthy() => match value {
+                    Value::Str(s) => f(s),
+                    other => f(&other.to_string()),
+                },
+                _ => Vec::new(),
+            })
         };
+        let deps = |var: &str| with_text(var, &explode_deps);
+        let words =
+            |var: &str| with_text(var, &|s| s.split_whitespace().map(str::to_owned).collect());
         let mut info = RecipeInfo {
             pn: text("PN")?,
             provides: deps("PROVIDES")?,
