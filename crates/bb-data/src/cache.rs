@@ -53,6 +53,40 @@ impl FileStamp {
     }
 }
 
+/// The state of each file a cache's checks looked at, as first seen: recipes share most
+/// of their inputs (classes, includes, the places a class was looked for), and checking
+/// openembedded-core's cache looked 26,323 times at 1,695 paths.
+#[derive(Debug, Default)]
+struct SeenStates(std::sync::Mutex<std::collections::HashMap<PathBuf, Option<(u64, u128)>>>);
+
+impl SeenStates {
+    fn is_current(&self, stamp: &FileStamp) -> bool {
+        let mut seen = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let state = seen
+            .entry(stamp.path.clone())
+            .or_insert_with(|| FileStamp::of(&stamp.path).state);
+        *state == stamp.state
+    }
+}
+
+/// What was seen is not part of the cache's value: a copy starts afresh.
+impl Clone for SeenStates {
+    fn clone(&self) -> SeenStates {
+        SeenStates::default()
+    }
+}
+
+impl PartialEq for SeenStates {
+    fn eq(&self, _: &SeenStates) -> bool {
+        true
+    }
+}
+
+impl Eq for SeenStates {}
+
 /// One variant of a cached recipe.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CachedVariant {
@@ -275,7 +309,9 @@ pub struct CacheKey {
 /// assert_eq!(ParseCache::load(&file).unwrap().as_ref(), Some(&cache));
 /// assert!(cache.base_is_current());
 /// std::fs::write(&input, "A = \"22\"\n").unwrap();
-/// assert!(!cache.base_is_current());
+/// // A cache looks at each file once: a check after a change loads it again.
+/// let reloaded = ParseCache::load(&file).unwrap().unwrap();
+/// assert!(!reloaded.base_is_current());
 /// // A damaged file is refused, never half-read.
 /// let bytes = std::fs::read(&file).unwrap();
 /// std::fs::write(&file, &bytes[..bytes.len() - 3]).unwrap();
@@ -298,6 +334,9 @@ pub struct ParseCache {
     /// Recipe file → index in `recipes`, made on first lookup.
     #[serde(skip)]
     by_file: std::sync::OnceLock<std::collections::HashMap<PathBuf, usize>>,
+    /// The inputs' states as the checks found them: each file is looked at once.
+    #[serde(skip)]
+    seen: SeenStates,
     /// The recipes.
     pub recipes: Vec<CachedRecipe>,
 }
@@ -351,6 +390,7 @@ impl ParseCache {
             layer_dirs,
             recipes,
             by_file: std::sync::OnceLock::new(),
+            seen: SeenStates::default(),
         }
     }
 
@@ -473,9 +513,12 @@ impl ParseCache {
         })
     }
 
-    /// Whether the base configuration's inputs are unchanged.
+    /// Whether the base configuration's inputs are unchanged. Each file is looked at once
+    /// per cache (by this and [`ParseCache::current_recipe`] together), so that all the
+    /// checks of one command see the same state; a check that must see later changes
+    /// loads the cache again.
     pub fn base_is_current(&self) -> bool {
-        self.base_inputs.iter().all(FileStamp::is_current)
+        self.base_inputs.iter().all(|s| self.seen.is_current(s))
     }
 
     /// A datastore holding only the variables that select recipe files, for
@@ -500,7 +543,7 @@ impl ParseCache {
         index
             .get(file)
             .map(|&i| &self.recipes[i])
-            .filter(|r| r.appends == appends && r.inputs.iter().all(FileStamp::is_current))
+            .filter(|r| r.appends == appends && r.inputs.iter().all(|s| self.seen.is_current(s)))
     }
 }
 
