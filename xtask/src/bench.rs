@@ -77,46 +77,59 @@ fn rollup_kib(rollup: &str, field: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Runs `command`, sampling /proc every few milliseconds while it runs: CPU time (user +
-/// system of all its threads and of the children it has reaped) from its last `stat`
-/// before it is reaped, peak memory as the summed PSS and RSS of its process tree.
+/// CPU time (user + system) of the children this process has reaped, and of theirs:
+/// /proc/self/stat's cutime and cstime.
+fn reaped_children_cpu_s() -> f64 {
+    let fields = stat_fields(std::process::id());
+    let ticks_at = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    let ticks = 100.0; // USER_HZ on Linux
+    ticks_at(13).unwrap_or(0.0) / ticks + ticks_at(14).unwrap_or(0.0) / ticks
+}
+
+/// Runs `command`. Its wall time ends when the wait for it returns and its CPU time is
+/// what reaping it (and the workers it reaped) added to ours, so neither depends on
+/// when a sample was taken; a thread beside the wait samples /proc every 10 ms for the
+/// peak memory, as the summed PSS and RSS of the process tree.
 fn measure(command: &mut std::process::Command) -> Result<(Cost, String), String> {
+    let cpu_before = reaped_children_cpu_s();
     let start = std::time::Instant::now();
     let child = command
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot start: {e}"))?;
-    let ticks = 100.0; // USER_HZ on Linux
-    let (mut cpu_s, mut peak_pss_kib, mut peak_rss_kib) = (0.0, 0.0_f64, 0.0_f64);
-    loop {
-        let fields = stat_fields(child.id());
-        if fields.len() > 14 {
-            let ticks_at = |i: usize| fields[i].parse::<f64>().unwrap_or(0.0);
-            cpu_s = (ticks_at(11) + ticks_at(12) + ticks_at(13) + ticks_at(14)) / ticks;
-        }
-        let (mut pss, mut rss) = (0.0, 0.0);
-        for pid in process_tree(child.id()) {
-            let rollup =
-                std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
-            pss += rollup_kib(&rollup, "Pss:");
-            rss += rollup_kib(&rollup, "Rss:");
-        }
-        peak_pss_kib = peak_pss_kib.max(pss);
-        peak_rss_kib = peak_rss_kib.max(rss);
-        if fields.first().is_none_or(|state| state == "Z") {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    let output = child.wait_with_output().map_err(|e| format!("wait: {e}"))?;
+    let root = child.id();
+    let finished = std::sync::atomic::AtomicBool::new(false);
+    let (output, wall_s, (peak_pss_kib, peak_rss_kib)) = std::thread::scope(|scope| {
+        let sampler = scope.spawn(|| {
+            let (mut peak_pss, mut peak_rss) = (0.0_f64, 0.0_f64);
+            while !finished.load(std::sync::atomic::Ordering::Relaxed) {
+                let (mut pss, mut rss) = (0.0, 0.0);
+                for pid in process_tree(root) {
+                    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+                        .unwrap_or_default();
+                    pss += rollup_kib(&rollup, "Pss:");
+                    rss += rollup_kib(&rollup, "Rss:");
+                }
+                peak_pss = peak_pss.max(pss);
+                peak_rss = peak_rss.max(rss);
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            (peak_pss, peak_rss)
+        });
+        let output = child.wait_with_output();
+        let wall_s = start.elapsed().as_secs_f64();
+        finished.store(true, std::sync::atomic::Ordering::Relaxed);
+        (output, wall_s, sampler.join().unwrap_or_default())
+    });
+    let output = output.map_err(|e| format!("wait: {e}"))?;
     if !output.status.success() {
         return Err(format!("exited with {}", output.status));
     }
     Ok((
         Cost {
-            wall_s: start.elapsed().as_secs_f64(),
-            cpu_s,
+            wall_s,
+            cpu_s: reaped_children_cpu_s() - cpu_before,
             peak_mib: peak_pss_kib / 1024.0,
             peak_rss_sum_mib: peak_rss_kib / 1024.0,
         },
@@ -268,7 +281,8 @@ fn parse_oe_core() -> Result<(), String> {
          compiled python of the layers' libraries kept (as BitBake's runs keep their \
          `__pycache__`), then three times with nothing changed (warm); the \
          median run of each is shown. Recipes are parsed in forked worker processes, as \
-         BitBake does. CPU time is user + system of every thread of the process and its workers. \
+         BitBake does. CPU time is user + system of every thread of the process and its workers, \
+         as reaping them reports it; wall time ends when the process is reaped. \
          Peak memory is the peak of the process tree's summed PSS (pages the workers share \
          copy-on-write count once), sampled every 10 ms; in parentheses the peak of their summed \
          RSS, which counts shared pages once per process. BitBake's figures are \
