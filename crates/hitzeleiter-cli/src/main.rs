@@ -21,7 +21,8 @@ use clap::{Parser, Subcommand};
 // Parsing allocates and frees small strings and python objects at a high rate, on every
 // core: mimalloc does that in about half the time of glibc's malloc. Its version 2 (the
 // `v2` feature) parses openembedded-core ~4% faster than its version 3, at the same peak
-// memory, and returns freed memory to the system after 10 ms, as a parse worker needs.
+// memory, and returns freed memory to the system after 10 ms (100 ms for whole arena
+// blocks), as a parse worker needs.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
