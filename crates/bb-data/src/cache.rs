@@ -65,10 +65,13 @@ impl SeenStates {
             .0
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let state = seen
-            .entry(stamp.path.clone())
-            .or_insert_with(|| FileStamp::of(&stamp.path).state);
-        *state == stamp.state
+        // Most checks find the path seen: the key is copied only for a new one.
+        if let Some(state) = seen.get(&stamp.path) {
+            return *state == stamp.state;
+        }
+        let state = FileStamp::of(&stamp.path).state;
+        seen.insert(stamp.path.clone(), state);
+        state == stamp.state
     }
 }
 
