@@ -157,6 +157,9 @@ pub struct Cooker<'e> {
     config: CookerConfig,
     handlers: Vec<Handler>,
     layer_dirs: Vec<(String, PathBuf)>,
+    /// Each path of `__depends` made absolute, as `os.path.abspath`: every target names the
+    /// base configuration's few hundred files again.
+    absolute_paths: rustc_hash::FxHashMap<String, String>,
 }
 
 impl<'e> Cooker<'e> {
@@ -167,11 +170,38 @@ impl<'e> Cooker<'e> {
             config,
             handlers: Vec::new(),
             layer_dirs: Vec::new(),
+            absolute_paths: rustc_hash::FxHashMap::default(),
         }
     }
 
     fn fatal(message: impl Into<String>) -> EvalError {
         EvalError::Data(DataError::Fatal(message.into()))
+    }
+
+    /// `bb.parse.get_file_depends`: every file read or tried, absolute, space-separated.
+    fn file_depends(&mut self, d: &DataStore) -> Result<String, DataError> {
+        let mut files = String::new();
+        for var in ["__base_depends", "__depends"] {
+            if let Some(Value::List(entries)) = d.get_var_raw(var)? {
+                for entry in entries {
+                    if let Value::List(pair) = entry
+                        && let Some(path) = pair.into_iter().next()
+                    {
+                        if !files.is_empty() {
+                            files.push(' ');
+                        }
+                        let path = path.into_string();
+                        let absolute = self.absolute_paths.entry(path).or_insert_with_key(|path| {
+                            let mut absolute = String::new();
+                            push_abspath(&mut absolute, path);
+                            absolute
+                        });
+                        files.push_str(absolute);
+                    }
+                }
+            }
+        }
+        Ok(files)
     }
 
     /// The directory of each layer collection, by the layer.conf that added it to
@@ -404,7 +434,7 @@ impl<'e> Cooker<'e> {
             self.evaluator
                 .inherit(&data, &class, "configuration INHERITs", 0, false)?;
         }
-        data.set_var("BBINCLUDED", file_depends(&data)?)?;
+        data.set_var("BBINCLUDED", self.file_depends(&data)?)?;
         Ok(data)
     }
 
@@ -701,7 +731,7 @@ impl<'e> Cooker<'e> {
         })?;
         profile::step("task dependencies", || add_task_deps(d, &tasks))?;
         profile::step("included files", || {
-            d.set_var("BBINCLUDED", file_depends(d)?)
+            d.set_var("BBINCLUDED", self.file_depends(d)?)
         })?;
         let seen = |var: &str| -> Result<bool, DataError> {
             Ok(d.get_var(var)?.is_some_and(|v| v.is_truthy()))
@@ -921,29 +951,6 @@ fn push_abspath(out: &mut String, path: &str) {
     if out.len() == start {
         out.push('/');
     }
-}
-
-/// `bb.parse.get_file_depends`: every file read or tried, absolute, space-separated.
-fn file_depends(d: &DataStore) -> Result<String, DataError> {
-    let mut files = String::new();
-    for var in ["__base_depends", "__depends"] {
-        if let Some(Value::List(entries)) = d.get_var_raw(var)? {
-            for entry in entries {
-                if let Value::List(pair) = entry
-                    && let Some(path) = pair.first()
-                {
-                    if !files.is_empty() {
-                        files.push(' ');
-                    }
-                    match path {
-                        Value::Str(path) => push_abspath(&mut files, path),
-                        other => push_abspath(&mut files, &other.to_string()),
-                    }
-                }
-            }
-        }
-    }
-    Ok(files)
 }
 
 /// Python's `re.escape`: every character other than ASCII letters, digits and `_` escaped.

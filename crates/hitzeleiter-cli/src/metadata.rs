@@ -226,6 +226,8 @@ fn parse_one(
         inputs: Vec::new(),
         variants: Vec::new(),
     };
+    // A set beside the list: core-image-ptest's 137 variants each name its ~300 inputs.
+    let mut seen_inputs = std::collections::HashSet::new();
     // Each variant's store is reduced to what is kept of it as soon as it is finalised.
     // Its messages are taken then: in the order they were logged, as BitBake prints them.
     let parsed =
@@ -241,7 +243,7 @@ fn parse_one(
                 session.evaluator.read_files(&d, "__depends")
             });
             for input in inputs.unwrap_or_default() {
-                if !entry.inputs.iter().any(|i| i.path == input.path) {
+                if seen_inputs.insert(input.path.clone()) {
                     entry.inputs.push(input);
                 }
             }
