@@ -206,17 +206,18 @@ pub(crate) fn scratch_build_dir(
 }
 
 /// `hitzeleiter parse` of the corpus' openembedded-core build directory: cold (no parse
-/// cache) and warm (nothing changed), every core; the release build, then the
-/// profile-optimised one of `cargo xtask dist`.
+/// cache) and warm (nothing changed), every core; the release build and the
+/// profile-optimised one of `cargo xtask dist`, each in a build directory of its own.
 fn parse_oe_core() -> Result<(), String> {
     let (work, build, release) = oe_build("bench-oe")?;
+    let (optimised_work, optimised_build, _) = oe_build("bench-oe-optimised")?;
     let optimised = crate::dist::run(&[])?;
-    let run = |binary: &Path, label: &str| -> Result<Cost, String> {
+    let run = |binary: &Path, build: &Path, label: &str| -> Result<Cost, String> {
         eprintln!("==> hitzeleiter parse ({label})");
         let (cost, stdout) = measure(
             std::process::Command::new(binary)
                 .arg("parse")
-                .current_dir(&build)
+                .current_dir(build)
                 .env_remove("BBPATH"),
         )
         .map_err(|e| format!("hitzeleiter parse ({label}): {e}"))?;
@@ -227,39 +228,66 @@ fn parse_oe_core() -> Result<(), String> {
         );
         Ok(cost)
     };
-    // A virtual machine's times drift by a few percent between runs: each kind is run
-    // three times and the median run (by CPU time) reported, with the range.
+    // A virtual machine's times drift by a few percent between runs, and by more from hour
+    // to hour (slower right after long builds): each kind is run three times, the binaries
+    // taking turns within each round so that their rows compare, and the median run (by
+    // CPU time) reported, with the range.
     const RUNS: usize = 3;
+    let release = (release.as_path(), build.as_path(), "");
+    let optimised = (
+        optimised.as_path(),
+        optimised_build.as_path(),
+        "profile-optimised, ",
+    );
     // What each run starts without: nothing cached at all, or no parse cache (the compiled
     // python kept, as BitBake's runs keep the layers' __pycache__), or nothing removed.
-    let median =
-        |binary: &Path, kind: &str, remove: Option<&str>| -> Result<(Cost, String), String> {
-            let mut costs = Vec::new();
-            for i in 1..=RUNS {
+    let medians = |binaries: &[(&Path, &Path, &str)],
+                   kind: &str,
+                   remove: Option<&str>|
+     -> Result<Vec<(Cost, String)>, String> {
+        let mut costs: Vec<Vec<Cost>> = binaries.iter().map(|_| Vec::new()).collect();
+        for i in 1..=RUNS {
+            for (&(binary, build, label), costs) in binaries.iter().zip(&mut costs) {
                 if let Some(path) = remove {
                     let path = build.join(path);
                     let _ = std::fs::remove_dir_all(&path);
                     let _ = std::fs::remove_file(&path);
                 }
-                costs.push(run(binary, &format!("{kind}, {i} of {RUNS}"))?);
+                costs.push(run(
+                    binary,
+                    build,
+                    &format!("{label}{kind}, {i} of {RUNS}"),
+                )?);
             }
-            costs.sort_by(|a, b| a.cpu_s.total_cmp(&b.cpu_s));
-            let range = format!(
-                " (median of {RUNS}: {:.2}–{:.2})",
-                costs[0].cpu_s,
-                costs[RUNS - 1].cpu_s
-            );
-            Ok((costs.swap_remove(RUNS / 2), range))
-        };
-    let (cold, cold_range) = median(&release, "cold", Some("cache"))?;
-    let (recompiled, recompiled_range) = median(
-        &release,
+        }
+        Ok(costs
+            .into_iter()
+            .map(|mut costs| {
+                costs.sort_by(|a, b| a.cpu_s.total_cmp(&b.cpu_s));
+                let range = format!(
+                    " (median of {RUNS}: {:.2}–{:.2})",
+                    costs[0].cpu_s,
+                    costs[RUNS - 1].cpu_s
+                );
+                (costs.swap_remove(RUNS / 2), range)
+            })
+            .collect())
+    };
+    let [(cold, cold_range), (pgo_cold, pgo_cold_range)]: [(Cost, String); 2] =
+        medians(&[release, optimised], "cold", Some("cache"))?
+            .try_into()
+            .map_err(|_| "two binaries, two medians")?;
+    let [(recompiled, recompiled_range)]: [(Cost, String); 1] = medians(
+        &[release],
         "cold, code cache kept",
         Some("cache/hitzeleiter/parse.cache"),
-    )?;
-    let (warm, warm_range) = median(&release, "warm", None)?;
-    let (pgo_cold, pgo_cold_range) = median(&optimised, "profile-optimised, cold", Some("cache"))?;
-    let (pgo_warm, pgo_warm_range) = median(&optimised, "profile-optimised, warm", None)?;
+    )?
+    .try_into()
+    .map_err(|_| "one binary, one median")?;
+    let [(warm, warm_range), (pgo_warm, pgo_warm_range)]: [(Cost, String); 2] =
+        medians(&[release, optimised], "warm", None)?
+            .try_into()
+            .map_err(|_| "two binaries, two medians")?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let row = |kind: &str, cost: &Cost, range: &str, bitbake: &str, goal: &str| {
         format!(
@@ -274,12 +302,12 @@ fn parse_oe_core() -> Result<(), String> {
     };
     let section = format!(
         "## Parse of openembedded-core (`hitzeleiter parse`)\n\n\
-         Command: `cargo xtask bench parse`: the release binary (`cargo build --release`), then the \
-         profile-optimised one (`cargo xtask dist`, trained on this corpus), runs `hitzeleiter parse` in a copy of \
+         Command: `cargo xtask bench parse`: the release binary (`cargo build --release`) and the \
+         profile-optimised one (`cargo xtask dist`, trained on this corpus) run `hitzeleiter parse`, each in a copy of \
          `../shared/corpus/oe-build` (950 recipes, 1978 targets), on all {cores} cores, three \
-         times with nothing cached (cold), three times without the parse cache but with the \
+         times with nothing cached (cold), taking turns; then the release binary three times without the parse cache but with the \
          compiled python of the layers' libraries kept (as BitBake's runs keep their \
-         `__pycache__`), then three times with nothing changed (warm); the \
+         `__pycache__`); then both three times with nothing changed (warm), taking turns; the \
          median run of each is shown. Recipes are parsed in forked worker processes, as \
          BitBake does. CPU time is user + system of every thread of the process and its workers, \
          as reaping them reports it; wall time ends when the process is reaped. \
@@ -322,6 +350,7 @@ fn parse_oe_core() -> Result<(), String> {
     );
     write_section("parse-oe", &section)?;
     let _ = std::fs::remove_dir_all(&work);
+    let _ = std::fs::remove_dir_all(&optimised_work);
     Ok(())
 }
 
