@@ -721,6 +721,39 @@ pub(crate) mod _hz {
             Ok(str_list(vm, keys).into())
         }
 
+        /// `bb.build.tasksbetween(start, end, d)` when every task's `deps` flag is a list of
+        /// strings and no chain is circular (`None` otherwise: python then raises what
+        /// BitBake raises). It follows every chain, as BitBake does, which costs an image
+        /// recipe ~0.5 ms interpreted.
+        #[pymethod(name = "_tasks_between")]
+        fn tasks_between(
+            zelf: &Py<Self>,
+            start: String,
+            end: String,
+            vm: &VirtualMachine,
+        ) -> PyResult<Option<PyObjectRef>> {
+            let d = zelf.store(vm)?;
+            let tasks = d.keys_with_flag("task").map_err(|e| raise(vm, e))?;
+            let mut deps = Vec::with_capacity(tasks.len());
+            for task in &tasks {
+                let Some(Value::List(items)) = d
+                    .get_var_flag(task, "deps", false)
+                    .map_err(|e| raise(vm, e))?
+                else {
+                    return Ok(None);
+                };
+                let Some(names) = items
+                    .iter()
+                    .map(|v| v.as_str().map(str::to_owned))
+                    .collect::<Option<Vec<String>>>()
+                else {
+                    return Ok(None);
+                };
+                deps.push(names);
+            }
+            Ok(super::tasks_between(&tasks, &deps, &start, &end).map(|t| str_list(vm, t).into()))
+        }
+
         /// `bb.data.inherits_class(klass, d)` when `__inherit_cache` is a list of strings
         /// (`None` otherwise): whether a class file named `klass` was inherited. Classes ask this
         /// of every recipe many times, and a call from python copies the whole list.
@@ -848,6 +881,48 @@ pub(crate) fn raise(
         },
         Err(exception) => exception,
     }
+}
+
+/// BitBake's `follow_chain` from `start`: the tasks of every chain of `deps` (task `i`
+/// depends on the tasks `deps[i]` names) that reaches `end`, in the order first met;
+/// `None` when a chain is circular.
+fn tasks_between(
+    tasks: &[String],
+    deps: &[Vec<String>],
+    start: &str,
+    end: &str,
+) -> Option<Vec<String>> {
+    fn follow<'t>(
+        task: &'t str,
+        chain: &mut Vec<&'t str>,
+        graph: (&'t [String], &'t [Vec<String>], &str),
+        out: &mut Vec<String>,
+    ) -> Option<()> {
+        let (tasks, deps, end) = graph;
+        if chain.contains(&task) {
+            return None;
+        }
+        chain.push(task);
+        for (other, other_deps) in tasks.iter().zip(deps) {
+            if other == task {
+                continue;
+            }
+            if task == end {
+                for link in chain.iter() {
+                    if !out.iter().any(|t| t == link) {
+                        out.push((*link).to_owned());
+                    }
+                }
+            } else if other_deps.iter().any(|d| d == task) {
+                follow(other, chain, graph, out)?;
+            }
+        }
+        chain.pop();
+        Some(())
+    }
+    let mut out = Vec::new();
+    follow(start, &mut Vec::new(), (tasks, deps, end), &mut out)?;
+    Some(out)
 }
 
 /// The fields of [`_hz::split_url`].

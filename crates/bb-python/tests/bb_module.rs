@@ -60,6 +60,13 @@ fn expressions() -> Vec<String> {
               d.setVarFlag('do_c', 'task', '1'), d.setVarFlag('do_c', 'deps', ['do_b']), \
               d.setVarFlag('do_x', 'task', ''), bb.build.tasksbetween('do_a', 'do_c', d)][-1]",
             "[d.setVarFlag('do_y', 'task', '1'), bb.build.tasksbetween('do_y', 'do_y', d)][-1]",
+            // Every task's deps a list (computed natively): a branch that does not reach
+            // the end is left out.
+            "[d.setVarFlag('do_y', 'deps', []), d.setVarFlag('do_d', 'task', '1'), \
+              d.setVarFlag('do_d', 'deps', ['do_a']), bb.build.tasksbetween('do_a', 'do_c', d)][-1]",
+            // A deps string: python's `in` finds substrings ('do_c' in 'do_cc').
+            "[d.setVarFlag('do_e', 'task', '1'), d.setVarFlag('do_e', 'deps', 'do_cc'), \
+              bb.build.tasksbetween('do_a', 'do_e', d)][-1]",
             "[d.setVar('__BBTASKS', ['do_a', 'do_b']), bb.build.listtasks(d)][-1]",
             // Shapes bb-data evaluates without python (fastpy), and near misses it leaves
             // to python.
@@ -173,5 +180,19 @@ fn bb_functions_agree_with_real_bitbake() {
         differences.len(),
         expressions.len(),
         differences.join("\n")
+    );
+}
+
+/// A circular chain is BitBake's fatal error, with the chain (the expression oracle only
+/// sees that an error was raised: BitBake's `bb.fatal` logs its message).
+#[test]
+fn circular_task_chains_are_fatal() {
+    let expression = "[d.setVarFlag('do_e', 'task', '1'), d.setVarFlag('do_e', 'deps', ['do_f']), \
+         d.setVarFlag('do_f', 'task', '1'), d.setVarFlag('do_f', 'deps', ['do_e']), \
+         bb.build.tasksbetween('do_e', 'do_c', d)][-1]";
+    let result = ours(&[expression.to_owned()]);
+    assert_eq!(
+        result,
+        ["error: Circular task dependencies as do_e depends on itself via the chain do_e -> do_f"]
     );
 }

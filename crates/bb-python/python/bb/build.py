@@ -47,6 +47,9 @@ def preceedtask(task, with_recrdeptasks, d):
 def tasksbetween(task_start, task_end, d):
     """The tasks on dependency chains from `task_start` to `task_end`, as BitBake finds
     them (a task without `deps` on the way is a TypeError there too)."""
+    native = d._tasks_between(task_start, task_end) if hasattr(d, "_tasks_between") else None
+    if native is not None:
+        return native
     outtasks = []
     tasks = d._keys_with_flag("task")
     # Read once: the chains visit each task's deps many times (reading is pure).
