@@ -243,7 +243,10 @@ fn parse_one(
                 session.evaluator.read_files(&d, "__depends")
             });
             for input in inputs.unwrap_or_default() {
-                if seen_inputs.insert(input.path.clone()) {
+                // Most inputs were named by an earlier variant: the path is copied only
+                // for a new one.
+                if !seen_inputs.contains(&input.path) {
+                    seen_inputs.insert(input.path.clone());
                     entry.inputs.push(input);
                 }
             }
