@@ -457,7 +457,7 @@ fn failure_report(jobs: &[Job], failure: &Failure, log_lines: usize) -> String {
 /// `hitzeleiter build`.
 pub(crate) fn build(args: &BuildArgs, build: &BuildDir) -> ExitCode {
     let run = || -> Result<bool, String> {
-        let recipes = load_recipes(build)?;
+        let recipes = load_recipes(build, true)?;
         let targets = with_runall(&recipes, args)?;
         let (graph, errors) = resolve(&recipes, &targets, args.task.as_deref())?;
         if errors {

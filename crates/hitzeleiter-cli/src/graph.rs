@@ -71,16 +71,18 @@ pub(crate) fn with_do(task: &str) -> String {
     }
 }
 
-/// Parses (or takes from the parse cache) every recipe; a recipe that fails to parse is
-/// reported and fails the whole.
-pub(crate) fn load_recipes(build: &BuildDir) -> Result<Recipes, String> {
+/// Parses (or takes from the parse cache) every recipe, printing BitBake's summary if
+/// `report`; a recipe that fails to parse is reported and fails the whole.
+pub(crate) fn load_recipes(build: &BuildDir, report: bool) -> Result<Recipes, String> {
     let options = crate::metadata::ParseOptions {
         with_infos: true,
         ..Default::default()
     };
     let mut parsed = parse_recipes(build, &options)?;
     let (summary, failed) = parsed.report();
-    eprintln!("{summary}");
+    if report {
+        eprintln!("{summary}");
+    }
     if failed > 0 {
         return Err(format!("{failed} recipes could not be parsed"));
     }
@@ -190,7 +192,7 @@ pub(crate) fn resolve(
 /// `hitzeleiter graph`: `bitbake -g TARGET…`.
 pub(crate) fn graph(args: &GraphArgs, build: &BuildDir) -> ExitCode {
     let run = || -> Result<bool, String> {
-        let recipes = load_recipes(build)?;
+        let recipes = load_recipes(build, true)?;
         let cache = &recipes.cache;
         let (graph, errors) = resolve(&recipes, &args.targets, args.task.as_deref())?;
         let pns = graph.pns(cache);

@@ -5,9 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::rc::Rc;
 
-use bb_data::{
-    Cooker, CookerConfig, DataStore, Evaluator, Event, LogRecord, ParsedRecipe, PythonHost, profile,
-};
+use bb_data::{Cooker, CookerConfig, DataStore, Evaluator, Event, LogRecord, PythonHost, profile};
 use clap::Args;
 use serde_json::{Value as Json, json};
 
@@ -680,63 +678,57 @@ pub(crate) fn parse_recipes(
     })
 }
 
-/// Finds the recipe whose PN (or a variant's PN) is `name`: first among files named like
-/// it, then among all.
-fn find_recipe(
+/// The recipe file and variant BitBake shows for target `name` (`bitbake -e NAME`,
+/// `bitbake-getvar -r NAME`): `name` is resolved as a build target among all recipes
+/// (parsed, or from the parse cache): a PN or PROVIDES name, the preferred provider and
+/// version chosen; a skipped recipe is refused with BitBake's reasons.
+fn resolve_recipe(build: &BuildDir, name: &str, report: bool) -> Result<(PathBuf, String), String> {
+    let recipes = crate::graph::load_recipes(build, report)?;
+    let vars = &recipes.parsed.provider_vars;
+    let assumed = vars
+        .get("ASSUME_PROVIDED")
+        .map(String::as_str)
+        .unwrap_or_default();
+    if assumed.split_whitespace().any(|provided| provided == name) {
+        return Err(format!("{name} is in ASSUME_PROVIDED"));
+    }
+    let mut taskdata = taskgraph::TaskData::new(true, true);
+    taskdata
+        .add_provider(&recipes.cache, vars, name)
+        .map_err(|e| e.to_string())?;
+    let file = *taskdata
+        .build_providers(name)
+        .first()
+        .ok_or_else(|| format!("Nothing PROVIDES '{name}'"))?;
+    let (real, variant) = crate::graph::real_file(&recipes.cache.recipe(file).file);
+    Ok((PathBuf::from(real), variant.to_owned()))
+}
+
+/// The datastore of target `name`, parsed again with the session's settings (history
+/// tracking): see [`resolve_recipe`].
+fn recipe_store(
+    build: &BuildDir,
     cooker: &mut Cooker<'_>,
     config: &DataStore,
     name: &str,
-) -> Result<(PathBuf, String, ParsedRecipe), String> {
+    report: bool,
+) -> Result<DataStore, String> {
+    let (recipe, variant) = resolve_recipe(build, name, report)?;
     let files = bb_data::collect_recipe_files(config).map_err(|e| e.to_string())?;
-    let base = ["-native", "-nativesdk", "-cross", "-crosssdk"]
-        .iter()
-        .find_map(|suffix| name.strip_suffix(suffix))
-        .unwrap_or(name)
-        .trim_start_matches("nativesdk-");
-    let stem = |p: &Path| {
-        p.file_stem()
-            .map(|s| {
-                s.to_string_lossy()
-                    .split('_')
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned()
-            })
-            .unwrap_or_default()
-    };
-    let (likely, rest): (Vec<&PathBuf>, Vec<&PathBuf>) = files
-        .recipes
-        .iter()
-        .partition(|p| stem(p) == base || stem(p) == name);
-    let likely_count = likely.len();
-    let mut failures = Vec::new();
-    for (i, recipe) in likely.into_iter().chain(rest).enumerate() {
-        let appends = bb_data::appends_for(recipe, &files.appends);
-        let layer = bb_data::file_layer_name(config, recipe)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        let parsed = match cooker.parse_recipe(config, recipe, &appends, &layer) {
-            Ok(parsed) => parsed,
-            Err(err) => {
-                failures.push(format!("Unable to parse {}: {err}", recipe.display()));
-                // A recipe named like the target that fails is the answer: say why.
-                if i + 1 == likely_count {
-                    return Err(failures.join("\n"));
-                }
-                continue;
-            }
-        };
-        let matching = parsed
-            .variants
-            .iter()
-            .find(|(_, d)| d.get_var_str("PN").ok().flatten().as_deref() == Some(name))
-            .map(|(variant, _)| variant.clone());
-        if let Some(variant) = matching {
-            return Ok((recipe.clone(), variant, parsed));
-        }
-    }
-    Err(format!("Nothing PROVIDES '{name}'"))
+    let appends = bb_data::appends_for(&recipe, &files.appends);
+    let layer = bb_data::file_layer_name(config, &recipe)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let mut parsed = cooker
+        .parse_recipe(config, &recipe, &appends, &layer)
+        .map_err(|err| format!("Unable to parse {}: {err}", recipe.display()))?;
+    parsed.variants.remove(&variant).ok_or_else(|| {
+        format!(
+            "{} has no variant '{variant}' when parsed again",
+            recipe.display()
+        )
+    })
 }
 
 /// `hitzeleiter getvar`: bitbake-getvar's output.
@@ -749,10 +741,7 @@ pub(crate) fn getvar(args: &GetvarArgs, build: &BuildDir) -> ExitCode {
             .map_err(|e| e.to_string())?;
         let d = match &args.recipe {
             None => config,
-            Some(name) => {
-                let (_, variant, parsed) = find_recipe(&mut cooker, &config, name)?;
-                parsed.variants[&variant].clone()
-            }
+            Some(name) => recipe_store(build, &mut cooker, &config, name, !args.quiet)?,
         };
         if !args.quiet {
             print_log(&d);
@@ -853,10 +842,7 @@ pub(crate) fn env(args: &EnvArgs, build: &BuildDir) -> ExitCode {
             None => cooker
                 .global_environment(&config)
                 .map_err(|e| e.to_string())?,
-            Some(name) => {
-                let (_, variant, parsed) = find_recipe(&mut cooker, &config, name)?;
-                parsed.variants[&variant].clone()
-            }
+            Some(name) => recipe_store(build, &mut cooker, &config, name, true)?,
         };
         print_log(&d);
         if args.format == Format::Text {

@@ -52,7 +52,7 @@ pub(crate) fn query(args: &QueryArgs, build: &BuildDir) -> ExitCode {
         }
     };
     let run = || -> Result<String, String> {
-        let recipes = load_recipes(build)?;
+        let recipes = load_recipes(build, true)?;
         let cache = &recipes.cache;
         let vars = &recipes.parsed.provider_vars;
         let default_task = vars

@@ -729,3 +729,67 @@ fn build_dir_is_a_global_option() {
         assert!(!stdout.trim().is_empty(), "{args:?}");
     }
 }
+
+/// `getvar -r NAME` and `env NAME` find NAME as `bitbake -e NAME` does: as a build target
+/// among all recipes, through PROVIDES and the preferred version; a skipped recipe is
+/// refused with the reason it was skipped.
+#[test]
+fn getvar_and_env_resolve_targets_as_bitbake_does() {
+    let versions = [
+        (
+            "meta-test/recipes-test/multi/multi_1.0.bb",
+            "PROVIDES = \"virtual/multi\"\n",
+        ),
+        (
+            "meta-test/recipes-test/multi/multi_2.0.bb",
+            "PROVIDES = \"virtual/multi\"\n",
+        ),
+    ];
+    let build = scratch_build("resolve-targets", &versions);
+    let run = |args: &[&str]| test_support::run_in(env!("CARGO_BIN_EXE_hitzeleiter"), &build, args);
+    let value = |args: &[&str]| {
+        let (code, stdout, stderr) = run(args);
+        assert_eq!(code, 0, "{args:?}: {stderr}");
+        stdout
+    };
+    assert_eq!(value(&["getvar", "-r", "multi", "--value", "PV"]), "2.0\n");
+    assert_eq!(
+        value(&["getvar", "-r", "virtual/multi", "--value", "PV"]),
+        "2.0\n"
+    );
+    let (code, stdout, stderr) = run(&["env", "virtual/multi"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("\nPV=\"2.0\"\n"), "{stdout}");
+
+    let (code, stdout, stderr) = run(&["getvar", "-r", "skipme", "PN"]);
+    assert_eq!((code, stdout.as_str()), (1, ""), "{stderr}");
+    assert!(
+        stderr
+            .contains("ERROR: Nothing PROVIDES 'skipme'\nskipme was skipped: not for testmachine"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run(&["env", "no-such-recipe"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("Nothing PROVIDES 'no-such-recipe'"),
+        "{stderr}"
+    );
+
+    let build = scratch_build(
+        "resolve-preferred-version",
+        &[
+            versions[0],
+            versions[1],
+            (
+                "build/conf/local.conf",
+                "MACHINE ??= \"testmachine\"\nDISTRO = \"testdistro\"\nPREFERRED_VERSION_multi = \"1.0\"\n",
+            ),
+        ],
+    );
+    let (code, stdout, stderr) = test_support::run_in(
+        env!("CARGO_BIN_EXE_hitzeleiter"),
+        &build,
+        &["getvar", "-r", "virtual/multi", "--value", "PV"],
+    );
+    assert_eq!((code, stdout.as_str()), (0, "1.0\n"), "{stderr}");
+}
