@@ -587,6 +587,40 @@ impl<'e> Cooker<'e> {
         Ok(ParsedRecipe { variants })
     }
 
+    /// `parseRecipe` (`bitbake -e`): the store of one variant of the recipe (`""` for the
+    /// recipe itself). Only the recipe and the variants BitBake's `__ONLYFINALISE` selects
+    /// are finalised, not all of BBCLASSEXTEND. `None` if the recipe has no such variant.
+    pub fn parse_recipe_variant(
+        &mut self,
+        config: &DataStore,
+        recipe: &Path,
+        appends: &[PathBuf],
+        layername: &str,
+        variant: &str,
+    ) -> Result<Option<DataStore>, EvalError> {
+        let mut found = None;
+        // BitBake's "default" names the recipe itself.
+        let only = if variant.is_empty() {
+            "default"
+        } else {
+            variant
+        };
+        self.parse_variants(
+            config,
+            recipe,
+            appends,
+            layername,
+            Some(only),
+            &mut |name, d| {
+                if name == variant {
+                    found = Some(d);
+                }
+                Ok(())
+            },
+        )?;
+        Ok(found)
+    }
+
     /// As [`Cooker::parse_recipe`], but each finalised store is handed to `visit` (the
     /// recipe itself, `""`, first, then the variants in BBCLASSEXTEND order) as soon as it
     /// is made, so that only one is alive at a time: a recipe can have hundreds of variants.
@@ -597,6 +631,20 @@ impl<'e> Cooker<'e> {
         recipe: &Path,
         appends: &[PathBuf],
         layername: &str,
+        visit: &mut dyn FnMut(&str, DataStore) -> Result<(), EvalError>,
+    ) -> Result<(), EvalError> {
+        self.parse_variants(config, recipe, appends, layername, None, visit)
+    }
+
+    /// The parse of a recipe, its variants restricted as by BitBake's `__ONLYFINALISE`
+    /// (`only`) if given.
+    fn parse_variants(
+        &mut self,
+        config: &DataStore,
+        recipe: &Path,
+        appends: &[PathBuf],
+        layername: &str,
+        only: Option<&str>,
         visit: &mut dyn FnMut(&str, DataStore) -> Result<(), EvalError>,
     ) -> Result<(), EvalError> {
         let d = config.create_copy();
@@ -614,13 +662,14 @@ impl<'e> Cooker<'e> {
         if d.get_var_raw("__SKIPPED")?.is_some_and(|v| v.is_truthy()) {
             return visit("", d);
         }
-        self.multi_finalize(&recipe_text, d, visit)
+        self.multi_finalize(&recipe_text, d, only, visit)
     }
 
     fn multi_finalize(
         &mut self,
         file: &str,
         d: DataStore,
+        only: Option<&str>,
         visit: &mut dyn FnMut(&str, DataStore) -> Result<(), EvalError>,
     ) -> Result<(), EvalError> {
         for append in d
@@ -647,6 +696,10 @@ impl<'e> Cooker<'e> {
         for ext in extended.split_whitespace() {
             // BitBake keeps the variants in a dict: a repeated name is one variant.
             if !seen.insert(ext) {
+                continue;
+            }
+            // BitBake's `name not in onlyfinalise` is python's substring test on a string.
+            if only.is_some_and(|only| !only.contains(ext)) {
                 continue;
             }
             let variant = safe.create_copy();

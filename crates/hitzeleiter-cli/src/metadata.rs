@@ -720,15 +720,15 @@ fn recipe_store(
         .ok()
         .flatten()
         .unwrap_or_default();
-    let mut parsed = cooker
-        .parse_recipe(config, &recipe, &appends, &layer)
-        .map_err(|err| format!("Unable to parse {}: {err}", recipe.display()))?;
-    parsed.variants.remove(&variant).ok_or_else(|| {
-        format!(
-            "{} has no variant '{variant}' when parsed again",
-            recipe.display()
-        )
-    })
+    cooker
+        .parse_recipe_variant(config, &recipe, &appends, &layer, &variant)
+        .map_err(|err| format!("Unable to parse {}: {err}", recipe.display()))?
+        .ok_or_else(|| {
+            format!(
+                "{} has no variant '{variant}' when parsed again",
+                recipe.display()
+            )
+        })
 }
 
 /// `hitzeleiter getvar`: bitbake-getvar's output.

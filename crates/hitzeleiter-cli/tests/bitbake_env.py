@@ -4,23 +4,12 @@ tests/metadata_cli.rs compares `hitzeleiter env` with it. Run in the build direc
 import io
 import os
 import sys
-import types
 
-hashserv = types.ModuleType("hashserv")
-hashserv.client = types.ModuleType("hashserv.client")
-sys.modules["hashserv"] = hashserv
-sys.modules["hashserv.client"] = hashserv.client
+from bitbake_cooker import base_configuration, environment
 
-import bb  # noqa: E402
-import bb.cookerdata  # noqa: E402
-import bb.data  # noqa: E402
 import bb.parse.ast  # noqa: E402
 
-config = bb.cookerdata.CookerConfiguration()
-config.env = dict(os.environ)
-config.tracking = True
-builder = bb.cookerdata.CookerDataBuilder(config)
-builder.parseBaseConfiguration()
+builder = base_configuration(dict(os.environ), tracking=True)
 if len(sys.argv) > 1:
     recipe, append = sys.argv[1], sys.argv[2]
     # Paths as BitBake collects them from BBFILES (not normalised).
@@ -33,9 +22,4 @@ else:
 out = io.StringIO()
 builder.data.inchistory.emit(out)
 print(out.getvalue())
-out = io.StringIO()
-bb.data.emit_env(out, envdata, True)
-print(out.getvalue())
-for e in sorted(envdata.keys()):
-    if envdata.getVarFlag(e, 'func', False) and envdata.getVarFlag(e, 'python', False):
-        print("\npython %s () {\n%s}\n" % (e, envdata.getVar(e, False)))
+sys.stdout.write(environment(envdata))

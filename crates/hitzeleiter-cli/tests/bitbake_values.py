@@ -2,20 +2,10 @@
 Usage (in the build directory): python bitbake_values.py RECIPE.bb APPEND.bbappend"""
 import os
 import sys
-import types
 
-hashserv = types.ModuleType("hashserv")
-hashserv.client = types.ModuleType("hashserv.client")
-sys.modules["hashserv"] = hashserv
-sys.modules["hashserv.client"] = hashserv.client
+from bitbake_cooker import base_configuration
 
-import bb  # noqa: E402
-import bb.cookerdata  # noqa: E402
-
-config = bb.cookerdata.CookerConfiguration()
-config.env = {}
-builder = bb.cookerdata.CookerDataBuilder(config)
-builder.parseBaseConfiguration()
+builder = base_configuration({}, tracking=False)
 recipe, append = sys.argv[1], sys.argv[2]
 stores = builder.parseRecipeVariants(os.path.abspath(recipe), [os.path.abspath(append)], layername="test")
 names = {"": "hello", "native": "hello-native"}

@@ -145,6 +145,43 @@ fn replace_name_suffix(text: &str, number: &str, with: &str) -> String {
     out
 }
 
+/// Compares the entries of target `name` but the per-run ones, adding each difference to
+/// `differences`; returns how many were compared.
+fn compare_entries(
+    name: &str,
+    theirs: &BTreeMap<String, String>,
+    ours: &BTreeMap<String, String>,
+    differences: &mut Vec<String>,
+) -> usize {
+    let keys: BTreeSet<&String> = theirs.keys().chain(ours.keys()).collect();
+    let mut compared = 0;
+    for key in keys {
+        if PER_RUN.contains(&key.as_str()) {
+            continue;
+        }
+        compared += 1;
+        match (theirs.get(key), ours.get(key)) {
+            (Some(a), Some(b)) if a == b => {}
+            (a, b) => differences.push(format!(
+                "{name} {key}:\n  BitBake: {:.300}\n  ours:    {:.300}",
+                a.map_or("<missing>", String::as_str),
+                b.map_or("<missing>", String::as_str)
+            )),
+        }
+    }
+    compared
+}
+
+/// Runs `hitzeleiter ARGS` in the build directory `build`.
+fn hitzeleiter(build: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_hitzeleiter"))
+        .args(args)
+        .current_dir(build)
+        .env_remove("BBPATH")
+        .output()
+        .expect("run hitzeleiter")
+}
+
 fn mangled(path: &str) -> String {
     path.chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
@@ -200,12 +237,7 @@ fn parse_and_graph_of_openembedded_core_are_bitbakes() {
     let Some(build) = oe_build_dir(&shared, TEST) else {
         return;
     };
-    let output = Command::new(env!("CARGO_BIN_EXE_hitzeleiter"))
-        .args(["parse", "-v"])
-        .current_dir(&build)
-        .env_remove("BBPATH")
-        .output()
-        .expect("run hitzeleiter");
+    let output = hitzeleiter(&build, &["parse", "-v"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
@@ -225,12 +257,7 @@ fn parse_and_graph_of_openembedded_core_are_bitbakes() {
         );
     }
 
-    let output = Command::new(env!("CARGO_BIN_EXE_hitzeleiter"))
-        .args(["graph", "core-image-minimal"])
-        .current_dir(&build)
-        .env_remove("BBPATH")
-        .output()
-        .expect("run hitzeleiter graph");
+    let output = hitzeleiter(&build, &["graph", "core-image-minimal"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert!(
@@ -322,25 +349,136 @@ fn env_equals_bitbakes_on_openembedded_core() {
             theirs.len() > 1000,
             "{name}: the oracle has too few entries"
         );
-        let keys: std::collections::BTreeSet<&String> = theirs.keys().chain(ours.keys()).collect();
-        for key in keys {
-            if PER_RUN.contains(&key.as_str()) {
-                continue;
-            }
-            compared += 1;
-            match (theirs.get(key), ours.get(key)) {
-                (Some(a), Some(b)) if a == b => {}
-                (a, b) => differences.push(format!(
-                    "{name} {key}:\n  BitBake: {:.300}\n  ours:    {:.300}",
-                    a.map_or("<missing>", String::as_str),
-                    b.map_or("<missing>", String::as_str)
-                )),
-            }
-        }
+        compared += compare_entries(name, &theirs, &ours, &mut differences);
     }
     eprintln!(
         "{compared} variable and function comparisons, {} differences",
         differences.len()
     );
     test_support::assert_agree(&differences, compared);
+}
+
+/// `env` of a sample of openembedded-core's recipe files, every target of each (its
+/// BBCLASSEXTEND variants too), against what the real BitBake library's `bitbake -e` code
+/// prints for the same files in the same build directory: beyond the oracle's six recipes,
+/// every entry must agree. A target BitBake skips must be refused, with the reason.
+#[test]
+fn env_equals_real_bitbakes_on_a_sample_of_openembedded_core() {
+    const TEST: &str = "env_equals_real_bitbakes_on_a_sample_of_openembedded_core";
+    /// Every how many-th recipe file (of openembedded-core's ~950, sorted) is compared.
+    const SAMPLE_EVERY: usize = 40;
+    let Some(shared) = test_support::require_shared(TEST) else {
+        return;
+    };
+    let Some(python) = test_support::bitbake_python(TEST) else {
+        return;
+    };
+    let Some(build) = oe_build_dir(&shared, TEST) else {
+        return;
+    };
+    // Recipe paths as BitBake takes them from BBFILES (`${LAYERDIR}/recipes-*/*/*.bb`).
+    let meta = format!("{}/../openembedded-core/meta", build.display());
+    let mut recipes = Vec::new();
+    for category in std::fs::read_dir(&meta).expect("meta") {
+        let category = category.expect("meta entry").file_name();
+        let category = category.to_string_lossy();
+        if !category.starts_with("recipes-") {
+            continue;
+        }
+        for dir in std::fs::read_dir(format!("{meta}/{category}")).expect("recipes dir") {
+            let dir = dir.expect("recipes entry").file_name();
+            let Ok(files) =
+                std::fs::read_dir(format!("{meta}/{category}/{}", dir.to_string_lossy()))
+            else {
+                continue;
+            };
+            for file in files {
+                let file = file.expect("recipe entry").file_name();
+                let file = file.to_string_lossy();
+                if file.ends_with(".bb") {
+                    recipes.push(format!(
+                        "{meta}/{category}/{}/{file}",
+                        dir.to_string_lossy()
+                    ));
+                }
+            }
+        }
+    }
+    recipes.sort();
+    assert!(recipes.len() > 900, "too few recipe files in {meta}");
+    let sample: Vec<&String> = recipes.iter().step_by(SAMPLE_EVERY).collect();
+
+    let theirs_dir = build.parent().expect("work directory").join("bitbake-env");
+    std::fs::create_dir_all(&theirs_dir).expect("output directory");
+    let output = Command::new(&python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bitbake_env_variants.py"))
+        .arg(&theirs_dir)
+        .arg("core")
+        .args(&sample)
+        .current_dir(&build)
+        .env_remove("BBPATH")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .expect("run BitBake");
+    assert!(
+        output.status.success(),
+        "BitBake: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let targets = String::from_utf8(output.stdout).expect("UTF-8");
+
+    let mut differences = Vec::new();
+    let (mut compared, mut parsed, mut skipped) = (0, 0, 0);
+    for line in targets.lines() {
+        let (pn, outcome) = line.split_once(' ').expect("PN and outcome");
+        let output = hitzeleiter(&build, &["env", pn]);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if outcome == "skipped" {
+            skipped += 1;
+            if output.status.success() || !stderr.contains(&format!("{pn} was skipped")) {
+                differences.push(format!("{pn}: BitBake skips it, ours: {stderr:.300}"));
+            }
+            continue;
+        }
+        parsed += 1;
+        if !output.status.success() {
+            differences.push(format!("{pn}: env failed: {stderr}"));
+            continue;
+        }
+        let theirs =
+            std::fs::read_to_string(theirs_dir.join(format!("{pn}.env"))).expect("BitBake's env");
+        let (theirs, ours) = (comparable(&theirs), comparable(&stdout));
+        assert!(theirs.len() > 1000, "{pn}: BitBake printed too few entries");
+        compared += compare_entries(pn, &theirs, &ours, &mut differences);
+    }
+    eprintln!(
+        "{} recipe files, {parsed} targets compared and {skipped} skipped: {compared} variable and function comparisons, {} differences",
+        sample.len(),
+        differences.len()
+    );
+    assert!(parsed > sample.len(), "too few targets: {targets}");
+    test_support::assert_agree(&differences, compared);
+}
+
+/// The entries of a `bitbake -e` text made in this test's build directory, made comparable
+/// between two processes: the run values and python's path (each side's own `sys.executable`)
+/// replaced, and no blank lines in python functions: the BitBake on PyPI drops them where
+/// the oracle's BitBake keeps them (env_equals_bitbakes_on_openembedded_core checks them).
+fn comparable(text: &str) -> BTreeMap<String, String> {
+    let mut text = without_run_values(text);
+    if let Some(python) = value_of(&text, "PYTHON") {
+        text = text.replace(&python, "@PYTHON@");
+    }
+    let mut entries = entries(&text);
+    for (key, body) in entries.iter_mut() {
+        if key.starts_with("python ") {
+            *body = body
+                .lines()
+                .filter(|line| !line.trim().is_empty())
+                .collect::<Vec<_>>()
+                .join("\n");
+        }
+    }
+    entries
 }
