@@ -137,7 +137,8 @@ fn emit_var(d: &DataStore, var: &str, all: bool, out: &mut String) -> bool {
         let _ = writeln!(out, "unset {name}");
         return false;
     }
-    let Some(value) = value else {
+    // A variable set to python's None has no value to print (BitBake's `val is None`).
+    let Some(value) = value.filter(|v| !matches!(v, Value::None)) else {
         return false;
     };
     let value = value.to_string();
@@ -307,4 +308,19 @@ fn variable_history(d: &DataStore, var: &str, unexpanded: Option<&Value>) -> Str
         let _ = writeln!(out, "# pre-expansion value:\n#   \"{shown}\"");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{DataStore, Value};
+
+    #[test]
+    fn a_variable_set_to_none_has_history_and_no_value() {
+        let d = DataStore::new();
+        d.enable_tracking();
+        d.set_var("AR_FOR_TARGET", Value::None).expect("set");
+        let text = super::emit_environment(&d, &d);
+        assert!(text.contains("\n# $AR_FOR_TARGET\n"), "{text}");
+        assert!(!text.contains("AR_FOR_TARGET=\""), "{text}");
+    }
 }

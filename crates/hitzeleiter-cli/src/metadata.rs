@@ -678,29 +678,49 @@ pub(crate) fn parse_recipes(
     })
 }
 
-/// The recipe file and variant BitBake shows for target `name` (`bitbake -e NAME`,
-/// `bitbake-getvar -r NAME`): `name` is resolved as a build target among all recipes
-/// (parsed, or from the parse cache): a PN or PROVIDES name, the preferred provider and
-/// version chosen; a skipped recipe is refused with BitBake's reasons.
-fn resolve_recipe(build: &BuildDir, name: &str, report: bool) -> Result<(PathBuf, String), String> {
+/// Which BitBake front end a command stands for: `bitbake -e` resolves its target as a
+/// build target and refuses what ASSUME_PROVIDED names; `bitbake-getvar -r` asks tinfoil
+/// (`findBestProvider`), which gives those the recipe whose PN they are.
+#[derive(Clone, Copy, PartialEq)]
+enum Asker {
+    Env,
+    Getvar,
+}
+
+/// The recipe file and variant BitBake shows for target `name`: `name` is resolved as a
+/// build target among all recipes (parsed, or from the parse cache): a PN or PROVIDES name,
+/// the preferred provider and version chosen; a skipped recipe is refused with BitBake's
+/// reasons.
+fn resolve_recipe(
+    build: &BuildDir,
+    name: &str,
+    asker: Asker,
+    report: bool,
+) -> Result<(PathBuf, String), String> {
     let recipes = crate::graph::load_recipes(build, report)?;
+    let cache = &recipes.cache;
     let vars = &recipes.parsed.provider_vars;
     let assumed = vars
         .get("ASSUME_PROVIDED")
         .map(String::as_str)
         .unwrap_or_default();
-    if assumed.split_whitespace().any(|provided| provided == name) {
-        return Err(format!("{name} is in ASSUME_PROVIDED"));
-    }
-    let mut taskdata = taskgraph::TaskData::new(true, true);
-    taskdata
-        .add_provider(&recipes.cache, vars, name)
-        .map_err(|e| e.to_string())?;
-    let file = *taskdata
-        .build_providers(name)
-        .first()
-        .ok_or_else(|| format!("Nothing PROVIDES '{name}'"))?;
-    let (real, variant) = crate::graph::real_file(&recipes.cache.recipe(file).file);
+    let file = if assumed.split_whitespace().any(|provided| provided == name) {
+        if asker == Asker::Env {
+            return Err(format!("{name} is in ASSUME_PROVIDED"));
+        }
+        let files = cache.files_of(name);
+        taskgraph::find_best_provider(cache, vars, name, files, None, &mut Vec::new())
+            .preferred
+            .map(|(_, file)| file)
+    } else {
+        let mut taskdata = taskgraph::TaskData::new(true, true);
+        taskdata
+            .add_provider(cache, vars, name)
+            .map_err(|e| e.to_string())?;
+        taskdata.build_providers(name).first().copied()
+    };
+    let file = file.ok_or_else(|| format!("Nothing PROVIDES '{name}'"))?;
+    let (real, variant) = crate::graph::real_file(&cache.recipe(file).file);
     Ok((PathBuf::from(real), variant.to_owned()))
 }
 
@@ -711,9 +731,10 @@ fn recipe_store(
     cooker: &mut Cooker<'_>,
     config: &DataStore,
     name: &str,
+    asker: Asker,
     report: bool,
 ) -> Result<DataStore, String> {
-    let (recipe, variant) = resolve_recipe(build, name, report)?;
+    let (recipe, variant) = resolve_recipe(build, name, asker, report)?;
     let files = bb_data::collect_recipe_files(config).map_err(|e| e.to_string())?;
     let appends = bb_data::appends_for(&recipe, &files.appends);
     let layer = bb_data::file_layer_name(config, &recipe)
@@ -741,7 +762,14 @@ pub(crate) fn getvar(args: &GetvarArgs, build: &BuildDir) -> ExitCode {
             .map_err(|e| e.to_string())?;
         let d = match &args.recipe {
             None => config,
-            Some(name) => recipe_store(build, &mut cooker, &config, name, !args.quiet)?,
+            Some(name) => recipe_store(
+                build,
+                &mut cooker,
+                &config,
+                name,
+                Asker::Getvar,
+                !args.quiet,
+            )?,
         };
         if !args.quiet {
             print_log(&d);
@@ -842,7 +870,7 @@ pub(crate) fn env(args: &EnvArgs, build: &BuildDir) -> ExitCode {
             None => cooker
                 .global_environment(&config)
                 .map_err(|e| e.to_string())?,
-            Some(name) => recipe_store(build, &mut cooker, &config, name, true)?,
+            Some(name) => recipe_store(build, &mut cooker, &config, name, Asker::Env, true)?,
         };
         print_log(&d);
         if args.format == Format::Text {

@@ -782,7 +782,7 @@ fn getvar_and_env_resolve_targets_as_bitbake_does() {
             versions[1],
             (
                 "build/conf/local.conf",
-                "MACHINE ??= \"testmachine\"\nDISTRO = \"testdistro\"\nPREFERRED_VERSION_multi = \"1.0\"\n",
+                "MACHINE ??= \"testmachine\"\nDISTRO = \"testdistro\"\nPREFERRED_VERSION_multi = \"1.0\"\nASSUME_PROVIDED = \"hello-native\"\n",
             ),
         ],
     );
@@ -792,4 +792,14 @@ fn getvar_and_env_resolve_targets_as_bitbake_does() {
         &["getvar", "-r", "virtual/multi", "--value", "PV"],
     );
     assert_eq!((code, stdout.as_str()), (0, "1.0\n"), "{stderr}");
+    // What ASSUME_PROVIDED names: bitbake -e refuses it, bitbake-getvar shows the recipe.
+    let run = |args: &[&str]| test_support::run_in(env!("CARGO_BIN_EXE_hitzeleiter"), &build, args);
+    let (code, stdout, stderr) = run(&["getvar", "-r", "hello-native", "--value", "PN"]);
+    assert_eq!((code, stdout.as_str()), (0, "hello-native\n"), "{stderr}");
+    let (code, _, stderr) = run(&["env", "hello-native"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("ERROR: hello-native is in ASSUME_PROVIDED"),
+        "{stderr}"
+    );
 }

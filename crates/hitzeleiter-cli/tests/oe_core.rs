@@ -429,8 +429,12 @@ fn env_equals_real_bitbakes_on_a_sample_of_openembedded_core() {
 
     let mut differences = Vec::new();
     let (mut compared, mut parsed, mut skipped) = (0, 0, 0);
+    let mut elsewhere = Vec::new();
     for line in targets.lines() {
         let (pn, outcome) = line.split_once(' ').expect("PN and outcome");
+        if outcome == "again" {
+            continue;
+        }
         let output = hitzeleiter(&build, &["env", pn]);
         let stdout = String::from_utf8_lossy(&output.stdout);
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -442,6 +446,10 @@ fn env_equals_real_bitbakes_on_a_sample_of_openembedded_core() {
             continue;
         }
         parsed += 1;
+        // bitbake -e refuses what ASSUME_PROVIDED names (cooker.showEnvironment).
+        if stderr.contains(&format!("ERROR: {pn} is in ASSUME_PROVIDED")) {
+            continue;
+        }
         if !output.status.success() {
             differences.push(format!("{pn}: env failed: {stderr}"));
             continue;
@@ -449,11 +457,20 @@ fn env_equals_real_bitbakes_on_a_sample_of_openembedded_core() {
         let theirs =
             std::fs::read_to_string(theirs_dir.join(format!("{pn}.env"))).expect("BitBake's env");
         let (theirs, ours) = (comparable(&theirs), comparable(&stdout));
+        // The target is another recipe's too (PROVIDES) and that one is preferred: the
+        // graph test checks provider choices against BitBake's.
+        if ours
+            .get("PN")
+            .is_some_and(|ours_pn| *ours_pn != format!("{pn}\""))
+        {
+            elsewhere.push(pn);
+            continue;
+        }
         assert!(theirs.len() > 1000, "{pn}: BitBake printed too few entries");
         compared += compare_entries(pn, &theirs, &ours, &mut differences);
     }
     eprintln!(
-        "{} recipe files, {parsed} targets compared and {skipped} skipped: {compared} variable and function comparisons, {} differences",
+        "{} recipe files, {parsed} targets compared and {skipped} skipped ({elsewhere:?} provided by other recipes): {compared} variable and function comparisons, {} differences",
         sample.len(),
         differences.len()
     );
