@@ -15,7 +15,7 @@ use executor::{Action, Event, Failure, Job, Options, Reporter, TaskFlags};
 use indicatif::{ProgressBar, ProgressStyle};
 use sysroot::Contributor;
 
-use crate::graph::{Recipes, load_recipes, real_file, resolve, with_do};
+use crate::graph::{Recipes, Reporting, load_recipes, real_file, resolve, with_do};
 use crate::metadata::{BuildDir, Session};
 
 #[derive(Args)]
@@ -457,7 +457,7 @@ fn failure_report(jobs: &[Job], failure: &Failure, log_lines: usize) -> String {
 /// `hitzeleiter build`.
 pub(crate) fn build(args: &BuildArgs, build: &BuildDir) -> ExitCode {
     let run = || -> Result<bool, String> {
-        let recipes = load_recipes(build, true)?;
+        let recipes = load_recipes(build, Reporting::ALL)?;
         let targets = with_runall(&recipes, args)?;
         let (graph, errors) = resolve(&recipes, &targets, args.task.as_deref())?;
         if errors {

@@ -71,16 +71,34 @@ pub(crate) fn with_do(task: &str) -> String {
     }
 }
 
-/// Parses (or takes from the parse cache) every recipe, printing BitBake's summary if
-/// `report`; a recipe that fails to parse is reported and fails the whole.
-pub(crate) fn load_recipes(build: &BuildDir, report: bool) -> Result<Recipes, String> {
+/// What [`load_recipes`] prints on standard error.
+#[derive(Clone, Copy)]
+pub(crate) struct Reporting {
+    /// BitBake's parse summary line.
+    pub(crate) summary: bool,
+    /// The messages the configuration logs (left to a caller that parses it again).
+    pub(crate) configuration: bool,
+}
+
+impl Reporting {
+    /// Everything, as BitBake prints it.
+    pub(crate) const ALL: Reporting = Reporting {
+        summary: true,
+        configuration: true,
+    };
+}
+
+/// Parses (or takes from the parse cache) every recipe; a recipe that fails to parse is
+/// reported and fails the whole.
+pub(crate) fn load_recipes(build: &BuildDir, report: Reporting) -> Result<Recipes, String> {
     let options = crate::metadata::ParseOptions {
         with_infos: true,
+        quiet_configuration: !report.configuration,
         ..Default::default()
     };
     let mut parsed = parse_recipes(build, &options)?;
     let (summary, failed) = parsed.report();
-    if report {
+    if report.summary {
         eprintln!("{summary}");
     }
     if failed > 0 {
@@ -192,7 +210,7 @@ pub(crate) fn resolve(
 /// `hitzeleiter graph`: `bitbake -g TARGET…`.
 pub(crate) fn graph(args: &GraphArgs, build: &BuildDir) -> ExitCode {
     let run = || -> Result<bool, String> {
-        let recipes = load_recipes(build, true)?;
+        let recipes = load_recipes(build, Reporting::ALL)?;
         let cache = &recipes.cache;
         let (graph, errors) = resolve(&recipes, &args.targets, args.task.as_deref())?;
         let pns = graph.pns(cache);

@@ -10,7 +10,7 @@ use serde_json::json;
 use taskgraph::{FileId, RecipeCache};
 
 use crate::finish;
-use crate::graph::{Recipes, load_recipes, real_file};
+use crate::graph::{Recipes, Reporting, load_recipes, real_file};
 use crate::metadata::{BuildDir, Format};
 
 #[derive(Args)]
@@ -66,7 +66,7 @@ fn layer_of(recipes: &Recipes, file: &str) -> String {
 
 /// `hitzeleiter show-layers`.
 pub(crate) fn show_layers(args: &ShowLayersArgs, build: &BuildDir) -> ExitCode {
-    finish(load_recipes(build, true).map(|recipes| {
+    finish(load_recipes(build, Reporting::ALL).map(|recipes| {
         let parsed = &recipes.parsed;
         let dir_of = |name: &str| {
             parsed
@@ -127,7 +127,7 @@ fn guess_from_file(file: &str) -> (String, String) {
 
 /// `hitzeleiter show-recipes`: bitbake-layers' `list_recipes`.
 pub(crate) fn show_recipes(args: &ShowRecipesArgs, build: &BuildDir) -> ExitCode {
-    finish(load_recipes(build, true).and_then(|recipes| list_recipes(args, &recipes)))
+    finish(load_recipes(build, Reporting::ALL).and_then(|recipes| list_recipes(args, &recipes)))
 }
 
 fn list_recipes(args: &ShowRecipesArgs, recipes: &Recipes) -> Result<String, String> {
@@ -299,7 +299,7 @@ fn list_recipes(args: &ShowRecipesArgs, recipes: &Recipes) -> Result<String, Str
 
 /// `hitzeleiter show-appends`: the bbappends applied to each recipe file.
 pub(crate) fn show_appends(args: &ShowAppendsArgs, build: &BuildDir) -> ExitCode {
-    finish(load_recipes(build, true).map(|recipes| {
+    finish(load_recipes(build, Reporting::ALL).map(|recipes| {
         let appends = &recipes.parsed.files.appends;
         let cache = &recipes.cache;
         let mut groups: Vec<(String, Vec<String>)> = Vec::new();

@@ -39,6 +39,8 @@ pub(crate) struct ParseOptions {
     pub(crate) with_infos: bool,
     /// Parse everything, measuring where the time goes (see [`ParseArgs`]).
     pub(crate) profile: bool,
+    /// Leave the messages the configuration logs unprinted (the caller parses it again).
+    pub(crate) quiet_configuration: bool,
 }
 
 #[derive(Args)]
@@ -482,7 +484,18 @@ pub(crate) fn parse_recipes(
         verbose,
         with_infos,
         profile,
+        quiet_configuration,
     } = *options;
+    // Taken either way: the recipes' stores, copies of the configuration's, would print
+    // what is left.
+    let print_log = |d: &DataStore| {
+        let log = d.take_log();
+        if !quiet_configuration {
+            for line in log.iter().filter_map(LogRecord::line) {
+                eprintln!("{line}");
+            }
+        }
+    };
     // Finding the cache needs no python: only where bblayers.conf is.
     let no_python = Evaluator::new(None);
     let probe = Cooker::new(&no_python, Session::config(build)?);
@@ -697,7 +710,11 @@ fn resolve_recipe(
     asker: Asker,
     report: bool,
 ) -> Result<(PathBuf, String), String> {
-    let recipes = crate::graph::load_recipes(build, report)?;
+    let reporting = crate::graph::Reporting {
+        summary: report,
+        configuration: false,
+    };
+    let recipes = crate::graph::load_recipes(build, reporting)?;
     let cache = &recipes.cache;
     let vars = &recipes.parsed.provider_vars;
     let assumed = vars

@@ -11,7 +11,7 @@ use clap::Args;
 use serde_json::json;
 use taskgraph::{FileId, Target, TaskData, TaskGraph};
 
-use crate::graph::{load_recipes, real_file};
+use crate::graph::{Reporting, load_recipes, real_file};
 use crate::metadata::{BuildDir, Session};
 
 #[derive(Args)]
@@ -52,7 +52,7 @@ pub(crate) fn query(args: &QueryArgs, build: &BuildDir) -> ExitCode {
         }
     };
     let run = || -> Result<String, String> {
-        let recipes = load_recipes(build, true)?;
+        let recipes = load_recipes(build, Reporting::ALL)?;
         let cache = &recipes.cache;
         let vars = &recipes.parsed.provider_vars;
         let default_task = vars

@@ -803,3 +803,26 @@ fn getvar_and_env_resolve_targets_as_bitbake_does() {
         "{stderr}"
     );
 }
+
+/// A message the configuration logs is printed once by `env RECIPE`, which parses the
+/// configuration twice when the parse cache is cold (all recipes, then the one shown).
+#[test]
+fn env_prints_the_configurations_messages_once() {
+    let build = scratch_build(
+        "configuration-messages",
+        &[(
+            "build/conf/local.conf",
+            "MACHINE ??= \"testmachine\"\nDISTRO = \"testdistro\"\nWARNED := \"${@bb.warn('from local.conf')}\"\n",
+        )],
+    );
+    for cache in ["cold", "warm"] {
+        let (code, _, stderr) =
+            test_support::run_in(env!("CARGO_BIN_EXE_hitzeleiter"), &build, &["env", "hello"]);
+        assert_eq!(code, 0, "{cache}: {stderr}");
+        assert_eq!(
+            stderr.matches("WARNING: from local.conf").count(),
+            1,
+            "{cache}: {stderr}"
+        );
+    }
+}
