@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::{DataError, DataStore, Value};
 
 /// First line of a cache file; the number is the format version.
-const MAGIC: &str = "hitzeleiter-parse-cache 5";
+const MAGIC: &str = "hitzeleiter-parse-cache 6";
 
 /// The state of one input file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -334,6 +334,11 @@ pub struct ParseCache {
     pub provider_vars: Vec<(String, String)>,
     /// Each layer collection's directory ([`crate::Cooker::layer_dirs`]).
     pub layer_dirs: Vec<(String, PathBuf)>,
+    /// The lines the base configuration's parse printed ([`crate::LogRecord::line`]):
+    /// BitBake parses the configuration, and prints its warnings, on every run; a run
+    /// that takes everything from the cache shows them from here. Empty from
+    /// [`ParseCache::new`].
+    pub configuration_messages: Vec<String>,
     /// Recipe file → index in `recipes`, made on first lookup.
     #[serde(skip)]
     by_file: std::sync::OnceLock<std::collections::HashMap<PathBuf, usize>>,
@@ -391,6 +396,7 @@ impl ParseCache {
             collection_vars,
             provider_vars,
             layer_dirs,
+            configuration_messages: Vec::new(),
             recipes,
             by_file: std::sync::OnceLock::new(),
             seen: SeenStates::default(),

@@ -486,15 +486,17 @@ pub(crate) fn parse_recipes(
         profile,
         quiet_configuration,
     } = *options;
-    // Taken either way: the recipes' stores, copies of the configuration's, would print
-    // what is left.
-    let print_log = |d: &DataStore| {
-        let log = d.take_log();
+    let print_lines = |lines: &[String]| {
         if !quiet_configuration {
-            for line in log.iter().filter_map(LogRecord::line) {
+            for line in lines {
                 eprintln!("{line}");
             }
         }
+    };
+    // Taken either way: the recipes' stores, copies of the configuration's, would print
+    // what is left.
+    let take_lines = |d: &DataStore| -> Vec<String> {
+        d.take_log().iter().filter_map(LogRecord::line).collect()
     };
     // Finding the cache needs no python: only where bblayers.conf is.
     let no_python = Evaluator::new(None);
@@ -508,7 +510,6 @@ pub(crate) fn parse_recipes(
     if let Some(cache) = &cache {
         let store = cache.collection_store().map_err(|e| e.to_string())?;
         let files = bb_data::collect_recipe_files(&store).map_err(|e| e.to_string())?;
-        print_log(&store);
         let outcomes: Option<Vec<RecipeOutcome>> = files
             .recipes
             .iter()
@@ -520,6 +521,8 @@ pub(crate) fn parse_recipes(
             })
             .collect();
         if let Some(outcomes) = outcomes {
+            print_lines(&cache.configuration_messages);
+            print_lines(&take_lines(&store));
             return Ok(ParsedRecipes {
                 files,
                 outcomes,
@@ -544,8 +547,10 @@ pub(crate) fn parse_recipes(
         .parse_base_configuration()
         .map_err(|e| e.to_string())?;
     let base_configuration = started.elapsed();
+    let configuration_messages = take_lines(&config);
+    print_lines(&configuration_messages);
     let files = bb_data::collect_recipe_files(&config).map_err(|e| e.to_string())?;
-    print_log(&config);
+    print_lines(&take_lines(&config));
     let mut outcomes: Vec<Option<RecipeOutcome>> = (0..files.recipes.len()).map(|_| None).collect();
     let mut todo = Vec::new();
     for (i, recipe) in files.recipes.iter().enumerate() {
@@ -664,7 +669,7 @@ pub(crate) fn parse_recipes(
             holders.push(i);
         }
     }
-    let new_cache = bb_data::ParseCache::new(
+    let mut new_cache = bb_data::ParseCache::new(
         key,
         base_inputs,
         bb_data::collection_vars(&config).map_err(|e| e.to_string())?,
@@ -672,6 +677,7 @@ pub(crate) fn parse_recipes(
         layer_dirs.clone(),
         entries,
     );
+    new_cache.configuration_messages = configuration_messages;
     if let Err(err) = new_cache.save_with_infos(&cache_file, &infos) {
         eprintln!("WARNING: {err}");
     }

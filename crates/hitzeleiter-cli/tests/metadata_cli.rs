@@ -806,14 +806,41 @@ fn getvar_and_env_resolve_targets_as_bitbake_does() {
 
 /// A message the configuration logs is printed once by `env RECIPE`, which parses the
 /// configuration twice when the parse cache is cold (all recipes, then the one shown).
+/// A local.conf whose parse logs a warning.
+const WARNING_LOCAL_CONF: &str = "MACHINE ??= \"testmachine\"\nDISTRO = \"testdistro\"\nWARNED := \"${@bb.warn('from local.conf')}\"\n";
+
+/// BitBake parses the configuration on every run, and prints its messages every time; a
+/// parse with every recipe from the cache shows them too (from the cache, as it parses no
+/// configuration), once.
+#[test]
+fn every_parse_prints_the_configurations_messages() {
+    let build = scratch_build(
+        "configuration-messages-parse",
+        &[("build/conf/local.conf", WARNING_LOCAL_CONF)],
+    );
+    for cache in ["cold", "warm"] {
+        let (code, stdout, stderr) =
+            test_support::run_in(env!("CARGO_BIN_EXE_hitzeleiter"), &build, &["parse"]);
+        assert_eq!(code, 0, "{cache}: {stderr}");
+        let parsed = if cache == "cold" {
+            "0 cached, 2 parsed"
+        } else {
+            "2 cached, 0 parsed"
+        };
+        assert!(stdout.contains(parsed), "{cache}: {stdout}");
+        assert_eq!(
+            stderr.matches("WARNING: from local.conf").count(),
+            1,
+            "{cache}: {stderr}"
+        );
+    }
+}
+
 #[test]
 fn env_prints_the_configurations_messages_once() {
     let build = scratch_build(
         "configuration-messages",
-        &[(
-            "build/conf/local.conf",
-            "MACHINE ??= \"testmachine\"\nDISTRO = \"testdistro\"\nWARNED := \"${@bb.warn('from local.conf')}\"\n",
-        )],
+        &[("build/conf/local.conf", WARNING_LOCAL_CONF)],
     );
     for cache in ["cold", "warm"] {
         let (code, _, stderr) =
