@@ -709,7 +709,9 @@ enum Asker {
 /// The recipe file and variant BitBake shows for target `name`: `name` is resolved as a
 /// build target among all recipes (parsed, or from the parse cache): a PN or PROVIDES name,
 /// the preferred provider and version chosen; a skipped recipe is refused with BitBake's
-/// reasons.
+/// reasons. With `report`, the configuration's messages and the parse's summary are
+/// printed, as `bitbake -e` prints them before the recipe's parse. Called before the
+/// command parses its own configuration: the recipes' infos it loads are gone before that.
 fn resolve_recipe(
     build: &BuildDir,
     name: &str,
@@ -718,7 +720,7 @@ fn resolve_recipe(
 ) -> Result<(PathBuf, String), String> {
     let reporting = crate::graph::Reporting {
         summary: report,
-        configuration: false,
+        configuration: report,
     };
     let recipes = crate::graph::load_recipes(build, reporting)?;
     let cache = &recipes.cache;
@@ -747,17 +749,15 @@ fn resolve_recipe(
     Ok((PathBuf::from(real), variant.to_owned()))
 }
 
-/// The datastore of target `name`, parsed again with the session's settings (history
-/// tracking): see [`resolve_recipe`].
+/// The datastore of a recipe's variant ([`resolve_recipe`]'s answer), parsed again with
+/// the session's settings (history tracking). The configuration's messages are dropped:
+/// the resolution printed them.
 fn recipe_store(
-    build: &BuildDir,
     cooker: &mut Cooker<'_>,
     config: &DataStore,
-    name: &str,
-    asker: Asker,
-    report: bool,
+    (recipe, variant): (PathBuf, String),
 ) -> Result<DataStore, String> {
-    let (recipe, variant) = resolve_recipe(build, name, asker, report)?;
+    config.take_log();
     let files = bb_data::collect_recipe_files(config).map_err(|e| e.to_string())?;
     let appends = bb_data::appends_for(&recipe, &files.appends);
     let layer = bb_data::file_layer_name(config, &recipe)
@@ -778,21 +778,18 @@ fn recipe_store(
 /// `hitzeleiter getvar`: bitbake-getvar's output.
 pub(crate) fn getvar(args: &GetvarArgs, build: &BuildDir) -> ExitCode {
     let run = || -> Result<Option<String>, String> {
+        let target = match &args.recipe {
+            Some(name) => Some(resolve_recipe(build, name, Asker::Getvar, !args.quiet)?),
+            None => None,
+        };
         let session = Session::new(build, true)?;
         let mut cooker = session.cooker();
         let config = cooker
             .parse_base_configuration()
             .map_err(|e| e.to_string())?;
-        let d = match &args.recipe {
+        let d = match target {
             None => config,
-            Some(name) => recipe_store(
-                build,
-                &mut cooker,
-                &config,
-                name,
-                Asker::Getvar,
-                !args.quiet,
-            )?,
+            Some(target) => recipe_store(&mut cooker, &config, target)?,
         };
         if !args.quiet {
             print_log(&d);
@@ -883,17 +880,23 @@ fn variable_json(d: &DataStore, var: &str) -> Json {
 /// `hitzeleiter env`: `bitbake -e`'s output for the configuration or a recipe.
 pub(crate) fn env(args: &EnvArgs, build: &BuildDir) -> ExitCode {
     let run = || -> Result<String, String> {
+        let target = match &args.recipe {
+            Some(name) => Some(resolve_recipe(build, name, Asker::Env, true)?),
+            None => None,
+        };
         let session = Session::new(build, true)?;
         let mut cooker = session.cooker();
         let config = cooker
             .parse_base_configuration()
             .map_err(|e| e.to_string())?;
-        print_log(&config);
-        let d = match &args.recipe {
-            None => cooker
-                .global_environment(&config)
-                .map_err(|e| e.to_string())?,
-            Some(name) => recipe_store(build, &mut cooker, &config, name, Asker::Env, true)?,
+        let d = match target {
+            None => {
+                print_log(&config);
+                cooker
+                    .global_environment(&config)
+                    .map_err(|e| e.to_string())?
+            }
+            Some(target) => recipe_store(&mut cooker, &config, target)?,
         };
         print_log(&d);
         if args.format == Format::Text {
