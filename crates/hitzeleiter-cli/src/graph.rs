@@ -76,15 +76,16 @@ pub(crate) fn with_do(task: &str) -> String {
 pub(crate) struct Reporting {
     /// BitBake's parse summary line.
     pub(crate) summary: bool,
-    /// The messages the configuration logs (left to a caller that parses it again).
-    pub(crate) configuration: bool,
+    /// The messages the configuration and the recipes log (`bitbake-getvar -q` prints
+    /// none).
+    pub(crate) messages: bool,
 }
 
 impl Reporting {
     /// Everything, as BitBake prints it.
     pub(crate) const ALL: Reporting = Reporting {
         summary: true,
-        configuration: true,
+        messages: true,
     };
 }
 
@@ -93,11 +94,11 @@ impl Reporting {
 pub(crate) fn load_recipes(build: &BuildDir, report: Reporting) -> Result<Recipes, String> {
     let options = crate::metadata::ParseOptions {
         with_infos: true,
-        quiet_configuration: !report.configuration,
+        quiet: !report.messages,
         ..Default::default()
     };
     let mut parsed = parse_recipes(build, &options)?;
-    let (summary, failed) = parsed.report();
+    let (summary, failed) = parsed.report(report.messages);
     if report.summary {
         eprintln!("{summary}");
     }
@@ -141,7 +142,7 @@ pub(crate) fn load_recipes(build: &BuildDir, report: Reporting) -> Result<Recipe
     Ok(Recipes { cache, parsed })
 }
 
-fn print_notices(notices: &[Notice]) -> bool {
+pub(crate) fn print_notices(notices: &[Notice]) -> bool {
     let mut errors = false;
     for notice in notices {
         let level = match notice.level {

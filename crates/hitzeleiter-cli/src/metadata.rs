@@ -39,8 +39,8 @@ pub(crate) struct ParseOptions {
     pub(crate) with_infos: bool,
     /// Parse everything, measuring where the time goes (see [`ParseArgs`]).
     pub(crate) profile: bool,
-    /// Leave the messages the configuration logs unprinted (the caller parses it again).
-    pub(crate) quiet_configuration: bool,
+    /// Leave the messages the configuration logs unprinted.
+    pub(crate) quiet: bool,
 }
 
 #[derive(Args)]
@@ -338,16 +338,16 @@ fn usable_cache(
 }
 
 impl ParsedRecipes {
-    /// Prints each recipe's messages (standard error), then returns BitBake's summary line
-    /// and the number of recipes that failed.
-    pub(crate) fn report(&self) -> (String, usize) {
+    /// Prints each recipe's messages (standard error) if `print_messages`, then returns
+    /// BitBake's summary line and the number of recipes that failed.
+    pub(crate) fn report(&self, print_messages: bool) -> (String, usize) {
         let (mut targets, mut skipped, mut errors, mut cached) = (0, 0, 0, 0);
         for outcome in &self.outcomes {
             targets += outcome.targets;
             skipped += outcome.skipped;
             errors += usize::from(outcome.failed);
             cached += usize::from(outcome.cached);
-            for message in &outcome.messages {
+            for message in outcome.messages.iter().filter(|_| print_messages) {
                 eprintln!("{message}");
             }
         }
@@ -380,7 +380,7 @@ pub(crate) fn parse(args: &ParseArgs, build: &BuildDir) -> ExitCode {
     };
     match parse_recipes(build, &options) {
         Ok(parsed) => {
-            let (summary, errors) = parsed.report();
+            let (summary, errors) = parsed.report(true);
             println!("{summary}");
             if let Some(times) = &parsed.times {
                 let recipes: Vec<_> = parsed
@@ -484,10 +484,10 @@ pub(crate) fn parse_recipes(
         verbose,
         with_infos,
         profile,
-        quiet_configuration,
+        quiet,
     } = *options;
     let print_lines = |lines: &[String]| {
-        if !quiet_configuration {
+        if !quiet {
             for line in lines {
                 eprintln!("{line}");
             }
@@ -495,8 +495,10 @@ pub(crate) fn parse_recipes(
     };
     // Taken either way: the recipes' stores, copies of the configuration's, would print
     // what is left.
-    let take_lines = |d: &DataStore| -> Vec<String> {
-        d.take_log().iter().filter_map(LogRecord::line).collect()
+    let take_lines = |d: &DataStore| {
+        let mut lines = Vec::new();
+        log_lines(d, &mut lines);
+        lines
     };
     // Finding the cache needs no python: only where bblayers.conf is.
     let no_python = Evaluator::new(None);
@@ -706,43 +708,54 @@ enum Asker {
     Getvar,
 }
 
-/// The recipe file and variant BitBake shows for target `name`: `name` is resolved as a
-/// build target among all recipes (parsed, or from the parse cache): a PN or PROVIDES name,
-/// the preferred provider and version chosen; a skipped recipe is refused with BitBake's
-/// reasons. With `report`, the configuration's messages and the parse's summary are
-/// printed, as `bitbake -e` prints them before the recipe's parse. Called before the
-/// command parses its own configuration: the recipes' infos it loads are gone before that.
+/// The recipe file and variant BitBake shows for target `name`, among all recipes (parsed,
+/// or from the parse cache). `bitbake -e` resolves it as a build target (`:do_task`
+/// dropped; PROVIDES, preferred provider and version; ASSUME_PROVIDED refused), tinfoil
+/// (`bitbake-getvar -r`) with the cooker's `findBestProvider`; a skipped recipe is refused
+/// with BitBake's reasons. `reporting` is what the parse prints, before the recipe's parse
+/// as BitBake prints it. Called before the command parses its own configuration: the
+/// recipes' infos it loads are gone before that.
 fn resolve_recipe(
     build: &BuildDir,
     name: &str,
     asker: Asker,
-    report: bool,
+    reporting: crate::graph::Reporting,
 ) -> Result<(PathBuf, String), String> {
-    let reporting = crate::graph::Reporting {
-        summary: report,
-        configuration: report,
-    };
     let recipes = crate::graph::load_recipes(build, reporting)?;
     let cache = &recipes.cache;
     let vars = &recipes.parsed.provider_vars;
-    let assumed = vars
-        .get("ASSUME_PROVIDED")
-        .map(String::as_str)
-        .unwrap_or_default();
-    let file = if assumed.split_whitespace().any(|provided| provided == name) {
-        if asker == Asker::Env {
-            return Err(format!("{name} is in ASSUME_PROVIDED"));
+    let mut taskdata = taskgraph::TaskData::new(true, true);
+    let file = match asker {
+        Asker::Getvar => {
+            match taskgraph::cooker_best_provider(cache, vars, name, &mut Vec::new()) {
+                Some(file) => Some(file),
+                None => {
+                    // TaskData words BitBake's reasons (skipped, …), as tinfoil asks it for them.
+                    taskdata
+                        .add_provider(cache, vars, name)
+                        .map_err(|e| e.to_string())?;
+                    None
+                }
+            }
         }
-        let files = cache.files_of(name);
-        taskgraph::find_best_provider(cache, vars, name, files, None, &mut Vec::new())
-            .preferred
-            .map(|(_, file)| file)
-    } else {
-        let mut taskdata = taskgraph::TaskData::new(true, true);
-        taskdata
-            .add_provider(cache, vars, name)
-            .map_err(|e| e.to_string())?;
-        taskdata.build_providers(name).first().copied()
+        Asker::Env => {
+            // BitBake's buildTaskData: `bitbake -e zlib:do_compile` shows zlib.
+            let name = name.split_once(":do_").map_or(name, |(recipe, _)| recipe);
+            let assumed = vars
+                .get("ASSUME_PROVIDED")
+                .map(String::as_str)
+                .unwrap_or_default();
+            if assumed.split_whitespace().any(|provided| provided == name) {
+                return Err(format!("{name} is in ASSUME_PROVIDED"));
+            }
+            taskdata
+                .add_provider(cache, vars, name)
+                .map_err(|e| e.to_string())?;
+            if reporting.messages {
+                crate::graph::print_notices(&taskdata.notices);
+            }
+            taskdata.build_providers(name).first().copied()
+        }
     };
     let file = file.ok_or_else(|| format!("Nothing PROVIDES '{name}'"))?;
     let (real, variant) = crate::graph::real_file(&cache.recipe(file).file);
@@ -750,15 +763,15 @@ fn resolve_recipe(
 }
 
 /// The datastore of a recipe's variant ([`resolve_recipe`]'s answer), parsed again with
-/// the session's settings (history tracking). The configuration's messages are dropped:
-/// the resolution printed them.
+/// the session's settings (history tracking). The messages of the configuration and of
+/// collecting the recipe files are dropped: the resolution printed them.
 fn recipe_store(
     cooker: &mut Cooker<'_>,
     config: &DataStore,
     (recipe, variant): (PathBuf, String),
 ) -> Result<DataStore, String> {
-    config.take_log();
     let files = bb_data::collect_recipe_files(config).map_err(|e| e.to_string())?;
+    config.take_log();
     let appends = bb_data::appends_for(&recipe, &files.appends);
     let layer = bb_data::file_layer_name(config, &recipe)
         .ok()
@@ -778,8 +791,13 @@ fn recipe_store(
 /// `hitzeleiter getvar`: bitbake-getvar's output.
 pub(crate) fn getvar(args: &GetvarArgs, build: &BuildDir) -> ExitCode {
     let run = || -> Result<Option<String>, String> {
+        // bitbake-getvar's tinfoil prints no parse summary, and only errors when quiet.
+        let reporting = crate::graph::Reporting {
+            summary: false,
+            messages: !args.quiet,
+        };
         let target = match &args.recipe {
-            Some(name) => Some(resolve_recipe(build, name, Asker::Getvar, !args.quiet)?),
+            Some(name) => Some(resolve_recipe(build, name, Asker::Getvar, reporting)?),
             None => None,
         };
         let session = Session::new(build, true)?;
@@ -801,7 +819,8 @@ pub(crate) fn getvar(args: &GetvarArgs, build: &BuildDir) -> ExitCode {
             None => d.get_var_raw(&args.var),
         }
         .map_err(|e| e.to_string())?;
-        let Some(value) = value else {
+        // A variable python set to None is not defined, as bitbake-getvar sees it.
+        let Some(value) = value.filter(|v| !matches!(v, bb_data::Value::None)) else {
             return Ok(None);
         };
         if args.format == Format::Json {
@@ -881,7 +900,12 @@ fn variable_json(d: &DataStore, var: &str) -> Json {
 pub(crate) fn env(args: &EnvArgs, build: &BuildDir) -> ExitCode {
     let run = || -> Result<String, String> {
         let target = match &args.recipe {
-            Some(name) => Some(resolve_recipe(build, name, Asker::Env, true)?),
+            Some(name) => Some(resolve_recipe(
+                build,
+                name,
+                Asker::Env,
+                crate::graph::Reporting::ALL,
+            )?),
             None => None,
         };
         let session = Session::new(build, true)?;

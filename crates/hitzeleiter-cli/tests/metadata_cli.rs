@@ -139,6 +139,25 @@ fn getvar_of_an_undefined_variable_fails() {
     assert_eq!(stderr, "The variable 'NOT_DEFINED' is not defined\n");
 }
 
+/// A variable python set to None is not defined for bitbake-getvar (its getVar is None).
+#[test]
+fn getvar_of_a_variable_set_to_none_fails() {
+    let build = scratch_build(
+        "getvar-none",
+        &[(
+            "build/conf/local.conf",
+            "MACHINE ??= \"testmachine\"\nDISTRO = \"testdistro\"\nSETTER := \"${@d.setVar('NONE_VALUED', None)}\"\n",
+        )],
+    );
+    let (code, stdout, stderr) = test_support::run_in(
+        env!("CARGO_BIN_EXE_hitzeleiter"),
+        &build,
+        &["getvar", "--value", "NONE_VALUED"],
+    );
+    assert_eq!((code, stdout.as_str()), (1, ""), "{stderr}");
+    assert_eq!(stderr, "The variable 'NONE_VALUED' is not defined\n");
+}
+
 /// The same values from the real BitBake library.
 #[test]
 fn values_agree_with_real_bitbake() {
@@ -782,7 +801,7 @@ fn getvar_and_env_resolve_targets_as_bitbake_does() {
             versions[1],
             (
                 "build/conf/local.conf",
-                "MACHINE ??= \"testmachine\"\nDISTRO = \"testdistro\"\nPREFERRED_VERSION_multi = \"1.0\"\nASSUME_PROVIDED = \"hello-native\"\n",
+                "MACHINE ??= \"testmachine\"\nDISTRO = \"testdistro\"\nPREFERRED_VERSION_multi = \"1.0\"\nASSUME_PROVIDED = \"hello-native virtual/multi\"\n",
             ),
         ],
     );
@@ -792,8 +811,21 @@ fn getvar_and_env_resolve_targets_as_bitbake_does() {
         &["getvar", "-r", "virtual/multi", "--value", "PV"],
     );
     assert_eq!((code, stdout.as_str()), (0, "1.0\n"), "{stderr}");
-    // What ASSUME_PROVIDED names: bitbake -e refuses it, bitbake-getvar shows the recipe.
+    // The parse was cold: bitbake-getvar's tinfoil prints no summary (bitbake -e does).
+    assert!(!stderr.contains("Parsing of"), "{stderr}");
+    // What ASSUME_PROVIDED names: bitbake -e refuses it, bitbake-getvar shows the recipe
+    // (a PN, or a name another PN PROVIDES: the cooker's findBestProvider).
     let run = |args: &[&str]| test_support::run_in(env!("CARGO_BIN_EXE_hitzeleiter"), &build, args);
+    let (code, stdout, stderr) = run(&["env", "virtual/multi"]);
+    assert_eq!((code, stdout.as_str()), (1, ""), "{stderr}");
+    assert!(
+        stderr.contains("ERROR: virtual/multi is in ASSUME_PROVIDED"),
+        "{stderr}"
+    );
+    let (code, stdout, stderr) = run(&["env", "multi:do_compile"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("\nPV=\"1.0\"\n"), "{stdout}");
+    assert!(stderr.contains("Parsing of"), "{stderr}");
     let (code, stdout, stderr) = run(&["getvar", "-r", "hello-native", "--value", "PN"]);
     assert_eq!((code, stdout.as_str()), (0, "hello-native\n"), "{stderr}");
     let (code, _, stderr) = run(&["env", "hello-native"]);
@@ -804,8 +836,6 @@ fn getvar_and_env_resolve_targets_as_bitbake_does() {
     );
 }
 
-/// A message the configuration logs is printed once by `env RECIPE`, which parses the
-/// configuration twice when the parse cache is cold (all recipes, then the one shown).
 /// A local.conf whose parse logs a warning.
 const WARNING_LOCAL_CONF: &str = "MACHINE ??= \"testmachine\"\nDISTRO = \"testdistro\"\nWARNED := \"${@bb.warn('from local.conf')}\"\n";
 
@@ -836,6 +866,8 @@ fn every_parse_prints_the_configurations_messages() {
     }
 }
 
+/// A message the configuration logs is printed once by `env RECIPE`, which parses the
+/// configuration twice when the parse cache is cold (all recipes, then the one shown).
 #[test]
 fn env_prints_the_configurations_messages_once() {
     let build = scratch_build(

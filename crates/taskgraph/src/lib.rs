@@ -65,8 +65,8 @@ mod version;
 pub use cache::{FileId, ProviderSettings, Recipe, RecipeCache};
 pub use graph::{GraphError, Target, TaskGraph, TaskId};
 pub use providers::{
-    BestProvider, Level, Notice, Version, filter_providers, filter_providers_runtime,
-    find_best_provider,
+    BestProvider, Level, Notice, Version, cooker_best_provider, filter_providers,
+    filter_providers_runtime, find_best_provider,
 };
 pub use schedule::{CycleError, Scheduler, TaskState, topological_order};
 pub use taskdata::{ResolveError, TaskData, TaskKey};

@@ -311,6 +311,63 @@ pub fn filter_providers(
     (eligible, unique)
 }
 
+/// `BBCooker.findBestProvider`, which tinfoil (`bitbake-getvar -r`) resolves a name with:
+/// the best eligible provider of a build-time name, else the preferred version of the PN
+/// `name`; `None` when nothing provides it (or its REQUIRED_VERSION is not found). Unlike
+/// a build target, a name in ASSUME_PROVIDED is resolved as any other.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use bb_data::RecipeInfo;
+/// use taskgraph::{ProviderSettings, Recipe, RecipeCache, cooker_best_provider};
+///
+/// let settings = ProviderSettings {
+///     assume_provided: vec!["virtual/crypt-native".into()],
+///     ..ProviderSettings::default()
+/// };
+/// let mut cache = RecipeCache::new(settings);
+/// for (file, pn, provides) in [
+///     ("/l/libxcrypt_4.bb", "libxcrypt-native", "virtual/crypt-native"),
+///     ("/l/musl-crypt_1.bb", "musl-crypt-native", "virtual/crypt-native"),
+///     ("/l/zlib_1.3.bb", "zlib", ""),
+/// ] {
+///     let info = RecipeInfo {
+///         pn: pn.into(),
+///         pv: "1".into(),
+///         provides: provides.split_whitespace().map(str::to_owned).collect(),
+///         ..RecipeInfo::default()
+///     };
+///     cache.add(Recipe { file: file.into(), info, priority: 5 });
+/// }
+/// let mut config: HashMap<String, String> = HashMap::new();
+/// config.insert("PREFERRED_PROVIDER_virtual/crypt-native".into(), "musl-crypt-native".into());
+/// let file = |name: &str| {
+///     cooker_best_provider(&cache, &config, name, &mut Vec::new())
+///         .map(|id| cache.recipe(id).file.clone())
+/// };
+/// assert_eq!(file("virtual/crypt-native").as_deref(), Some("/l/musl-crypt_1.bb"));
+/// assert_eq!(file("zlib").as_deref(), Some("/l/zlib_1.3.bb"));
+/// assert_eq!(file("nothing"), None);
+/// ```
+pub fn cooker_best_provider(
+    cache: &RecipeCache,
+    vars: &dyn Variables,
+    name: &str,
+    notices: &mut Vec<Notice>,
+) -> Option<FileId> {
+    if let Some(providers) = cache.providers.get(name) {
+        let (eligible, _) = filter_providers(cache, vars, providers, name, notices);
+        return eligible.first().copied();
+    }
+    let files = cache.files_of(name);
+    if files.is_empty() {
+        return None;
+    }
+    find_best_provider(cache, vars, name, files, None, notices)
+        .preferred
+        .map(|(_, file)| file)
+}
+
 /// `filterProvidersRunTime`: the eligible providers of a runtime name, best first, and how
 /// many preferences picked one (more than one is a conflict).
 pub fn filter_providers_runtime(
