@@ -359,9 +359,12 @@ fn env_equals_bitbakes_on_openembedded_core() {
 }
 
 /// `env` of a sample of openembedded-core's recipe files, every target of each (its
-/// BBCLASSEXTEND variants too), against what the real BitBake library's `bitbake -e` code
-/// prints for the same files in the same build directory: beyond the oracle's six recipes,
-/// every entry must agree. A target BitBake skips must be refused, with the reason.
+/// BBCLASSEXTEND variants too), against what the real BitBake library's `bitbake -e`
+/// output code (`emit_env`) prints for the same files in the same build directory: beyond
+/// the oracle's six recipes, every entry must agree. A target BitBake skips must be
+/// refused, with the reason. BitBake's side finalises every variant of a file
+/// (`parseRecipeVariants`), where `bitbake -e` and `env` finalise only the one shown: the
+/// values must not depend on it.
 #[test]
 fn env_equals_real_bitbakes_on_a_sample_of_openembedded_core() {
     const TEST: &str = "env_equals_real_bitbakes_on_a_sample_of_openembedded_core";
