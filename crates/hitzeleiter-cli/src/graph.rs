@@ -12,7 +12,7 @@ use taskgraph::{
     Level, Notice, ProviderSettings, Recipe, RecipeCache, Target, TaskData, TaskGraph,
 };
 
-use crate::metadata::{BuildDir, Format, ParsedRecipes, parse_recipes};
+use crate::metadata::{BuildDir, Format, ParsedRecipes, Shown, parse_recipes};
 
 #[derive(Args)]
 pub(crate) struct GraphArgs {
@@ -76,16 +76,15 @@ pub(crate) fn with_do(task: &str) -> String {
 pub(crate) struct Reporting {
     /// BitBake's parse summary line.
     pub(crate) summary: bool,
-    /// The messages the configuration and the recipes log (`bitbake-getvar -q` prints
-    /// none).
-    pub(crate) messages: bool,
+    /// Which of the messages the configuration and the recipes log.
+    pub(crate) shown: Shown,
 }
 
 impl Reporting {
     /// Everything, as BitBake prints it.
     pub(crate) const ALL: Reporting = Reporting {
         summary: true,
-        messages: true,
+        shown: Shown::Notes,
     };
 }
 
@@ -94,11 +93,11 @@ impl Reporting {
 pub(crate) fn load_recipes(build: &BuildDir, report: Reporting) -> Result<Recipes, String> {
     let options = crate::metadata::ParseOptions {
         with_infos: true,
-        quiet: !report.messages,
+        shown: report.shown,
         ..Default::default()
     };
     let mut parsed = parse_recipes(build, &options)?;
-    let (summary, failed) = parsed.report(report.messages);
+    let (summary, failed) = parsed.report(report.shown);
     if report.summary {
         eprintln!("{summary}");
     }

@@ -39,8 +39,33 @@ pub(crate) struct ParseOptions {
     pub(crate) with_infos: bool,
     /// Parse everything, measuring where the time goes (see [`ParseArgs`]).
     pub(crate) profile: bool,
-    /// Leave the messages the configuration logs unprinted.
-    pub(crate) quiet: bool,
+    /// Which of the configuration's messages are printed.
+    pub(crate) shown: Shown,
+}
+
+/// The least serious messages a command prints: knotty's console log level, which
+/// tinfoil's quiet levels raise (`bitbake-getvar` shows warnings, with `-q` errors).
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Shown {
+    /// Everything.
+    #[default]
+    Notes,
+    /// Warnings and errors.
+    Warnings,
+    /// Errors.
+    Errors,
+}
+
+impl Shown {
+    /// Whether a message line ([`LogRecord::line`]'s form: `NOTE: …`, `WARNING: …`,
+    /// `ERROR: …`, a plain message as is) is printed.
+    pub(crate) fn shows(self, line: &str) -> bool {
+        match self {
+            Shown::Notes => true,
+            Shown::Warnings => line.starts_with("WARNING: ") || line.starts_with("ERROR: "),
+            Shown::Errors => line.starts_with("ERROR: "),
+        }
+    }
 }
 
 #[derive(Args)]
@@ -338,16 +363,16 @@ fn usable_cache(
 }
 
 impl ParsedRecipes {
-    /// Prints each recipe's messages (standard error) if `print_messages`, then returns
+    /// Prints each recipe's messages that `shown` shows (standard error), then returns
     /// BitBake's summary line and the number of recipes that failed.
-    pub(crate) fn report(&self, print_messages: bool) -> (String, usize) {
+    pub(crate) fn report(&self, shown: Shown) -> (String, usize) {
         let (mut targets, mut skipped, mut errors, mut cached) = (0, 0, 0, 0);
         for outcome in &self.outcomes {
             targets += outcome.targets;
             skipped += outcome.skipped;
             errors += usize::from(outcome.failed);
             cached += usize::from(outcome.cached);
-            for message in outcome.messages.iter().filter(|_| print_messages) {
+            for message in outcome.messages.iter().filter(|m| shown.shows(m)) {
                 eprintln!("{message}");
             }
         }
@@ -380,7 +405,7 @@ pub(crate) fn parse(args: &ParseArgs, build: &BuildDir) -> ExitCode {
     };
     match parse_recipes(build, &options) {
         Ok(parsed) => {
-            let (summary, errors) = parsed.report(true);
+            let (summary, errors) = parsed.report(Shown::Notes);
             println!("{summary}");
             if let Some(times) = &parsed.times {
                 let recipes: Vec<_> = parsed
@@ -484,13 +509,11 @@ pub(crate) fn parse_recipes(
         verbose,
         with_infos,
         profile,
-        quiet,
+        shown,
     } = *options;
     let print_lines = |lines: &[String]| {
-        if !quiet {
-            for line in lines {
-                eprintln!("{line}");
-            }
+        for line in lines.iter().filter(|line| shown.shows(line)) {
+            eprintln!("{line}");
         }
     };
     // Taken either way: the recipes' stores, copies of the configuration's, would print
@@ -751,7 +774,7 @@ fn resolve_recipe(
             taskdata
                 .add_provider(cache, vars, name)
                 .map_err(|e| e.to_string())?;
-            if reporting.messages {
+            if reporting.shown == Shown::Notes {
                 crate::graph::print_notices(&taskdata.notices);
             }
             taskdata.build_providers(name).first().copied()
@@ -791,10 +814,14 @@ fn recipe_store(
 /// `hitzeleiter getvar`: bitbake-getvar's output.
 pub(crate) fn getvar(args: &GetvarArgs, build: &BuildDir) -> ExitCode {
     let run = || -> Result<Option<String>, String> {
-        // bitbake-getvar's tinfoil prints no parse summary, and only errors when quiet.
+        // bitbake-getvar's tinfoil (quiet level 2, with -q 3) prints no parse summary.
         let reporting = crate::graph::Reporting {
             summary: false,
-            messages: !args.quiet,
+            shown: if args.quiet {
+                Shown::Errors
+            } else {
+                Shown::Warnings
+            },
         };
         let target = match &args.recipe {
             Some(name) => Some(resolve_recipe(build, name, Asker::Getvar, reporting)?),

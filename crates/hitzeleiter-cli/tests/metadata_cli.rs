@@ -139,6 +139,33 @@ fn getvar_of_an_undefined_variable_fails() {
     assert_eq!(stderr, "The variable 'NOT_DEFINED' is not defined\n");
 }
 
+/// The messages recipes log as their parse prints them: `env` (`bitbake -e`) all, with the
+/// summary; `getvar -r` (bitbake-getvar's tinfoil at quiet level 2) warnings and errors,
+/// no summary; `getvar -q -r` (level 3) errors only.
+#[test]
+fn getvar_prints_what_bitbake_getvar_prints_of_the_parse() {
+    let build = scratch_build(
+        "getvar-quiet-levels",
+        &[(
+            "meta-test/recipes-test/noisy/noisy_1.0.bb",
+            "python () {\n    bb.note('a note from noisy')\n    bb.warn('a warning from noisy')\n}\n",
+        )],
+    );
+    let cold = |args: &[&str]| {
+        let _ = std::fs::remove_dir_all(build.join("cache"));
+        let (code, _, stderr) =
+            test_support::run_in(env!("CARGO_BIN_EXE_hitzeleiter"), &build, args);
+        assert_eq!(code, 0, "{args:?}: {stderr}");
+        ["Parsing of", "NOTE: a note", "WARNING: a warning"].map(|line| stderr.contains(line))
+    };
+    assert_eq!(cold(&["env", "hello"]), [true, true, true]);
+    assert_eq!(cold(&["getvar", "-r", "hello", "PV"]), [false, false, true]);
+    assert_eq!(
+        cold(&["getvar", "-q", "-r", "hello", "PV"]),
+        [false, false, false]
+    );
+}
+
 /// A variable python set to None is not defined for bitbake-getvar (its getVar is None).
 #[test]
 fn getvar_of_a_variable_set_to_none_fails() {
