@@ -572,6 +572,7 @@ impl<'e> Cooker<'e> {
     }
 
     /// `parseRecipeVariants`: the recipe with its appends, finalised, and its variants.
+    /// `layername` is the name of the layer collection the recipe is in, `""` if none.
     pub fn parse_recipe(
         &mut self,
         config: &DataStore,
@@ -650,7 +651,13 @@ impl<'e> Cooker<'e> {
         let d = config.create_copy();
         let recipe_text = recipe.display().to_string();
         d.set_var("__BBMULTICONFIG", "")?;
-        d.set_var("FILE_LAYERNAME", layername)?;
+        // A file in no layer collection has no layer name: BitBake sets None, which
+        // `${FILE_LAYERNAME}` leaves unexpanded (collection names are never empty).
+        if layername.is_empty() {
+            d.set_var("FILE_LAYERNAME", Value::None)?;
+        } else {
+            d.set_var("FILE_LAYERNAME", layername)?;
+        }
         d.set_var("__BB_RECIPE_FILE", recipe_text.clone())?;
         if !appends.is_empty() {
             let list: Vec<String> = appends.iter().map(|a| a.display().to_string()).collect();
@@ -963,8 +970,19 @@ fn string_list(value: Option<Value>) -> Vec<String> {
         .collect()
 }
 
-/// Appends python's `os.path.abspath(path)` to `out`: joined to the working directory,
-/// then `.` and `..` resolved without looking at the file system.
+/// Python's `os.path.abspath(path)`: joined to the working directory, then `.` and `..`
+/// resolved without looking at the file system.
+///
+/// ```
+/// assert_eq!(bb_data::abspath("/build/../layer/./x.bb"), "/layer/x.bb");
+/// ```
+pub fn abspath(path: &str) -> String {
+    let mut out = String::new();
+    push_abspath(&mut out, path);
+    out
+}
+
+/// Appends [`abspath`]`(path)` to `out`.
 fn push_abspath(out: &mut String, path: &str) {
     // Most paths are normal already: absolute, no empty, `.` or `..` parts.
     let normal = path.len() > 1

@@ -56,7 +56,7 @@ pub use collect::{
     LayerCollection, RecipeFiles, appends_for, bbfile_priority, collect_recipe_files,
     file_collection, file_layer_name, layer_collections,
 };
-pub use cooker::{Cooker, CookerConfig, CookerEvent, Handler, ParsedRecipe};
+pub use cooker::{Cooker, CookerConfig, CookerEvent, Handler, ParsedRecipe, abspath};
 pub use deps::{Signatures, VarDeps};
 pub use emit::{emit_environment, emit_function, emit_variable};
 pub use eval::{EvalError, Evaluator, PythonHost, add_task, del_task, inherit_defer};

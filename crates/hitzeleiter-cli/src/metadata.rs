@@ -104,6 +104,11 @@ pub(crate) struct EnvArgs {
     /// The recipe (PN, or a variant's name such as `m4-native`); default: the global
     /// configuration.
     recipe: Option<String>,
+    /// A recipe file instead (`bitbake -e -b`), parsed alone: its path, or else a regular
+    /// expression matching exactly one file of BBFILES; `virtual:native:FILE` for a
+    /// variant.
+    #[arg(short = 'b', long, conflicts_with = "recipe")]
+    buildfile: Option<String>,
 }
 
 /// How a command prints its result.
@@ -785,6 +790,38 @@ fn resolve_recipe(
     Ok((PathBuf::from(real), variant.to_owned()))
 }
 
+/// BitBake's `matchFile` (`bitbake -b NAME`): the recipe file NAME names, as a path that
+/// exists (relative to the working directory) or else as a regular expression searched in
+/// each file of BBFILES, which must match exactly one; with its variant
+/// (`virtual:native:NAME`).
+fn match_file(config: &DataStore, name: &str) -> Result<(PathBuf, String), String> {
+    let (file, variant) = crate::graph::real_file(name);
+    let matches = if Path::new(file).exists() {
+        vec![PathBuf::from(bb_data::abspath(file))]
+    } else {
+        let pattern = fancy_regex::Regex::new(file)
+            .map_err(|e| format!("-b {file}: not a path, nor a regular expression: {e}"))?;
+        let files = bb_data::collect_recipe_files(config).map_err(|e| e.to_string())?;
+        files
+            .recipes
+            .into_iter()
+            .filter(|f| pattern.is_match(&f.display().to_string()).unwrap_or(false) && f.is_file())
+            .collect()
+    };
+    match matches.as_slice() {
+        [one] => Ok((one.clone(), variant.to_owned())),
+        [] => Err(format!("Unable to find any recipe file matching '{file}'")),
+        several => Err(format!(
+            "Unable to match '{file}' to a specific recipe file - {} matches found:{}",
+            several.len(),
+            several
+                .iter()
+                .map(|f| format!("\n    {}", f.display()))
+                .collect::<String>()
+        )),
+    }
+}
+
 /// The datastore of a recipe's variant ([`resolve_recipe`]'s answer), parsed again with
 /// the session's settings (history tracking). The messages of the configuration and of
 /// collecting the recipe files are dropped: the resolution printed them.
@@ -940,14 +977,20 @@ pub(crate) fn env(args: &EnvArgs, build: &BuildDir) -> ExitCode {
         let config = cooker
             .parse_base_configuration()
             .map_err(|e| e.to_string())?;
-        let d = match target {
-            None => {
+        let d = match (target, &args.buildfile) {
+            (Some(target), _) => recipe_store(&mut cooker, &config, target)?,
+            (None, Some(buildfile)) => {
+                print_log(&config);
+                let target = match_file(&config, buildfile);
+                print_log(&config);
+                recipe_store(&mut cooker, &config, target?)?
+            }
+            (None, None) => {
                 print_log(&config);
                 cooker
                     .global_environment(&config)
                     .map_err(|e| e.to_string())?
             }
-            Some(target) => recipe_store(&mut cooker, &config, target)?,
         };
         print_log(&d);
         if args.format == Format::Text {

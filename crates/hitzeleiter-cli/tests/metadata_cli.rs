@@ -166,6 +166,50 @@ fn getvar_prints_what_bitbake_getvar_prints_of_the_parse() {
     );
 }
 
+/// `env -b` (`bitbake -e -b`) shows one recipe file, named by its path or by a regular
+/// expression matching one file of BBFILES, a variant as `virtual:CLASS:FILE`; it shows a
+/// recipe BitBake skips too, as `bitbake -e -b` does.
+#[test]
+fn env_of_a_recipe_file() {
+    let value = |args: &[&str], var: &str| {
+        let (code, stdout, stderr) = hitzeleiter(args);
+        assert_eq!(code, 0, "{args:?}: {stderr}");
+        let start = format!("\n{var}=\"");
+        let at = stdout
+            .find(&start)
+            .unwrap_or_else(|| panic!("{args:?}: no {var}"));
+        let rest = &stdout[at + start.len()..];
+        rest[..rest.find('"').unwrap_or(rest.len())].to_owned()
+    };
+    assert_eq!(value(&["env", "-b", "hello_1"], "PN"), "hello");
+    assert_eq!(value(&["env", "-b", "hello_1"], "FILE_LAYERNAME"), "test");
+    // A path is made absolute as python's os.path.abspath makes it: without the `..` that
+    // BBFILE_PATTERN_test has, so in no layer collection, and FILE_LAYERNAME is None (no
+    // value printed), as BitBake sets it then.
+    let path = "../meta-test/recipes-test/hello/hello_1.0.bb";
+    assert_eq!(value(&["env", "-b", path], "PN"), "hello");
+    let (_, stdout, _) = hitzeleiter(&["env", "-b", path]);
+    assert!(stdout.contains("\n# $FILE_LAYERNAME\n"), "{stdout}");
+    assert!(!stdout.contains("\nFILE_LAYERNAME="), "{stdout}");
+    assert_eq!(
+        value(&["env", "-b", "virtual:native:hello_1"], "PN"),
+        "hello-native"
+    );
+    assert_eq!(value(&["env", "-b", "skipme_"], "PN"), "skipme");
+    let (code, _, stderr) = hitzeleiter(&["env", "-b", "no-such-recipe"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("Unable to find any recipe file matching 'no-such-recipe'"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = hitzeleiter(&["env", "-b", r"\.bb$"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("to a specific recipe file - 2 matches found:\n    "),
+        "{stderr}"
+    );
+}
+
 /// A variable python set to None is not defined for bitbake-getvar (its getVar is None).
 #[test]
 fn getvar_of_a_variable_set_to_none_fails() {
