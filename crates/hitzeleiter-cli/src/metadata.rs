@@ -168,9 +168,7 @@ impl Session {
 }
 
 fn print_log(d: &DataStore) {
-    let mut lines = Vec::new();
-    log_lines(d, &mut lines);
-    for line in lines {
+    for line in log_lines(d) {
         eprintln!("{line}");
     }
 }
@@ -224,8 +222,9 @@ fn cached_outcome(entry: &bb_data::CachedRecipe, verbose: bool) -> RecipeOutcome
     outcome
 }
 
-fn log_lines(d: &DataStore, out: &mut Vec<String>) {
-    out.extend(d.take_log().iter().filter_map(LogRecord::line));
+/// The lines `d`'s log prints, taken from it.
+fn log_lines(d: &DataStore) -> Vec<String> {
+    d.take_log().iter().filter_map(LogRecord::line).collect()
 }
 
 /// How many variants of one recipe file are parsed between two collections of python's
@@ -268,7 +267,7 @@ fn parse_one(
             {
                 outcome.messages.push(skip_note(recipe, variant, reason));
             }
-            log_lines(&d, &mut outcome.messages);
+            outcome.messages.extend(log_lines(&d));
             let inputs = profile::step("parse cache inputs", || {
                 session.evaluator.read_files(&d, "__depends")
             });
@@ -545,13 +544,8 @@ pub(crate) fn parse_recipes(
             eprintln!("{line}");
         }
     };
-    // Taken either way: the recipes' stores, copies of the configuration's, would print
-    // what is left.
-    let take_lines = |d: &DataStore| {
-        let mut lines = Vec::new();
-        log_lines(d, &mut lines);
-        lines
-    };
+    // Logs are taken whether printed or not: the recipes' stores, copies of the
+    // configuration's, would print what is left.
     // Finding the cache needs no python: only where bblayers.conf is.
     let no_python = Evaluator::new(None);
     let probe = Cooker::new(&no_python, Session::config(build)?);
@@ -576,7 +570,7 @@ pub(crate) fn parse_recipes(
             .collect();
         if let Some(outcomes) = outcomes {
             print_lines(&cache.configuration_messages);
-            print_lines(&take_lines(&store));
+            print_lines(&log_lines(&store));
             return Ok(ParsedRecipes {
                 files,
                 outcomes,
@@ -601,10 +595,10 @@ pub(crate) fn parse_recipes(
         .parse_base_configuration()
         .map_err(|e| e.to_string())?;
     let base_configuration = started.elapsed();
-    let configuration_messages = take_lines(&config);
+    let configuration_messages = log_lines(&config);
     print_lines(&configuration_messages);
     let files = bb_data::collect_recipe_files(&config).map_err(|e| e.to_string())?;
-    print_lines(&take_lines(&config));
+    print_lines(&log_lines(&config));
     let mut outcomes: Vec<Option<RecipeOutcome>> = (0..files.recipes.len()).map(|_| None).collect();
     let mut todo = Vec::new();
     for (i, recipe) in files.recipes.iter().enumerate() {
@@ -760,6 +754,14 @@ enum Asker {
     Getvar,
 }
 
+/// The variant of a recipe file a command shows, with the bbappends BBFILES gives it.
+struct RecipeTarget {
+    file: PathBuf,
+    /// `""` for the recipe itself.
+    variant: String,
+    appends: Vec<PathBuf>,
+}
+
 /// The recipe file and variant BitBake shows for target `name`, among all recipes (parsed,
 /// or from the parse cache). `bitbake -e` resolves it as a build target (`:do_task`
 /// dropped; PROVIDES, preferred provider and version; ASSUME_PROVIDED refused), tinfoil
@@ -772,7 +774,7 @@ fn resolve_recipe(
     name: &str,
     asker: Asker,
     reporting: crate::graph::Reporting,
-) -> Result<(PathBuf, String), String> {
+) -> Result<RecipeTarget, String> {
     let recipes = crate::graph::load_recipes(build, reporting)?;
     let cache = &recipes.cache;
     let vars = &recipes.parsed.provider_vars;
@@ -811,29 +813,39 @@ fn resolve_recipe(
     };
     let file = file.ok_or_else(|| format!("Nothing PROVIDES '{name}'"))?;
     let (real, variant) = crate::graph::real_file(&cache.recipe(file).file);
-    Ok((PathBuf::from(real), variant.to_owned()))
+    let file = PathBuf::from(real);
+    Ok(RecipeTarget {
+        appends: bb_data::appends_for(&file, &recipes.parsed.files.appends),
+        file,
+        variant: variant.to_owned(),
+    })
 }
 
 /// BitBake's `matchFile` (`bitbake -b NAME`): the recipe file NAME names, as a path that
 /// exists (relative to the working directory) or else as a regular expression searched in
 /// each file of BBFILES, which must match exactly one; with its variant
 /// (`virtual:native:NAME`).
-fn match_file(config: &DataStore, name: &str) -> Result<(PathBuf, String), String> {
+fn match_file(config: &DataStore, name: &str) -> Result<RecipeTarget, String> {
     let (file, variant) = crate::graph::real_file(name);
+    let files = bb_data::collect_recipe_files(config).map_err(|e| e.to_string())?;
     let matches = if Path::new(file).exists() {
         vec![PathBuf::from(bb_data::abspath(file))]
     } else {
         let pattern = fancy_regex::Regex::new(file)
             .map_err(|e| format!("-b {file}: not a path, nor a regular expression: {e}"))?;
-        let files = bb_data::collect_recipe_files(config).map_err(|e| e.to_string())?;
         files
             .recipes
-            .into_iter()
+            .iter()
             .filter(|f| pattern.is_match(&f.display().to_string()).unwrap_or(false) && f.is_file())
+            .cloned()
             .collect()
     };
     match matches.as_slice() {
-        [one] => Ok((one.clone(), variant.to_owned())),
+        [one] => Ok(RecipeTarget {
+            file: one.clone(),
+            variant: variant.to_owned(),
+            appends: bb_data::appends_for(one, &files.appends),
+        }),
         [] => Err(format!("Unable to find any recipe file matching '{file}'")),
         several => Err(format!(
             "Unable to match '{file}' to a specific recipe file - {} matches found:{}",
@@ -846,17 +858,20 @@ fn match_file(config: &DataStore, name: &str) -> Result<(PathBuf, String), Strin
     }
 }
 
-/// The datastore of a recipe's variant ([`resolve_recipe`]'s answer), parsed again with
-/// the session's settings (history tracking). The messages of the configuration and of
-/// collecting the recipe files are dropped: the resolution printed them.
+/// The datastore of a recipe's variant ([`resolve_recipe`]'s or [`match_file`]'s answer),
+/// parsed again with the session's settings (history tracking). The configuration's
+/// messages left in its log are dropped: the resolution printed them.
 fn recipe_store(
     cooker: &mut Cooker<'_>,
     config: &DataStore,
-    (recipe, variant): (PathBuf, String),
+    target: RecipeTarget,
 ) -> Result<DataStore, String> {
-    let files = bb_data::collect_recipe_files(config).map_err(|e| e.to_string())?;
     config.take_log();
-    let appends = bb_data::appends_for(&recipe, &files.appends);
+    let RecipeTarget {
+        file: recipe,
+        variant,
+        appends,
+    } = target;
     let layer = bb_data::file_layer_name(config, &recipe)
         .ok()
         .flatten()
@@ -1004,7 +1019,8 @@ pub(crate) fn env(args: &EnvArgs, build: &BuildDir) -> ExitCode {
         let d = match (target, &args.buildfile) {
             (Some(target), _) => recipe_store(&mut cooker, &config, target)?,
             (None, Some(buildfile)) => {
-                print_log(&config);
+                // Printed before an error from it too: the configuration's messages, then
+                // collecting the recipe files'.
                 let target = match_file(&config, buildfile);
                 print_log(&config);
                 recipe_store(&mut cooker, &config, target?)?
