@@ -434,12 +434,12 @@ fn criterion_mean(id: &str) -> Result<(f64, f64, f64), String> {
 /// warm parse cache, next to BitBake's `bitbake -g`.
 fn graph() -> Result<(), String> {
     run_step(
-        "cargo bench -p taskgraph --bench schedule",
+        "cargo bench -p hitzeleiter-taskgraph --bench schedule",
         cargo().args([
             "bench",
             "--ignore-rust-version",
             "-p",
-            "taskgraph",
+            "hitzeleiter-taskgraph",
             "--bench",
             "schedule",
         ]),
@@ -480,7 +480,7 @@ fn graph() -> Result<(), String> {
     let section = format!(
         "## Task graph and scheduling (taskgraph)\n\n\
          Command: `cargo xtask bench graph`. Scheduling is criterion \
-         (`cargo bench -p taskgraph --bench schedule`): BitBake's own graph of core-image-minimal \
+         (`cargo bench -p hitzeleiter-taskgraph --bench schedule`): BitBake's own graph of core-image-minimal \
          (../shared/oracle/graph/task-depends.dot) scheduled from the first ready task to the last \
          (critical paths, ready heap, every completion), and the critical paths of a random graph \
          of one million tasks (each depending on up to four earlier ones). `graph` is the release \
@@ -517,15 +517,15 @@ fn cas() -> Result<(), String> {
             "bench",
             "--ignore-rust-version",
             "-p",
-            "cas",
+            "hitzeleiter-cas",
             "--bench",
             "codec",
         ])
         .stderr(std::process::Stdio::inherit())
         .output()
-        .map_err(|e| format!("cargo bench -p cas: {e}"))?;
+        .map_err(|e| format!("cargo bench -p hitzeleiter-cas: {e}"))?;
     if !output.status.success() {
-        return Err("cargo bench -p cas failed".into());
+        return Err("cargo bench -p hitzeleiter-cas failed".into());
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
     let mut rows = String::new();
@@ -551,7 +551,7 @@ fn cas() -> Result<(), String> {
     }
     let section = format!(
         "## Content store codecs (cas)\n\n\
-         Command: `cargo xtask bench cas` (criterion, `cargo bench -p cas --bench codec`): 8 MiB \
+         Command: `cargo xtask bench cas` (criterion, `cargo bench -p hitzeleiter-cas --bench codec`): 8 MiB \
          of openembedded-core's metadata (text) and of the host's /usr/bin executables \
          (binaries), stored (hash, compress, temporary file, fsync, rename) and read back \
          verified, per codec, and as a plain file written as durably (temporary file, fsync, \
@@ -574,7 +574,7 @@ fn median(mut values: Vec<f64>) -> f64 {
 /// with nothing changed, and after one source change; action-cache lookups and sysroot
 /// assembly (criterion).
 fn build() -> Result<(), String> {
-    for (krate, bench) in [("cas", "action"), ("sysroot", "assemble")] {
+    for (krate, bench) in [("hitzeleiter-cas", "action"), ("sysroot", "assemble")] {
         run_step(
             &format!("cargo bench -p {krate} --bench {bench}"),
             cargo().args([
@@ -654,7 +654,7 @@ fn build() -> Result<(), String> {
          from nothing (no tmp, cache or downloads; median of 3), again with nothing changed \
          (median of 10), and after a comment is added to the application's main.c (median of \
          3: its fetch to package tasks run again, the unchanged binary stops the rest). \
-         Action-cache lookups and sysroot assembly are criterion (`cargo bench -p cas --bench \
+         Action-cache lookups and sysroot assembly are criterion (`cargo bench -p hitzeleiter-cas --bench \
          action`, `cargo bench -p sysroot --bench assemble`): 10,000 recorded actions with \
          three outputs each, looked up by a store that has not read them (from disk: read, \
          verify, outputs checked) and by one that has (from memory, as Bazel's in-memory \
@@ -702,12 +702,12 @@ fn sandbox() -> Result<(), String> {
         )?;
     }
     run_step(
-        "cargo bench -p sandbox --bench start",
+        "cargo bench -p hitzeleiter-sandbox --bench start",
         cargo().args([
             "bench",
             "--ignore-rust-version",
             "-p",
-            "sandbox",
+            "hitzeleiter-sandbox",
             "--bench",
             "start",
         ]),
@@ -728,7 +728,7 @@ fn sandbox() -> Result<(), String> {
         .unwrap_or_default();
     let section = format!(
         "## Sandbox start (sandbox)\n\n\
-         Command: `cargo xtask bench sandbox` (criterion, `cargo bench -p sandbox --bench \
+         Command: `cargo xtask bench sandbox` (criterion, `cargo bench -p hitzeleiter-sandbox --bench \
          start`): `/bin/true` started and waited for, in new user, mount, PID, network, IPC \
          and UTS namespaces with the system directories (/usr, /bin, /lib*, /sbin, /etc) \
          read-only, a new /proc, a minimal /dev and a private /tmp: by the sandbox crate, \

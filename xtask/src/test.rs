@@ -9,17 +9,17 @@ use crate::{cargo, cargo_subcommand_installed, root, run_step, shared_dir};
 const PUBLISHED_CRATES: &[&str] = &[
     "bb-syntax",
     "bb-data",
-    "taskgraph",
+    "hitzeleiter-taskgraph",
     "bbquery",
-    "cas",
+    "hitzeleiter-cas",
     "sysroot",
-    "sandbox",
-    "executor",
+    "hitzeleiter-sandbox",
+    "hitzeleiter-executor",
 ];
 
 /// Library crates packaged without the verifying build: `cargo publish` cannot ignore
 /// the `rust-version` of RustPython's parser crates (docs/python.md).
-const PACKAGED_UNVERIFIED: &[&str] = &["bb-python"];
+const PACKAGED_UNVERIFIED: &[&str] = &["bb-python", "bb-load"];
 
 pub(crate) fn run() -> Result<(), String> {
     match shared_dir() {
@@ -48,6 +48,7 @@ pub(crate) fn run() -> Result<(), String> {
         ensure_host_tools();
     }
     let counts = cargo_tests()?;
+    run_examples()?;
     cargo_deny()?;
     forget_packaged_workspace_crates();
     // One invocation, so that crates depending on each other are verified together.
@@ -102,6 +103,57 @@ pub(crate) fn run() -> Result<(), String> {
         return Err("tests failed".into());
     }
     Ok(())
+}
+
+/// Runs the example programs where an embedder starts, as a user runs them: a variable of
+/// a recipe and a task graph's size from a copy of the parse test build directory, and one
+/// sandboxed action twice (the second time restored from its cache).
+fn run_examples() -> Result<(), String> {
+    let scratch = root().join("target/examples-scratch");
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+    run_step(
+        "copy testdata/parse for the examples",
+        std::process::Command::new("cp")
+            .arg("-r")
+            .arg(root().join("testdata/parse"))
+            .arg(&scratch),
+    )?;
+    let build = scratch.join("parse/build").display().to_string();
+    let action = scratch.join("action").display().to_string();
+    // `cargo test --workspace` has built them with the workspace's features: `cargo run -p`
+    // would resolve one crate's features and build RustPython again.
+    run_step(
+        "cargo build --workspace --examples",
+        cargo().args([
+            "build",
+            "--ignore-rust-version",
+            "--workspace",
+            "--examples",
+        ]),
+    )?;
+    let example = |name: &str, args: &[&str], expected: &str| {
+        let description = format!("example {name} {}", args.join(" "));
+        eprintln!("==> {description}");
+        let output = std::process::Command::new(root().join("target/debug/examples").join(name))
+            .args(args)
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|e| format!("{description}: cannot start: {e}"))?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        print!("{stdout}");
+        if !output.status.success() || !stdout.contains(expected) {
+            return Err(format!(
+                "{description}: {}, expected output containing '{expected}'",
+                output.status
+            ));
+        }
+        Ok(())
+    };
+    example("print_variable", &[&build, "hello", "PV"], "1.0\n")?;
+    example("graph_size", &[&build, "hello"], "hello: ")?;
+    example("run_action", &[&action], "ran 1, restored 0")?;
+    example("run_action", &[&action], "ran 0, restored 1")
 }
 
 /// Host tools small machines may lack: openembedded-core's sanity check (HOSTTOOLS)

@@ -195,7 +195,7 @@ impl Evaluator {
     /// `__depends` for a recipe), each with its state when this evaluator first looked at
     /// it: the state the parse saw.
     pub fn read_files(&self, d: &DataStore, var: &str) -> Result<Vec<FileStamp>, DataError> {
-        crate::cache::read_files(d, var, |path| self.files.stamp(path))
+        crate::stamp::read_files(d, var, |path| self.files.stamp(path))
     }
 
     /// The directories `addpylib` added so far.

@@ -13,8 +13,8 @@
 //! Around the datastore: the [`Evaluator`] and [`Cooker`] run metadata files in BitBake's
 //! parse order; [`collect_recipe_files`] finds a configuration's recipes; [`Signatures`]
 //! gives what a task's signature depends on; [`emit_environment`] and [`emit_variable`]
-//! print `bitbake -e` and `bitbake-getvar` output; [`ParseCache`] keeps a parse's results
-//! with the state of every input it read; [`profile`] tells where a parse spends its time.
+//! print `bitbake -e` and `bitbake-getvar` output; [`FileStamp`] records the state of each
+//! input a parse read; [`profile`] tells where a parse spends its time.
 //!
 //! ```
 //! use bb_data::DataStore;
@@ -30,7 +30,6 @@
 //! # Ok::<(), bb_data::DataError>(())
 //! ```
 
-mod cache;
 mod collect;
 mod cooker;
 mod deps;
@@ -42,16 +41,13 @@ mod history;
 mod info;
 pub mod profile;
 mod shell;
+mod stamp;
 mod store;
 mod value;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-pub use cache::{
-    CacheError, CacheKey, CachedRecipe, CachedVariant, EncodedInfos, FileStamp, ParseCache,
-    collection_vars, provider_vars, python_library_files,
-};
 pub use collect::{
     LayerCollection, RecipeFiles, appends_for, bbfile_priority, collect_recipe_files,
     file_collection, file_layer_name, layer_collections,
@@ -61,9 +57,9 @@ pub use deps::{Signatures, VarDeps};
 pub use emit::{emit_environment, emit_function, emit_variable};
 pub use eval::{EvalError, Evaluator, PythonHost, add_task, del_task, inherit_defer};
 pub use history::Event;
-pub use indexmap::IndexMap;
 pub use info::{RecipeInfo, TaskInfo, explode_deps};
 pub use shell::{ShellSyntaxError, shell_execs};
+pub use stamp::{FileStamp, collection_vars, provider_vars, python_library_files};
 pub use store::{DataStore, Frozen, Origin, to_boolean};
 pub use value::Value;
 

@@ -1,6 +1,7 @@
 //! Converting datastore values to python objects and back.
 
-use bb_data::{IndexMap, Value};
+use bb_data::Value;
+use indexmap::IndexMap;
 use rustpython_vm::builtins::{PyDict, PyList, PyListRef, PySet, PyStr, PyTuple};
 use rustpython_vm::{AsObject, PyObjectRef, PyResult, VirtualMachine};
 

@@ -14,6 +14,7 @@ use cas::{ActionResult, Digest, Store};
 use sha2::{Digest as _, Sha256};
 use sysroot::Contributor;
 use taskgraph::Scheduler;
+use tracing::Instrument;
 
 use crate::TaskFlags;
 use crate::outputs::{capture, restore};
@@ -382,6 +383,7 @@ pub fn run(
     options: &Options,
     reporter: &mut dyn Reporter,
 ) -> Summary {
+    let _span = tracing::info_span!("run", jobs = jobs.len(), targets = targets.len()).entered();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -630,13 +632,18 @@ async fn drive(
             let delay = attempts
                 .get(&id)
                 .and_then(|&n| options.retry_delays.get(n.saturating_sub(1)).copied());
-            running.spawn_local(async move {
-                if let Some(delay) = delay {
-                    tokio::time::sleep(delay).await;
+            let span = tracing::info_span!("task", id = %job.id);
+            running.spawn_local(
+                async move {
+                    if let Some(delay) = delay {
+                        tokio::time::sleep(delay).await;
+                    }
+                    let outcome = execute(&action, isolation.as_ref(), &temp, &task, &tag).await;
+                    tracing::debug!(ok = outcome.is_ok(), "task ended");
+                    (slot, outcome)
                 }
-                let outcome = execute(&action, isolation.as_ref(), &temp, &task, &tag).await;
-                (slot, outcome)
-            });
+                .instrument(span),
+            );
         }
         if running.is_empty() {
             break;

@@ -15,8 +15,11 @@ use executor::{Action, Event, Failure, Job, Options, Reporter, TaskFlags};
 use indicatif::{ProgressBar, ProgressStyle};
 use sysroot::Contributor;
 
-use crate::graph::{Recipes, Reporting, load_recipes, real_file, resolve, with_do};
-use crate::metadata::{BuildDir, Session};
+use bb_load::{Recipes, Session};
+use taskgraph::{real_file, with_do};
+
+use crate::graph::resolve;
+use crate::load::{BuildDir, Reporting, load_recipes};
 
 #[derive(Args)]
 pub(crate) struct BuildArgs {
@@ -91,12 +94,8 @@ fn plan(
     build_dir: &Path,
     force: bool,
 ) -> Result<(Vec<Job>, DataStore, bool), String> {
-    let mut cooker = session.cooker();
-    let config = cooker
-        .parse_base_configuration()
-        .map_err(|e| e.to_string())?;
-    let sandboxing = sandbox_policy(&config)?;
-    let files = bb_data::collect_recipe_files(&config).map_err(|e| e.to_string())?;
+    let mut configuration = session.configure().map_err(|e| e.to_string())?;
+    let sandboxing = sandbox_policy(configuration.data())?;
     let mut parsed: HashMap<PathBuf, bb_data::ParsedRecipe> = HashMap::new();
     let mut signatures: HashMap<String, Signatures> = HashMap::new();
     let mut datastores: BTreeMap<String, DataStore> = BTreeMap::new();
@@ -109,14 +108,9 @@ fn plan(
         let (path, variant) = real_file(&name);
         let (path, variant) = (PathBuf::from(path), variant.to_owned());
         if !parsed.contains_key(&path) {
-            let appends = bb_data::appends_for(&path, &files.appends);
-            let layer = bb_data::file_layer_name(&config, &path)
-                .ok()
-                .flatten()
-                .unwrap_or_default();
-            let recipe = cooker
-                .parse_recipe(&config, &path, &appends, &layer)
-                .map_err(|e| format!("Unable to parse {}: {e}", path.display()))?;
+            let recipe = configuration
+                .parse_recipe(&path)
+                .map_err(|e| e.to_string())?;
             parsed.insert(path.clone(), recipe);
         }
         let d = parsed[&path]
@@ -216,7 +210,7 @@ fn plan(
         });
     }
     let fallback = sandboxing.as_ref().is_some_and(|s| s.fallback);
-    Ok((jobs, config, fallback))
+    Ok((jobs, configuration.data().clone(), fallback))
 }
 
 /// How tasks are sandboxed (HZ_SANDBOX: `required`, the default, `best-effort` or `off`):
@@ -463,8 +457,9 @@ pub(crate) fn build(args: &BuildArgs, build: &BuildDir) -> ExitCode {
         if errors {
             return Err("the task graph could not be built".into());
         }
-        let session = Session::new(build, false)?;
-        let build_dir = crate::metadata::build_directory(build)?;
+        let workspace = build.workspace()?;
+        let session = workspace.session(false).map_err(|e| e.to_string())?;
+        let build_dir = workspace.build_dir().to_owned();
         // One build per build directory at a time, as BitBake's bitbake.lock.
         let lock_path = build_dir.join("hitzeleiter.lock");
         let lock = std::fs::File::create(&lock_path)
@@ -579,19 +574,13 @@ pub(crate) fn build(args: &BuildArgs, build: &BuildDir) -> ExitCode {
 pub(crate) fn run_task(args: &RunTaskArgs, build: &BuildDir) -> ExitCode {
     let run = || -> Result<(), (String, bool)> {
         let fail = |e: String| (e, false);
-        let session = Session::new(build, false).map_err(fail)?;
-        let mut cooker = session.cooker();
-        let config = cooker
-            .parse_base_configuration()
-            .map_err(|e| fail(e.to_string()))?;
-        let files = bb_data::collect_recipe_files(&config).map_err(|e| fail(e.to_string()))?;
-        let appends = bb_data::appends_for(&args.file, &files.appends);
-        let layer = bb_data::file_layer_name(&config, &args.file)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        let parsed = cooker
-            .parse_recipe(&config, &args.file, &appends, &layer)
+        let session = build
+            .workspace()
+            .and_then(|w| w.session(false).map_err(|e| e.to_string()))
+            .map_err(fail)?;
+        let mut configuration = session.configure().map_err(|e| fail(e.to_string()))?;
+        let parsed = configuration
+            .parse_recipe(&args.file)
             .map_err(|e| fail(e.to_string()))?;
         let d = parsed.variants.get(&args.variant).ok_or_else(|| {
             fail(format!(

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use crate::metadata::BuildDir;
+use crate::load::BuildDir;
 
 #[derive(Args)]
 pub(crate) struct CacheArgs {
@@ -58,7 +58,7 @@ pub(crate) fn cache(args: &CacheArgs, build: &BuildDir) -> ExitCode {
     let run = || -> Result<String, String> {
         let dir = match &args.dir {
             Some(dir) => dir.clone(),
-            None => store_dir(&crate::metadata::build_directory(build)?),
+            None => store_dir(build.workspace()?.build_dir()),
         };
         let store = cas::Store::open(&dir, cas::Codec::Zstd).map_err(|e| e.to_string())?;
         match args.command {

@@ -1,17 +1,19 @@
 //! `show-layers`, `show-recipes` and `show-appends`: bitbake-layers' views of the layers
 //! and recipes of a build directory, in its text formats or as JSON.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Args;
 use serde_json::json;
-use taskgraph::{FileId, RecipeCache};
+use taskgraph::RecipeCache;
 
 use crate::finish;
-use crate::graph::{Recipes, Reporting, load_recipes, real_file};
-use crate::metadata::{BuildDir, Format};
+use bb_load::Recipes;
+use taskgraph::real_file;
+
+use crate::load::{BuildDir, Reporting, load_recipes};
+use crate::metadata::Format;
 
 #[derive(Args)]
 pub(crate) struct ShowLayersArgs {
@@ -94,9 +96,6 @@ pub(crate) fn show_layers(args: &ShowLayersArgs, build: &BuildDir) -> ExitCode {
     }))
 }
 
-/// A provider of a PN: its (PE, PV) and BitBake's name for its file.
-type Provider = ((String, String), String);
-
 /// A provider row: file, layer, version, skip reason.
 struct Row {
     file: String,
@@ -113,18 +112,6 @@ fn version_text(pe: &str, pv: &str) -> String {
     }
 }
 
-/// A recipe's name and version as guessed from its file name (`foo_1.0.bb`), as
-/// bitbake-layers does for skipped recipes, which are not fully parsed.
-fn guess_from_file(file: &str) -> (String, String) {
-    let stem = Path::new(file)
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut parts = stem.split('_');
-    let pn = parts.next().unwrap_or_default().to_owned();
-    (pn, parts.next().unwrap_or("unknown").to_owned())
-}
-
 /// `hitzeleiter show-recipes`: bitbake-layers' `list_recipes`.
 pub(crate) fn show_recipes(args: &ShowRecipesArgs, build: &BuildDir) -> ExitCode {
     finish(load_recipes(build, Reporting::ALL).and_then(|recipes| list_recipes(args, &recipes)))
@@ -139,39 +126,11 @@ fn list_recipes(args: &ShowRecipesArgs, recipes: &Recipes) -> Result<String, Str
         .map(|i| i.split(',').filter(|c| !c.is_empty()).collect())
         .unwrap_or_default();
     // PN → (version, file) of every provider, skipped recipes included (by file name).
-    let mut all: BTreeMap<String, Vec<Provider>> = BTreeMap::new();
-    let mut preferred: BTreeMap<String, Provider> = BTreeMap::new();
-    let mut notices = Vec::new();
-    for pn in cache.pns() {
-        let files: Vec<FileId> = cache.files_of(pn).to_vec();
-        for &id in &files {
-            let info = &cache.recipe(id).info;
-            all.entry(pn.to_owned()).or_default().push((
-                (info.pe.clone(), info.pv.clone()),
-                cache.recipe(id).file.clone(),
-            ));
-        }
-        let best = taskgraph::find_best_provider(cache, vars, pn, &files, None, &mut notices);
-        if let Some((version, id)) = best.preferred {
-            preferred.insert(
-                pn.to_owned(),
-                ((version.0, version.1), cache.recipe(id).file.clone()),
-            );
-        }
-    }
-    let mut skipped: Vec<&taskgraph::Recipe> = cache.skipped().iter().collect();
-    skipped.sort_by_key(|r| std::cmp::Reverse(r.priority));
-    let mut skip_reasons: BTreeMap<&str, &str> = BTreeMap::new();
-    for recipe in &skipped {
-        skip_reasons.insert(
-            recipe.file.as_str(),
-            recipe.info.skipped.as_deref().unwrap_or_default(),
-        );
-        let (pn, version) = guess_from_file(&recipe.file);
-        let entry = ((String::new(), version), recipe.file.clone());
-        all.entry(pn.clone()).or_default().push(entry.clone());
-        preferred.entry(pn).or_insert(entry);
-    }
+    let taskgraph::RecipeListing {
+        all,
+        preferred,
+        skip_reasons,
+    } = taskgraph::RecipeListing::new(cache, vars);
     let global_inherit: Vec<String> = vars
         .get("INHERIT")
         .map(|v| v.split_whitespace().map(str::to_owned).collect())

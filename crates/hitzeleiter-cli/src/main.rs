@@ -7,12 +7,12 @@ mod build;
 mod cache;
 mod graph;
 mod layers;
+mod load;
 mod metadata;
 mod parse_profile;
 mod query;
 mod sandboxcmd;
 mod syntax;
-mod workers;
 
 use std::process::ExitCode;
 
@@ -35,7 +35,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     /// Where the build directory is, for every command that reads one.
     #[command(flatten)]
-    build: metadata::BuildDir,
+    build: load::BuildDir,
     #[command(subcommand)]
     command: Command,
 }
@@ -73,9 +73,30 @@ enum Command {
     ShowAppends(layers::ShowAppendsArgs),
 }
 
+/// Developer diagnostics (the libraries' `tracing` spans and events) on standard error,
+/// when HZ_LOG (or RUST_LOG) asks for them, e.g. `HZ_LOG=debug` or `HZ_LOG=bb_load=trace`.
+/// Off otherwise: what users see is BitBake's output, printed by the commands.
+fn diagnostics() {
+    let Some(filter) = ["HZ_LOG", "RUST_LOG"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    else {
+        return;
+    };
+    match tracing_subscriber::EnvFilter::try_new(&filter) {
+        Ok(filter) => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+            .init(),
+        Err(err) => eprintln!("WARNING: HZ_LOG = \"{filter}\": {err}; no diagnostics"),
+    }
+}
+
 fn main() -> ExitCode {
     // The sandbox sets itself up in processes of this program.
     sandbox::enter_if_requested();
+    diagnostics();
     let cli = Cli::parse();
     match cli.command {
         Command::Syntax(args) => syntax::run(&args),

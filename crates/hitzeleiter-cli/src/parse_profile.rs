@@ -6,17 +6,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use bb_data::profile::{Profile, Timing};
+use bb_load::RecipeProfile;
 
 /// How many python entries and recipes the report lists.
 const LISTED: usize = 15;
-
-/// One recipe file's parse, as a worker measured it.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub(crate) struct RecipeProfile {
-    /// The whole parse of the file, with its variants.
-    pub(crate) time: Duration,
-    pub(crate) profile: Profile,
-}
 
 /// The report: the steps with their shares of the recipes' time (what no step measured
 /// is `other`), the costliest python, the slowest recipes.

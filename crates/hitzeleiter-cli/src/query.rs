@@ -1,7 +1,7 @@
 //! `hitzeleiter query`: Bazel's query language over the recipes and tasks that the targets
 //! named in the expression need.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::ExitCode;
@@ -11,8 +11,7 @@ use clap::Args;
 use serde_json::json;
 use taskgraph::{FileId, Target, TaskData, TaskGraph};
 
-use crate::graph::{Reporting, load_recipes, real_file};
-use crate::metadata::{BuildDir, Session};
+use crate::load::{BuildDir, Reporting, load_recipes};
 
 #[derive(Args)]
 pub(crate) struct QueryArgs {
@@ -132,7 +131,9 @@ pub(crate) fn query(args: &QueryArgs, build: &BuildDir) -> ExitCode {
         }
 
         // attr() reads variables from the recipes themselves: parsed on first use.
-        let session: RefCell<Option<(Session, bb_data::DataStore)>> = RefCell::new(None);
+        let workspace = build.workspace()?;
+        let session: OnceCell<Option<bb_load::Session>> = OnceCell::new();
+        let configuration: RefCell<Option<bb_load::Configuration<'_>>> = RefCell::new(None);
         let stores: RefCell<HashMap<String, bb_data::ParsedRecipe>> = RefCell::new(HashMap::new());
         let node_file: HashMap<&str, FileId> = recipe_node
             .iter()
@@ -141,27 +142,22 @@ pub(crate) fn query(args: &QueryArgs, build: &BuildDir) -> ExitCode {
         let attribute = |label: &str, var: &str| -> Option<String> {
             let pn = label.split_once(':').map_or(label, |(pn, _)| pn);
             let name = &cache.recipe(*node_file.get(pn)?).file;
-            let (file, variant) = real_file(name);
+            let (file, variant) = taskgraph::real_file(name);
             let (file, variant) = (file.to_owned(), variant.to_owned());
             let mut stores = stores.borrow_mut();
             if !stores.contains_key(&file) {
-                let mut session = session.borrow_mut();
-                if session.is_none() {
-                    let started = Session::new(build, false).ok()?;
-                    let config = started.cooker().parse_base_configuration().ok()?;
-                    config.take_log();
-                    *session = Some((started, config));
+                let mut configuration = configuration.borrow_mut();
+                if configuration.is_none() {
+                    let session = session
+                        .get_or_init(|| workspace.session(false).ok())
+                        .as_ref()?;
+                    let started = session.configure().ok()?;
+                    started.data().take_log();
+                    *configuration = Some(started);
                 }
-                let (started, config) = session.as_ref()?;
-                let path = Path::new(&file);
-                let appends = bb_data::appends_for(path, &recipes.parsed.files.appends);
-                let layer = bb_data::file_layer_name(config, path)
-                    .ok()
-                    .flatten()
-                    .unwrap_or_default();
-                let parsed = started
-                    .cooker()
-                    .parse_recipe(config, path, &appends, &layer)
+                let parsed = configuration
+                    .as_mut()?
+                    .parse_recipe(Path::new(&file))
                     .ok()?;
                 stores.insert(file.clone(), parsed);
             }

@@ -523,7 +523,7 @@ fn parse_cache_is_reused_and_invalidated_exactly() {
     );
 
     let cache_file = build.join("cache/hitzeleiter/parse.cache");
-    let mut cache = bb_data::ParseCache::load(&cache_file)
+    let mut cache = bb_load::ParseCache::load(&cache_file)
         .expect("readable")
         .expect("written");
     cache.key.tool.push_str(" (another build)");

@@ -83,7 +83,7 @@ impl TaskGraph {
         let mut recursive_itasks: FxHashMap<TaskId, Vec<TaskKey>> = FxHashMap::default();
         let mut self_referencing: FxHashSet<TaskId> = FxHashSet::default();
 
-        let first_provider = |targets: &bb_data::IndexMap<String, Vec<FileId>>, name: &str| {
+        let first_provider = |targets: &indexmap::IndexMap<String, Vec<FileId>>, name: &str| {
             targets.get(name).and_then(|p| p.first().copied())
         };
         for (id, (file, task)) in keys.iter().enumerate() {
@@ -107,7 +107,7 @@ impl TaskGraph {
             let run_names = taskdata.rdepids.get(&file).unwrap_or(&empty);
             let add_from = |deps: &mut FxHashSet<TaskId>,
                             names: &[String],
-                            providers: &bb_data::IndexMap<String, Vec<FileId>>,
+                            providers: &indexmap::IndexMap<String, Vec<FileId>>,
                             tasks: &[&str]| {
                 for name in names {
                     if let Some(provider) = first_provider(providers, name) {
@@ -377,7 +377,7 @@ impl TaskGraph {
         let mut files: Vec<FileId> = self.tasks.iter().map(|(f, _)| *f).collect();
         files.sort_unstable();
         files.dedup();
-        let mut by_name: bb_data::IndexMap<&str, Vec<FileId>> = bb_data::IndexMap::new();
+        let mut by_name: indexmap::IndexMap<&str, Vec<FileId>> = indexmap::IndexMap::new();
         for &file in &files {
             for provide in cache.recipe(file).info.build_provides() {
                 by_name.entry(provide).or_default().push(file);

@@ -59,6 +59,7 @@ mod cache;
 mod graph;
 mod providers;
 mod schedule;
+mod targets;
 mod taskdata;
 mod version;
 
@@ -69,6 +70,9 @@ pub use providers::{
     filter_providers_runtime, find_best_provider,
 };
 pub use schedule::{CycleError, Scheduler, TaskState, topological_order};
+pub use targets::{
+    ListedRecipe, RecipeListing, TargetError, real_file, resolve_targets, virtual_name, with_do,
+};
 pub use taskdata::{ResolveError, TaskData, TaskKey};
 pub use version::vercmp;
 

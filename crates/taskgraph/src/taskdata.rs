@@ -1,7 +1,7 @@
 //! Resolving what targets need: BitBake's `TaskData` (build and runtime targets, their
 //! providers, and the recipes that cannot be built because something is missing).
 
-use bb_data::IndexMap;
+use indexmap::IndexMap;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::Variables;

@@ -7,51 +7,17 @@
 //! file is versioned, carries a digest of its contents, and is replaced atomically; a file
 //! that is corrupt, truncated or from another version is reported and never used.
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{DataError, DataStore, Value};
+use bb_data::{DataError, DataStore, FileStamp};
 
 /// First line of a cache file; the number is the format version.
 const MAGIC: &str = "hitzeleiter-parse-cache 6";
-
-/// The state of one input file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileStamp {
-    /// The file.
-    pub path: PathBuf,
-    /// Size and modification time (ns since the epoch); `None` when it did not exist.
-    pub state: Option<(u64, u128)>,
-}
-
-impl FileStamp {
-    /// The file's state now.
-    pub fn of(path: &Path) -> FileStamp {
-        let state = std::fs::metadata(path).ok().map(|m| {
-            let modified = m
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_nanos());
-            (m.len(), modified)
-        });
-        FileStamp {
-            path: path.to_owned(),
-            state,
-        }
-    }
-
-    /// Whether the file is still as recorded.
-    pub fn is_current(&self) -> bool {
-        FileStamp::of(&self.path).state == self.state
-    }
-}
 
 /// The state of each file a cache's checks looked at, as first seen: recipes share most
 /// of their inputs (classes, includes, the places a class was looked for), and checking
@@ -101,7 +67,7 @@ pub struct CachedVariant {
     /// read only by [`ParseCache::load_with_infos`] (a plain [`ParseCache::load`] leaves
     /// it empty), so that checking the cache stays fast.
     #[serde(skip)]
-    pub info: crate::RecipeInfo,
+    pub info: bb_data::RecipeInfo,
 }
 
 /// A recipe file's parse result and its inputs.
@@ -124,7 +90,8 @@ pub struct CachedRecipe {
 /// human-readable format (the cache file, the workers' reports) they are a base64 string.
 ///
 /// ```
-/// use bb_data::{CacheKey, CachedRecipe, CachedVariant, EncodedInfos, ParseCache, RecipeInfo};
+/// use bb_load::{CacheKey, CachedRecipe, CachedVariant, EncodedInfos, ParseCache};
+/// use bb_data::RecipeInfo;
 ///
 /// let info = RecipeInfo { pn: "zlib".into(), ..RecipeInfo::default() };
 /// let variant = CachedVariant { name: String::new(), skipped: None, info: info.clone() };
@@ -163,7 +130,7 @@ const INFOS_LEVEL: i32 = 1;
 impl EncodedInfos {
     /// Encodes `recipe`'s variant infos.
     pub fn of(recipe: &CachedRecipe) -> EncodedInfos {
-        let infos: Vec<&crate::RecipeInfo> = recipe.variants.iter().map(|v| &v.info).collect();
+        let infos: Vec<&bb_data::RecipeInfo> = recipe.variants.iter().map(|v| &v.info).collect();
         let json = serde_json::to_vec(&infos)
             .expect("recipe infos have string keys and no non-finite floats");
         thread_local! {
@@ -191,7 +158,7 @@ impl EncodedInfos {
     pub fn take(recipe: &mut CachedRecipe) -> EncodedInfos {
         let infos = EncodedInfos::of(recipe);
         for variant in &mut recipe.variants {
-            variant.info = crate::RecipeInfo::default();
+            variant.info = bb_data::RecipeInfo::default();
         }
         infos
     }
@@ -199,8 +166,9 @@ impl EncodedInfos {
     /// Decodes the infos into `recipe`'s variants, which must be the ones they were taken
     /// from.
     pub fn decode_into(&self, recipe: &mut CachedRecipe) -> Result<(), CacheError> {
-        let corrupt = |what: String| {
-            CacheError::Corrupt(format!("{}: recipe infos: {what}", recipe.file.display()))
+        let corrupt = |what: String| CacheError::Corrupt {
+            path: recipe.file.clone(),
+            what: format!("recipe infos: {what}"),
         };
         thread_local! {
             // As for compressing: a context costs more to make than a small recipe's infos
@@ -209,7 +177,7 @@ impl EncodedInfos {
             static DECOMPRESSION: std::cell::RefCell<Option<(zstd::bulk::Decompressor<'static>, Vec<u8>)>> =
                 const { std::cell::RefCell::new(None) };
         }
-        let infos: Vec<crate::RecipeInfo> = DECOMPRESSION.with_borrow_mut(|slot| {
+        let infos: Vec<bb_data::RecipeInfo> = DECOMPRESSION.with_borrow_mut(|slot| {
             let (mut decompressor, mut json) = match slot.take() {
                 Some(state) => state,
                 None => (
@@ -299,7 +267,8 @@ pub struct CacheKey {
 /// recipe files, and every recipe.
 ///
 /// ```
-/// use bb_data::{CacheKey, FileStamp, ParseCache};
+/// use bb_data::FileStamp;
+/// use bb_load::{CacheKey, ParseCache};
 ///
 /// let dir = std::env::temp_dir().join(format!("bb-data-doc-{}", std::process::id()));
 /// let input = dir.join("local.conf");
@@ -332,9 +301,9 @@ pub struct ParseCache {
     /// The configuration's provider settings ([`provider_vars`]), so that choosing
     /// providers needs no parse of the configuration.
     pub provider_vars: Vec<(String, String)>,
-    /// Each layer collection's directory ([`crate::Cooker::layer_dirs`]).
+    /// Each layer collection's directory ([`bb_data::Cooker::layer_dirs`]).
     pub layer_dirs: Vec<(String, PathBuf)>,
-    /// The lines the base configuration's parse printed ([`crate::LogRecord::line`]):
+    /// The lines the base configuration's parse printed ([`bb_data::LogRecord::line`]):
     /// BitBake parses the configuration, and prints its warnings, on every run; a run
     /// that takes everything from the cache shows them from here. Empty from
     /// [`ParseCache::new`].
@@ -349,28 +318,47 @@ pub struct ParseCache {
     pub recipes: Vec<CachedRecipe>,
 }
 
-/// Why a cache file was not used.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a cache file was not used, or could not be written.
+#[derive(Debug, thiserror::Error)]
 pub enum CacheError {
-    /// Reading or writing failed.
-    Io(String),
+    /// Reading or writing the file failed.
+    #[error("parse cache: {}: {source}", path.display())]
+    Io {
+        /// The cache file.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
     /// Another version wrote it, or it is not a cache file.
-    Version(String),
-    /// Its digest does not match its contents (truncated or corrupted).
-    Corrupt(String),
+    #[error("parse cache from another version: {}: expected '{MAGIC}', found '{found:.40}'", path.display())]
+    Version {
+        /// The cache file.
+        path: PathBuf,
+        /// Its first line.
+        found: String,
+    },
+    /// Its contents do not match their digest (truncated or corrupted), or do not decode.
+    #[error("parse cache is corrupt: {}: {what}", path.display())]
+    Corrupt {
+        /// The cache file, or the recipe whose infos are broken.
+        path: PathBuf,
+        /// What is wrong.
+        what: String,
+    },
+    /// What was to be saved does not fit together.
+    #[error("parse cache: {}: {infos} recipe infos for {recipes} recipes", path.display())]
+    Mismatch {
+        /// The cache file.
+        path: PathBuf,
+        /// How many encoded infos were given.
+        infos: usize,
+        /// For how many recipes.
+        recipes: usize,
+    },
+    /// Encoding the cache failed.
+    #[error("parse cache: {0}")]
+    Encode(#[source] serde_json::Error),
 }
-
-impl fmt::Display for CacheError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CacheError::Io(m) => write!(f, "parse cache: {m}"),
-            CacheError::Version(m) => write!(f, "parse cache from another version: {m}"),
-            CacheError::Corrupt(m) => write!(f, "parse cache is corrupt: {m}"),
-        }
-    }
-}
-
-impl std::error::Error for CacheError {}
 
 fn digest(data: &[u8]) -> String {
     Sha256::digest(data)
@@ -408,7 +396,7 @@ impl ParseCache {
         Self::read(path, false)
     }
 
-    /// Reads a cache file with every variant's [`crate::RecipeInfo`].
+    /// Reads a cache file with every variant's [`bb_data::RecipeInfo`].
     pub fn load_with_infos(path: &Path) -> Result<Option<ParseCache>, CacheError> {
         Self::read(path, true)
     }
@@ -417,9 +405,17 @@ impl ParseCache {
         let bytes = match std::fs::read(path) {
             Ok(bytes) => bytes,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(err) => return Err(CacheError::Io(format!("{}: {err}", path.display()))),
+            Err(source) => {
+                return Err(CacheError::Io {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
         };
-        let corrupt = |what: &str| CacheError::Corrupt(format!("{}: {what}", path.display()));
+        let corrupt = |what: &str| CacheError::Corrupt {
+            path: path.to_owned(),
+            what: what.to_owned(),
+        };
         let text = String::from_utf8(bytes).map_err(|_| corrupt("not UTF-8"))?;
         let mut parts = text.splitn(4, '\n');
         let (Some(magic), Some(sums), Some(index), Some(infos)) =
@@ -428,10 +424,10 @@ impl ParseCache {
             return Err(corrupt("truncated"));
         };
         if magic != MAGIC {
-            return Err(CacheError::Version(format!(
-                "{}: expected '{MAGIC}', found '{magic:.40}'",
-                path.display()
-            )));
+            return Err(CacheError::Version {
+                path: path.to_owned(),
+                found: magic.to_owned(),
+            });
         }
         let mut sums = sums.split(' ');
         let (Some(index_sum), Some(infos_sum), Some(infos_len)) =
@@ -461,7 +457,9 @@ impl ParseCache {
             }
             for (recipe, infos) in cache.recipes.iter_mut().zip(&infos) {
                 infos.decode_into(recipe).map_err(|e| match e {
-                    CacheError::Corrupt(what) => corrupt(&what),
+                    CacheError::Corrupt { path: recipe, what } => {
+                        corrupt(&format!("{}: {what}", recipe.display()))
+                    }
                     other => other,
                 })?;
             }
@@ -479,18 +477,20 @@ impl ParseCache {
     /// [`ParseCache::save`], with each recipe's infos given encoded (one per recipe, in
     /// order) instead of those of its variants.
     pub fn save_with_infos(&self, path: &Path, infos: &[EncodedInfos]) -> Result<(), CacheError> {
-        let io = |e: std::io::Error| CacheError::Io(format!("{}: {e}", path.display()));
+        let io = |source: std::io::Error| CacheError::Io {
+            path: path.to_owned(),
+            source,
+        };
         if infos.len() != self.recipes.len() {
-            return Err(CacheError::Io(format!(
-                "{}: {} recipe infos for {} recipes",
-                path.display(),
-                infos.len(),
-                self.recipes.len()
-            )));
+            return Err(CacheError::Mismatch {
+                path: path.to_owned(),
+                infos: infos.len(),
+                recipes: self.recipes.len(),
+            });
         }
         // serde_json writes no newline, so each section is one line.
-        let index = serde_json::to_string(self).map_err(|e| CacheError::Io(e.to_string()))?;
-        let infos = serde_json::to_string(infos).map_err(|e| CacheError::Io(e.to_string()))?;
+        let index = serde_json::to_string(self).map_err(CacheError::Encode)?;
+        let infos = serde_json::to_string(infos).map_err(CacheError::Encode)?;
         let dir = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(io)?;
         let temporary = dir.join(format!(
@@ -531,7 +531,7 @@ impl ParseCache {
     }
 
     /// A datastore holding only the variables that select recipe files, for
-    /// [`crate::collect_recipe_files`] without parsing the configuration.
+    /// [`bb_data::collect_recipe_files`] without parsing the configuration.
     pub fn collection_store(&self) -> Result<DataStore, DataError> {
         let d = DataStore::new();
         for (name, value) in &self.collection_vars {
@@ -556,124 +556,6 @@ impl ParseCache {
     }
 }
 
-/// The files a datastore read or looked for (`__base_depends` for a base configuration,
-/// `__depends` for a recipe), each with the state `stamp` gives.
-pub(crate) fn read_files(
-    d: &DataStore,
-    var: &str,
-    stamp: impl Fn(&Path) -> FileStamp,
-) -> Result<Vec<FileStamp>, DataError> {
-    let mut seen = BTreeSet::new();
-    let mut out = Vec::new();
-    if let Some(Value::List(entries)) = d.get_var_raw(var)? {
-        for entry in entries {
-            let path = match entry {
-                Value::List(pair) => pair.first().map(Value::to_string),
-                other => Some(other.to_string()),
-            };
-            if let Some(path) = path
-                && seen.insert(path.clone())
-            {
-                out.push(stamp(Path::new(&path)));
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// What choosing providers reads from the configuration, expanded, after the keys are
-/// expanded as BitBake does for it: every variable named PREFERRED_VERSION*,
-/// PREFERRED_PROVIDER*, PREFERRED_RPROVIDER* or REQUIRED_VERSION* (also under the name
-/// without its override suffix, as a lookup applies OVERRIDES), ASSUME_PROVIDED,
-/// PREFERRED_PROVIDERS, BB_MULTI_PROVIDER_ALLOWED, BB_DEFAULT_TASK and INHERIT.
-pub fn provider_vars(config: &DataStore) -> Result<Vec<(String, String)>, DataError> {
-    const PREFIXES: [&str; 4] = [
-        "PREFERRED_VERSION",
-        "PREFERRED_PROVIDER",
-        "PREFERRED_RPROVIDER",
-        "REQUIRED_VERSION",
-    ];
-    const NAMES: [&str; 5] = [
-        "ASSUME_PROVIDED",
-        "PREFERRED_PROVIDERS",
-        "BB_MULTI_PROVIDER_ALLOWED",
-        "BB_DEFAULT_TASK",
-        "INHERIT",
-    ];
-    let d = config.create_copy();
-    d.expand_keys()?;
-    let mut names: BTreeSet<String> = NAMES.iter().map(|n| (*n).to_owned()).collect();
-    for key in d.keys()? {
-        if PREFIXES.iter().any(|p| key.starts_with(p)) {
-            if let Some((base, _)) = key.split_once(':') {
-                names.insert(base.to_owned());
-            }
-            names.insert(key);
-        }
-    }
-    let mut out = Vec::new();
-    for name in names {
-        if let Some(value) = d.get_var_str(&name)? {
-            out.push((name, value));
-        }
-    }
-    Ok(out)
-}
-
-/// The variables [`crate::collect_recipe_files`] and [`crate::layer_collections`] read,
-/// with their values in `config`.
-pub fn collection_vars(config: &DataStore) -> Result<Vec<(String, String)>, DataError> {
-    let mut names = vec![
-        "BBFILES".to_owned(),
-        "BBMASK".to_owned(),
-        "BBFILE_COLLECTIONS".to_owned(),
-    ];
-    for collection in config
-        .get_var_str("BBFILE_COLLECTIONS")?
-        .unwrap_or_default()
-        .split_whitespace()
-    {
-        names.push(format!("BBFILE_PATTERN_{collection}"));
-        names.push(format!("BBFILE_PRIORITY_{collection}"));
-        names.push(format!("LAYERDEPENDS_{collection}"));
-        names.push(format!("LAYERRECOMMENDS_{collection}"));
-    }
-    let mut out = Vec::new();
-    for name in names {
-        if let Some(value) = config.get_var_str(&name)? {
-            out.push((name, value));
-        }
-    }
-    Ok(out)
-}
-
-/// Every python file below `dirs` (the layers' `addpylib` directories), with its state.
-pub fn python_library_files(dirs: &[PathBuf]) -> Vec<FileStamp> {
-    fn walk(dir: &Path, out: &mut Vec<FileStamp>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        paths.sort();
-        for path in paths {
-            if path.is_dir() {
-                if path.file_name().is_some_and(|n| n != "__pycache__") {
-                    walk(&path, out);
-                }
-            } else if path.extension().is_some_and(|e| e == "py") {
-                out.push(FileStamp::of(&path));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    for dir in dirs {
-        // The directory itself too: a new module appears in its listing.
-        out.push(FileStamp::of(dir));
-        walk(dir, &mut out);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -687,9 +569,9 @@ mod tests {
                 .map(|i| CachedVariant {
                     name: format!("v{i}"),
                     skipped: None,
-                    info: crate::RecipeInfo {
+                    info: bb_data::RecipeInfo {
                         pn: format!("a{i}"),
-                        ..crate::RecipeInfo::default()
+                        ..bb_data::RecipeInfo::default()
                     },
                 })
                 .collect(),

@@ -17,6 +17,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::{Serialize, de::DeserializeOwned};
 
+use crate::WorkerError;
+
+/// A failed system call, as a [`WorkerError`].
+fn system(what: impl Into<String>) -> impl FnOnce(rustix::io::Errno) -> WorkerError {
+    let what = what.into();
+    move |errno| WorkerError::System {
+        what,
+        source: errno.into(),
+    }
+}
+
 /// One frame from a worker.
 #[derive(serde::Serialize, serde::Deserialize)]
 enum Report<T> {
@@ -30,7 +41,7 @@ struct SharedCounter {
 }
 
 impl SharedCounter {
-    fn new() -> Result<SharedCounter, String> {
+    fn new() -> Result<SharedCounter, WorkerError> {
         #[allow(unsafe_code)]
         // SAFETY: a fresh anonymous mapping, aliased by nothing.
         let map = unsafe {
@@ -41,7 +52,7 @@ impl SharedCounter {
                 rustix::mm::MapFlags::SHARED,
             )
         }
-        .map_err(|e| format!("cannot map memory for the parse workers: {e}"))?;
+        .map_err(system("cannot map memory for the parse workers"))?;
         Ok(SharedCounter { map })
     }
 
@@ -87,16 +98,14 @@ pub(crate) fn run<T: Serialize + DeserializeOwned>(
     workers: usize,
     work: &mut dyn FnMut(usize) -> T,
     done: &mut dyn FnMut(usize, Result<T, String>),
-) -> Result<(), String> {
+) -> Result<(), WorkerError> {
     if count == 0 {
         return Ok(());
     }
     // Checked, not assumed: a lock held by another thread at a fork would hang a worker.
     let threads = std::fs::read_dir("/proc/self/task").map_or(1, |tasks| tasks.count());
     if threads > 1 {
-        return Err(format!(
-            "cannot fork parse workers from a process with {threads} threads"
-        ));
+        return Err(WorkerError::Threads { threads });
     }
     release_program_read_only_data();
     let next = SharedCounter::new()?;
@@ -212,7 +221,7 @@ fn release_program_read_only_data() {
 
 /// Waits until a worker has something to read (reports, or the end of them); `None` when
 /// the wait was interrupted by a signal.
-fn first_with_reports(running: &[Worker]) -> Result<Option<usize>, String> {
+fn first_with_reports(running: &[Worker]) -> Result<Option<usize>, WorkerError> {
     let mut fds: Vec<rustix::event::PollFd<'_>> = running
         .iter()
         .map(|w| rustix::event::PollFd::new(&w.reports, rustix::event::PollFlags::IN))
@@ -220,7 +229,7 @@ fn first_with_reports(running: &[Worker]) -> Result<Option<usize>, String> {
     match rustix::event::poll(&mut fds, None) {
         Ok(_) => Ok(fds.iter().position(|fd| !fd.revents().is_empty())),
         Err(rustix::io::Errno::INTR) => Ok(None),
-        Err(err) => Err(format!("waiting for the parse workers: {err}")),
+        Err(err) => Err(system("waiting for the parse workers")(err)),
     }
 }
 
@@ -230,12 +239,17 @@ impl Worker {
     fn read_reports<T: DeserializeOwned>(
         &mut self,
         done: &mut dyn FnMut(usize, Result<T, String>),
-    ) -> Result<bool, String> {
+    ) -> Result<bool, WorkerError> {
         let mut chunk = [0u8; 65536];
         let read = match self.reports.read(&mut chunk) {
             Ok(read) => read,
             Err(err) if err.kind() == std::io::ErrorKind::Interrupted => return Ok(true),
-            Err(err) => return Err(format!("reading from a parse worker: {err}")),
+            Err(source) => {
+                return Err(WorkerError::System {
+                    what: "reading from a parse worker".to_owned(),
+                    source,
+                });
+            }
         };
         self.pending.extend_from_slice(&chunk[..read]);
         while let Some(report) = take_frame::<T>(&mut self.pending)? {
@@ -252,17 +266,20 @@ impl Worker {
 
     /// Collects the ended worker's status. The item it was working on, if any, fails with
     /// how it ended; a worker that ended badly between items fails the run.
-    fn reap<T>(self, done: &mut dyn FnMut(usize, Result<T, String>)) -> Result<(), String> {
+    fn reap<T>(self, done: &mut dyn FnMut(usize, Result<T, String>)) -> Result<(), WorkerError> {
         let pid = self.pid.as_raw_nonzero();
         let status =
             rustix::process::waitpid(Some(self.pid), rustix::process::WaitOptions::empty())
-                .map_err(|e| format!("waiting for parse worker {pid}: {e}"))?
+                .map_err(system(format!("waiting for parse worker {pid}")))?
                 .map(|(_, status)| status);
         let clean = status.is_some_and(|s| s.exit_status() == Some(0));
         if let Some(item) = self.in_flight {
             done(item, Err(ended(status)));
         } else if !clean || !self.pending.is_empty() {
-            return Err(format!("parse worker {pid} {}", ended(status)));
+            return Err(WorkerError::Ended {
+                pid: pid.get(),
+                how: ended(status),
+            });
         }
         Ok(())
     }
@@ -281,7 +298,9 @@ fn ended(status: Option<rustix::process::WaitStatus>) -> String {
 }
 
 /// The next whole frame of `pending`, removed from it.
-fn take_frame<T: DeserializeOwned>(pending: &mut Vec<u8>) -> Result<Option<Report<T>>, String> {
+fn take_frame<T: DeserializeOwned>(
+    pending: &mut Vec<u8>,
+) -> Result<Option<Report<T>>, WorkerError> {
     let Some(length) = pending
         .first_chunk::<4>()
         .map(|b| u32::from_le_bytes(*b) as usize)
@@ -291,8 +310,8 @@ fn take_frame<T: DeserializeOwned>(pending: &mut Vec<u8>) -> Result<Option<Repor
     if pending.len() < 4 + length {
         return Ok(None);
     }
-    let report = serde_json::from_slice(&pending[4..4 + length])
-        .map_err(|e| format!("a parse worker sent a broken report: {e}"))?;
+    let report =
+        serde_json::from_slice(&pending[4..4 + length]).map_err(WorkerError::BrokenReport)?;
     pending.drain(..4 + length);
     Ok(Some(report))
 }
@@ -302,9 +321,9 @@ fn spawn<T: Serialize>(
     next: &SharedCounter,
     count: usize,
     work: &mut dyn FnMut(usize) -> T,
-) -> Result<Worker, String> {
+) -> Result<Worker, WorkerError> {
     let (reports, sender) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-        .map_err(|e| format!("cannot make a pipe for a parse worker: {e}"))?;
+        .map_err(system("cannot make a pipe for a parse worker"))?;
     // What is buffered now would otherwise be written by the child too.
     let _ = std::io::stdout().flush();
     #[allow(unsafe_code)]
@@ -312,16 +331,19 @@ fn spawn<T: Serialize>(
     // returns from `work_in_child`, so nothing of the parent's state is dropped twice.
     let pid = unsafe { libc::fork() };
     match pid {
-        -1 => Err(format!(
-            "cannot start a parse worker: {}",
-            std::io::Error::last_os_error()
-        )),
+        -1 => Err(WorkerError::System {
+            what: "cannot start a parse worker".to_owned(),
+            source: std::io::Error::last_os_error(),
+        }),
         0 => {
             drop(reports);
             work_in_child(next, count, work, sender)
         }
         pid => Ok(Worker {
-            pid: rustix::process::Pid::from_raw(pid).ok_or("fork returned no pid")?,
+            pid: rustix::process::Pid::from_raw(pid).ok_or_else(|| WorkerError::System {
+                what: "cannot start a parse worker".to_owned(),
+                source: std::io::Error::other("fork returned no pid"),
+            })?,
             reports: std::fs::File::from(reports),
             pending: Vec::new(),
             in_flight: None,
