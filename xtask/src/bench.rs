@@ -141,13 +141,7 @@ fn measure(command: &mut std::process::Command) -> Result<(Cost, String), String
 fn release_binary() -> Result<std::path::PathBuf, String> {
     run_step(
         "cargo build --release -p hitzeleiter-cli",
-        cargo().args([
-            "build",
-            "--release",
-            "--ignore-rust-version",
-            "-p",
-            "hitzeleiter-cli",
-        ]),
+        cargo().args(["build", "--release", "-p", "hitzeleiter-cli"]),
     )?;
     Ok(root().join("target/release/hitzeleiter"))
 }
@@ -361,14 +355,7 @@ fn parse() -> Result<(), String> {
     }
     run_step(
         "cargo bench -p bb-syntax --bench parse",
-        cargo().args([
-            "bench",
-            "--ignore-rust-version",
-            "-p",
-            "bb-syntax",
-            "--bench",
-            "parse",
-        ]),
+        cargo().args(["bench", "-p", "bb-syntax", "--bench", "parse"]),
     )?;
     let dir = root().join("target/criterion/syntax/parse_corpus/new");
     let estimates = read_json(&dir.join("estimates.json"))?;
@@ -437,7 +424,6 @@ fn graph() -> Result<(), String> {
         "cargo bench -p hitzeleiter-taskgraph --bench schedule",
         cargo().args([
             "bench",
-            "--ignore-rust-version",
             "-p",
             "hitzeleiter-taskgraph",
             "--bench",
@@ -513,14 +499,7 @@ fn graph() -> Result<(), String> {
 /// the size on disk.
 fn cas() -> Result<(), String> {
     let output = cargo()
-        .args([
-            "bench",
-            "--ignore-rust-version",
-            "-p",
-            "hitzeleiter-cas",
-            "--bench",
-            "codec",
-        ])
+        .args(["bench", "-p", "hitzeleiter-cas", "--bench", "codec"])
         .stderr(std::process::Stdio::inherit())
         .output()
         .map_err(|e| format!("cargo bench -p hitzeleiter-cas: {e}"))?;
@@ -577,14 +556,7 @@ fn build() -> Result<(), String> {
     for (krate, bench) in [("hitzeleiter-cas", "action"), ("sysroot", "assemble")] {
         run_step(
             &format!("cargo bench -p {krate} --bench {bench}"),
-            cargo().args([
-                "bench",
-                "--ignore-rust-version",
-                "-p",
-                krate,
-                "--bench",
-                bench,
-            ]),
+            cargo().args(["bench", "-p", krate, "--bench", bench]),
         )?;
     }
     let binary = release_binary()?;
@@ -703,14 +675,7 @@ fn sandbox() -> Result<(), String> {
     }
     run_step(
         "cargo bench -p hitzeleiter-sandbox --bench start",
-        cargo().args([
-            "bench",
-            "--ignore-rust-version",
-            "-p",
-            "hitzeleiter-sandbox",
-            "--bench",
-            "start",
-        ]),
+        cargo().args(["bench", "-p", "hitzeleiter-sandbox", "--bench", "start"]),
     )?;
     let ms = |id: &str| -> Result<String, String> {
         let (mean, low, high) = criterion_mean(id)?;

@@ -155,7 +155,6 @@ fn build(description: &str, host: &str, target_dir: &Path, flags: &str) -> Resul
             .args([
                 "build",
                 "--release",
-                "--ignore-rust-version",
                 "-p",
                 "hitzeleiter-cli",
                 "--target",

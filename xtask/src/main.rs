@@ -49,7 +49,6 @@ fn oracle() -> Result<(), String> {
         cargo()
             .args([
                 "test",
-                "--ignore-rust-version",
                 "-p",
                 "bb-python",
                 "--test",
