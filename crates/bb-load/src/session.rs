@@ -2,6 +2,7 @@
 //! from which single recipe files are parsed.
 
 use std::cell::OnceCell;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -144,6 +145,40 @@ impl<'s> Configuration<'s> {
                 file: target.file.clone(),
                 variant: target.variant.clone(),
             })
+    }
+
+    /// The finalised datastore of every recipe (variant) the tasks of `graph` belong to, by
+    /// BitBake's (virtual) file name: what planning a build needs. Each recipe file is
+    /// parsed once, with all its variants.
+    pub fn datastores(
+        &mut self,
+        cache: &taskgraph::RecipeCache,
+        graph: &taskgraph::TaskGraph,
+    ) -> Result<BTreeMap<String, DataStore>, LoadError> {
+        let _span = tracing::info_span!("datastores", tasks = graph.len()).entered();
+        let mut parsed: HashMap<PathBuf, ParsedRecipe> = HashMap::new();
+        let mut datastores = BTreeMap::new();
+        for id in 0..graph.len() {
+            let name = &cache.recipe(graph.task(id).0).file;
+            if datastores.contains_key(name) {
+                continue;
+            }
+            let (file, variant) = taskgraph::real_file(name);
+            let file = PathBuf::from(file);
+            if !parsed.contains_key(&file) {
+                let recipe = self.parse_recipe(&file)?;
+                parsed.insert(file.clone(), recipe);
+            }
+            let d = parsed[&file]
+                .variants
+                .get(variant)
+                .ok_or_else(|| LoadError::NoVariant {
+                    file: file.clone(),
+                    variant: variant.to_owned(),
+                })?;
+            datastores.insert(name.clone(), d.clone());
+        }
+        Ok(datastores)
     }
 
     /// The global environment `bitbake -e` shows without a target.

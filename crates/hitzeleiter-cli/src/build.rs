@@ -1,7 +1,6 @@
 //! `hitzeleiter build`: `bitbake TARGET…`, run by the executor with the action cache; and
 //! the hidden `internal-run-task`, the process a python task runs in.
 
-use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -9,14 +8,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bb_data::{DataStore, Signatures};
+use bb_data::DataStore;
 use clap::Args;
-use executor::{Action, Event, Failure, Job, Options, Reporter, TaskFlags};
+use executor::{Action, Event, Failure, Job, Options, PlanInputs, Reporter, SandboxPolicy};
 use indicatif::{ProgressBar, ProgressStyle};
-use sysroot::Contributor;
 
 use bb_load::{Recipes, Session};
-use taskgraph::{real_file, with_do};
+use taskgraph::with_do;
 
 use crate::graph::resolve;
 use crate::load::{BuildDir, Reporting, load_recipes};
@@ -86,7 +84,8 @@ fn with_runall(recipes: &Recipes, args: &BuildArgs) -> Result<Vec<String>, Strin
     Ok(targets)
 }
 
-/// Everything the executor needs, from the task graph and the recipes' datastores.
+/// The executor's jobs for the graph, from the recipes' datastores, with the configuration
+/// and whether tasks may fall back to the host when the sandbox is unavailable.
 fn plan(
     recipes: &Recipes,
     graph: &taskgraph::TaskGraph,
@@ -95,237 +94,37 @@ fn plan(
     force: bool,
 ) -> Result<(Vec<Job>, DataStore, bool), String> {
     let mut configuration = session.configure().map_err(|e| e.to_string())?;
-    let sandboxing = sandbox_policy(configuration.data())?;
-    let mut parsed: HashMap<PathBuf, bb_data::ParsedRecipe> = HashMap::new();
-    let mut signatures: HashMap<String, Signatures> = HashMap::new();
-    let mut datastores: BTreeMap<String, DataStore> = BTreeMap::new();
-    for id in 0..graph.len() {
-        let (file, _) = graph.task(id);
-        let name = recipes.cache.recipe(file).file.clone();
-        if datastores.contains_key(&name) {
-            continue;
-        }
-        let (path, variant) = real_file(&name);
-        let (path, variant) = (PathBuf::from(path), variant.to_owned());
-        if !parsed.contains_key(&path) {
-            let recipe = configuration
-                .parse_recipe(&path)
-                .map_err(|e| e.to_string())?;
-            parsed.insert(path.clone(), recipe);
-        }
-        let d = parsed[&path]
-            .variants
-            .get(&variant)
-            .ok_or_else(|| format!("{name}: no such variant"))?
-            .clone();
-        signatures.insert(
-            name.clone(),
-            Signatures::new(&d).map_err(|e| format!("{name}: {e}"))?,
-        );
-        datastores.insert(name, d);
-    }
-
     let exe = std::env::current_exe().map_err(|e| format!("finding this program: {e}"))?;
+    // Python tasks run this program: tasks read its directory.
+    let mut notes = Vec::new();
+    let policy = SandboxPolicy::from_config(configuration.data(), exe.parent(), &mut notes);
+    for note in notes {
+        println!("{note}");
+    }
+    let policy = policy.map_err(|e| e.to_string())?;
+    let datastores = configuration
+        .datastores(&recipes.cache, graph)
+        .map_err(|e| e.to_string())?;
     let tag = std::process::id().to_string();
-    let targets = graph.targets();
-    let mut jobs = Vec::with_capacity(graph.len());
-    for id in 0..graph.len() {
-        let (file, task) = graph.task(id);
-        let name = &recipes.cache.recipe(file).file;
-        let d = &datastores[name];
-        let context = |e: &dyn std::fmt::Display| format!("{name}:{task}: {e}");
-        let flags = TaskFlags::read(d, task).map_err(|e| context(&e))?;
-        let base_hash = executor::base_hash(d, &signatures[name], task).map_err(|e| context(&e))?;
-        let action = if flags.noexec {
-            Action::NoExec
-        } else if !flags.sysroot_staging.is_empty() {
-            Action::Stage {
-                sysroots: staging(recipes, graph, id, &flags.sysroot_staging, &datastores)
-                    .map_err(|e| context(&e))?,
-            }
-        } else if flags.needs_python(d).map_err(|e| context(&e))?
-            || !flags.prefuncs.is_empty()
-            || !flags.postfuncs.is_empty()
-        {
-            // Python, or several functions in a row: BitBake's _exec_task in a process.
-            let (path, variant) = real_file(name);
-            let mut args: Vec<OsString> = vec!["internal-run-task".into(), "--build-dir".into()];
-            args.push(build_dir.into());
-            args.extend([path.into(), variant.into(), task.into()]);
-            args.extend(["--tag".into(), tag.clone().into()]);
-            Action::Process {
-                program: exe.clone(),
-                args,
-            }
-        } else if let Some(commands) =
-            executor::trivial_commands(d, task).map_err(|e| context(&e))?
-        {
-            Action::Builtin {
-                commands,
-                flags: flags.clone(),
-            }
-        } else {
-            let script = executor::shell_script(d, task, flags.dirs.last().map(PathBuf::as_path))
-                .map_err(|e| context(&e))?;
-            Action::Shell {
-                script,
-                flags: flags.clone(),
-            }
-        };
-        let stamp = (!flags.nostamp)
-            .then(|| var(d, "STAMP").map(|s| PathBuf::from(format!("{s}.{task}"))))
-            .transpose()?;
-        let isolation = match (&sandboxing, &action) {
-            (
-                Some(sandboxing),
-                Action::Shell { .. } | Action::Process { .. } | Action::Builtin { .. },
-            ) => Some(
-                executor::Isolation::for_task(
-                    d,
-                    task,
-                    sandboxing.readonly.clone(),
-                    sandboxing.limits.clone(),
-                )
-                .map_err(|e| context(&e))?,
-            ),
-            _ => None,
-        };
-        jobs.push(Job {
-            id: format!("{name}:{task}"),
-            label: format!("{} {task}", var(d, "PF")?),
-            task: task.to_owned(),
-            deps: graph.depends(id).to_vec(),
-            base_hash,
-            action,
-            stamp,
-            // A task that runs nothing produces nothing.
-            outputs: if flags.noexec {
-                Vec::new()
-            } else {
-                flags.outputs.clone()
-            },
-            force: force && targets.contains(&id),
-            temp: PathBuf::from(var(d, "T")?),
-            isolation,
-        });
-    }
-    let fallback = sandboxing.as_ref().is_some_and(|s| s.fallback);
+    // Python, or several functions in a row: BitBake's _exec_task in a process.
+    let task_process = |file: &str, variant: &str, task: &str| {
+        let mut args: Vec<OsString> = vec!["internal-run-task".into(), "--build-dir".into()];
+        args.push(build_dir.into());
+        args.extend([file.into(), variant.into(), task.into()]);
+        args.extend(["--tag".into(), tag.clone().into()]);
+        (exe.clone(), args)
+    };
+    let jobs = executor::plan(&PlanInputs {
+        cache: &recipes.cache,
+        graph,
+        datastores: &datastores,
+        sandbox: policy.as_ref(),
+        task_process: &task_process,
+        force,
+    })
+    .map_err(|e| e.to_string())?;
+    let fallback = policy.as_ref().is_some_and(|p| p.fallback);
     Ok((jobs, configuration.data().clone(), fallback))
-}
-
-/// How tasks are sandboxed (HZ_SANDBOX: `required`, the default, `best-effort` or `off`):
-/// what every task may read and its limits (HZ_SANDBOX_MEMORY, e.g. `2G`;
-/// HZ_SANDBOX_PIDS; HZ_SANDBOX_CPU_SECONDS), and whether to run on the host when
-/// namespaces turn out not to be allowed (found when the first task starts, so that a
-/// build with nothing to do starts no sandbox). Says once what the machine allows.
-pub(crate) struct Sandboxing {
-    readonly: Vec<PathBuf>,
-    limits: sandbox::Limits,
-    fallback: bool,
-}
-
-fn sandbox_policy(config: &DataStore) -> Result<Option<Sandboxing>, String> {
-    let setting = |name: &str| -> Result<Option<String>, String> {
-        Ok(config
-            .get_var_str(name)
-            .map_err(|e| e.to_string())?
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty()))
-    };
-    let policy = setting("HZ_SANDBOX")?.unwrap_or_else(|| "required".to_owned());
-    let required = match policy.as_str() {
-        "off" => {
-            println!("NOTE: Sandbox: off (HZ_SANDBOX = \"off\"): tasks run on the host");
-            return Ok(None);
-        }
-        "required" => true,
-        "best-effort" => false,
-        other => {
-            return Err(format!(
-                "HZ_SANDBOX = \"{other}\": expected \"required\", \"best-effort\" or \"off\""
-            ));
-        }
-    };
-    let number = |name: &str| -> Result<Option<u64>, String> {
-        setting(name)?
-            .map(|v| crate::cache::parse_size(&v).map_err(|e| format!("{name} = \"{v}\": {e}")))
-            .transpose()
-    };
-    let mut limits = sandbox::Limits {
-        memory: number("HZ_SANDBOX_MEMORY")?,
-        pids: number("HZ_SANDBOX_PIDS")?,
-        cpu_seconds: number("HZ_SANDBOX_CPU_SECONDS")?,
-        cpus: None,
-    };
-    let cgroups = sandbox::cgroup_support();
-    for (limit, available, name) in [
-        (&mut limits.memory, cgroups.memory, "HZ_SANDBOX_MEMORY"),
-        (&mut limits.pids, cgroups.pids, "HZ_SANDBOX_PIDS"),
-    ] {
-        if limit.is_some() && !available {
-            if required {
-                return Err(format!("{name} cannot be enforced here: {cgroups}"));
-            }
-            println!("WARNING: Sandbox: {name} cannot be enforced here ({cgroups}); ignored");
-            *limit = None;
-        }
-    }
-    println!("NOTE: Sandbox: user, mount, PID, network, IPC and UTS namespaces; {cgroups}");
-    let mut readonly = sandbox::Config::with_host_system().readonly;
-    for name in ["TOPDIR", "TMPDIR", "DL_DIR"] {
-        readonly.extend(setting(name)?.map(PathBuf::from));
-    }
-    readonly.extend(
-        setting("BBLAYERS")?
-            .unwrap_or_default()
-            .split_whitespace()
-            .map(PathBuf::from),
-    );
-    // Python tasks run this program.
-    if let Some(dir) = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(Path::to_path_buf))
-    {
-        readonly.push(dir);
-    }
-    Ok(Some(Sandboxing {
-        readonly,
-        limits,
-        fallback: !required,
-    }))
-}
-
-/// The sysroots a `[sysroot-staging]` task assembles: the `[outputs]` of the
-/// `do_populate_sysroot` tasks it depends on, native recipes' into the second sysroot.
-fn staging(
-    recipes: &Recipes,
-    graph: &taskgraph::TaskGraph,
-    id: usize,
-    sysroots: &[PathBuf],
-    datastores: &BTreeMap<String, DataStore>,
-) -> Result<Vec<(PathBuf, Vec<Contributor>)>, String> {
-    let mut out: Vec<(PathBuf, Vec<Contributor>)> =
-        sysroots.iter().map(|s| (s.clone(), Vec::new())).collect();
-    for &dep in graph.depends(id) {
-        let (file, task) = graph.task(dep);
-        if task != "do_populate_sysroot" {
-            continue;
-        }
-        let name = &recipes.cache.recipe(file).file;
-        let d = &datastores[name];
-        let flags = TaskFlags::read(d, task).map_err(|e| e.to_string())?;
-        let Some(dir) = flags.outputs.first() else {
-            return Err(format!("{name}:{task} declares no [outputs] to stage"));
-        };
-        let native =
-            d.get_var_str("CLASSOVERRIDE").ok().flatten().as_deref() == Some("class-native");
-        let slot = if native { out.len() - 1 } else { 0 };
-        out[slot].1.push(Contributor {
-            name: var(d, "PN")?,
-            dir: dir.clone(),
-        });
-    }
-    Ok(out)
 }
 
 /// knotty's output: task lines (or a live footer on a terminal) and BitBake's failure

@@ -54,7 +54,7 @@ pub(crate) fn sandbox(args: &SandboxArgs) -> ExitCode {
         let memory = args
             .memory
             .as_deref()
-            .map(crate::cache::parse_size)
+            .map(executor::parse_size)
             .transpose()?;
         let cwd = std::env::current_dir().map_err(|e| format!("current directory: {e}"))?;
         let mut config = sandbox::Config::with_host_system();
