@@ -180,6 +180,9 @@ pub fn collect_recipe_files(d: &DataStore) -> Result<RecipeFiles, DataError> {
     // A stable sort, lowest priority first, as Python's list.sort.
     entries.sort_by_key(|e| priority(e));
     let mut files: Vec<PathBuf> = Vec::new();
+    // Beside the list: with several layers, looking each file up in it was quadratic
+    // (3,800 recipe files: 5.4 million comparisons, most of a warm parse).
+    let mut seen: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
     for entry in &entries {
         let path = Path::new(entry);
         let mut found: Vec<PathBuf> = if path.is_dir() {
@@ -194,7 +197,8 @@ pub fn collect_recipe_files(d: &DataStore) -> Result<RecipeFiles, DataError> {
             globbed.sort();
             globbed
         };
-        found.retain(|f| !files.contains(f));
+        found.retain(|f| !seen.contains(f));
+        seen.extend(found.iter().cloned());
         files.extend(found);
     }
     let mut masks = Vec::new();

@@ -71,7 +71,7 @@ pub struct CachedVariant {
 }
 
 /// A recipe file's parse result and its inputs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CachedRecipe {
     /// The recipe file.
     pub file: PathBuf,
@@ -540,8 +540,8 @@ impl ParseCache {
         Ok(d)
     }
 
-    /// The cached result for `file` with `appends`, if all its inputs are unchanged.
-    pub fn current_recipe(&self, file: &Path, appends: &[PathBuf]) -> Option<&CachedRecipe> {
+    /// Where `file`'s entry is, if the cache has one it has not handed out.
+    fn index_of(&self, file: &Path) -> Option<usize> {
         let index = self.by_file.get_or_init(|| {
             self.recipes
                 .iter()
@@ -549,10 +549,27 @@ impl ParseCache {
                 .map(|(i, r)| (r.file.clone(), i))
                 .collect()
         });
-        index
-            .get(file)
-            .map(|&i| &self.recipes[i])
+        index.get(file).copied()
+    }
+
+    /// The cached result for `file` with `appends`, if all its inputs are unchanged.
+    pub fn current_recipe(&self, file: &Path, appends: &[PathBuf]) -> Option<&CachedRecipe> {
+        self.index_of(file)
+            .map(|i| &self.recipes[i])
             .filter(|r| r.appends == appends && r.inputs.iter().all(|s| self.seen.is_current(s)))
+    }
+
+    /// [`ParseCache::current_recipe`], moved out of the cache (a recipe's infos are large:
+    /// a command that takes every recipe would otherwise copy them all). The cache no
+    /// longer has it: a second call for `file` gives `None`.
+    pub fn take_current_recipe(
+        &mut self,
+        file: &Path,
+        appends: &[PathBuf],
+    ) -> Option<CachedRecipe> {
+        self.current_recipe(file, appends)?;
+        let index = self.by_file.get_mut()?.remove(file)?;
+        Some(std::mem::take(&mut self.recipes[index]))
     }
 }
 

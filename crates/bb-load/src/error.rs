@@ -21,7 +21,7 @@ pub enum LoadError {
     },
     /// The python host did not start.
     #[error("python failed to start: {0}")]
-    Python(String),
+    Python(#[source] bb_python::StartError),
     /// Parsing the base configuration failed.
     #[error(transparent)]
     Configuration(#[from] EvalError),

@@ -170,11 +170,10 @@ fn skip_note(recipe: &Path, variant: &str, reason: &str) -> String {
 }
 
 /// A recipe's outcome from its parse-cache entry.
-fn cached_outcome(entry: &CachedRecipe, verbose: bool) -> RecipeOutcome {
+fn cached_outcome(entry: CachedRecipe, verbose: bool) -> RecipeOutcome {
     let mut outcome = RecipeOutcome {
         targets: entry.variants.len(),
         cached: true,
-        cache_entry: Some(entry.clone()),
         ..RecipeOutcome::default()
     };
     for variant in &entry.variants {
@@ -187,6 +186,7 @@ fn cached_outcome(entry: &CachedRecipe, verbose: bool) -> RecipeOutcome {
             }
         }
     }
+    outcome.cache_entry = Some(entry);
     outcome
 }
 
@@ -359,8 +359,8 @@ impl Workspace {
             tool: tool_id(),
             environment: probe.approved_environment(),
         };
-        let cache = usable_cache(&cache_file, &key, with_infos, observer).filter(|_| !profile);
-        if let Some(cache) = &cache
+        let mut cache = usable_cache(&cache_file, &key, with_infos, observer).filter(|_| !profile);
+        if let Some(cache) = &mut cache
             && let Some(parsed) = all_cached(cache, verbose, observer)?
         {
             tracing::debug!(
@@ -370,7 +370,7 @@ impl Workspace {
             return Ok(parsed);
         }
         // The entries reused below go into the new cache: they need their infos.
-        let cache = match cache {
+        let mut cache = match cache {
             Some(_) if !with_infos => usable_cache(&cache_file, &key, true, observer),
             cache => cache,
         };
@@ -391,8 +391,8 @@ impl Workspace {
         for (i, recipe) in files.recipes.iter().enumerate() {
             let appends = bb_data::appends_for(recipe, &files.appends);
             match cache
-                .as_ref()
-                .and_then(|c| c.current_recipe(recipe, &appends))
+                .as_mut()
+                .and_then(|c| c.take_current_recipe(recipe, &appends))
             {
                 Some(entry) => outcomes[i] = Some(cached_outcome(entry, verbose)),
                 None => todo.push(i),
@@ -561,23 +561,38 @@ fn save_cache(
 
 /// Every recipe from `cache`, if every one of them is current there.
 fn all_cached(
-    cache: &ParseCache,
+    cache: &mut ParseCache,
     verbose: bool,
     observer: &mut dyn ParseObserver,
 ) -> Result<Option<ParsedRecipes>, LoadError> {
     let store = cache.collection_store()?;
     let files = bb_data::collect_recipe_files(&store)?;
+    let appends: Vec<Vec<PathBuf>> = files
+        .recipes
+        .iter()
+        .map(|recipe| bb_data::appends_for(recipe, &files.appends))
+        .collect();
+    // Checked before any entry is taken: otherwise the caller parses, reusing the cache.
+    let all_current = files
+        .recipes
+        .iter()
+        .zip(&appends)
+        .all(|(recipe, appends)| cache.current_recipe(recipe, appends).is_some());
+    if !all_current {
+        return Ok(None);
+    }
     let outcomes: Option<Vec<RecipeOutcome>> = files
         .recipes
         .iter()
-        .map(|recipe| {
-            let appends = bb_data::appends_for(recipe, &files.appends);
+        .zip(&appends)
+        .map(|(recipe, appends)| {
             cache
-                .current_recipe(recipe, &appends)
+                .take_current_recipe(recipe, appends)
                 .map(|entry| cached_outcome(entry, verbose))
         })
         .collect();
     let Some(outcomes) = outcomes else {
+        // A recipe file named twice: the cache holds it once.
         return Ok(None);
     };
     observer.messages(&cache.configuration_messages);

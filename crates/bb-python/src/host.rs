@@ -286,21 +286,29 @@ pub(crate) fn import_module(vm: &VirtualMachine, name: &str) -> PyResult<PyObjec
         .get_item(name.as_object(), vm)
 }
 
+/// The interpreter did not start: setting up the embedded `bb` package raised.
+#[derive(Debug, thiserror::Error)]
+#[error("{traceback}")]
+pub struct StartError {
+    /// The python exception, formatted as python prints it.
+    pub traceback: String,
+}
+
 impl Python {
     /// Starts an interpreter with the CPython standard library frozen in and the
     /// embedded `bb` package importable.
-    pub fn new() -> Result<Python, String> {
+    pub fn new() -> Result<Python, StartError> {
         Python::start(None)
     }
 
     /// [`Python::new`], keeping the compiled code of the modules it imports from source
     /// (the layers' python libraries, the embedded `bb`) in `dir`, as CPython keeps
     /// `__pycache__`, but outside the layers and checked by the source's digest.
-    pub fn with_code_cache(dir: &std::path::Path) -> Result<Python, String> {
+    pub fn with_code_cache(dir: &std::path::Path) -> Result<Python, StartError> {
         Python::start(Some(dir))
     }
 
-    fn start(code_cache: Option<&std::path::Path>) -> Result<Python, String> {
+    fn start(code_cache: Option<&std::path::Path>) -> Result<Python, StartError> {
         // No python signal handlers: installing them probes every signal by setting it to
         // SIG_IGN for a moment, process-wide, and a child of another thread that exits
         // then (SIGCHLD ignored) is reaped by the kernel, so its waitpid fails (ECHILD).
@@ -335,8 +343,9 @@ impl Python {
                 Ok((globals, data_context, dict_new, host_module))
             },
         );
-        let (globals, data_context, dict_new, host_module) =
-            setup.map_err(|err| interpreter.enter(|vm| format_exception(vm, &err)))?;
+        let (globals, data_context, dict_new, host_module) = setup.map_err(|err| StartError {
+            traceback: interpreter.enter(|vm| format_exception(vm, &err)),
+        })?;
         Ok(Python {
             interpreter,
             globals,

@@ -28,4 +28,4 @@ mod convert;
 mod datastore;
 mod host;
 
-pub use host::Python;
+pub use host::{Python, StartError};

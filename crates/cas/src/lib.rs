@@ -95,12 +95,17 @@ impl fmt::Debug for Digest {
     }
 }
 
+/// Text that is not a digest (`HASH/SIZE`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a digest (HASH/SIZE): '{0}'")]
+pub struct DigestParseError(pub String);
+
 impl std::str::FromStr for Digest {
-    type Err = String;
+    type Err = DigestParseError;
 
     /// Reads `HEX/SIZE`.
-    fn from_str(text: &str) -> Result<Digest, String> {
-        let bad = || format!("not a digest (HASH/SIZE): '{text}'");
+    fn from_str(text: &str) -> Result<Digest, DigestParseError> {
+        let bad = || DigestParseError(text.to_owned());
         let (hex, size) = text.split_once('/').ok_or_else(bad)?;
         if hex.len() != 64 {
             return Err(bad());

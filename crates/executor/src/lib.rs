@@ -75,7 +75,7 @@ pub use engine::{
     Action, EXIT_TRANSIENT, Event, Failure, Isolation, Job, Options, Reporter, Summary, run,
 };
 pub use outputs::{OutputError, capture, restore};
-pub use plan::{PlanError, PlanInputs, SandboxPolicy, TaskProcess, parse_size, plan};
+pub use plan::{PlanError, PlanInputs, SandboxPolicy, SizeError, TaskProcess, parse_size, plan};
 pub use script::{
     Builtin, TaskError, TaskFlags, exec_task, shell_script, trivial_commands, write_run_file,
 };

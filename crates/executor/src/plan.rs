@@ -76,8 +76,19 @@ pub enum PlanError {
     Data(#[from] DataError),
 }
 
-/// `10G`, `500M`, `2GiB`, `1024` → bytes.
-pub fn parse_size(text: &str) -> Result<u64, String> {
+/// Text that is not a size.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SizeError {
+    /// No number.
+    #[error("'{0}' is not a size (e.g. 500M, 20G)")]
+    NotASize(String),
+    /// A unit other than K, M, G, T (with an optional `B` or `iB`).
+    #[error("unknown size unit '{0}' (K, M, G, T)")]
+    Unit(String),
+}
+
+/// `10G`, `500M`, `2GiB`, `1024` → bytes (binary units).
+pub fn parse_size(text: &str) -> Result<u64, SizeError> {
     let text = text.trim();
     let digits = text
         .find(|c: char| !c.is_ascii_digit() && c != '.')
@@ -85,14 +96,14 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     let (number, unit) = text.split_at(digits);
     let number: f64 = number
         .parse()
-        .map_err(|_| format!("'{text}' is not a size (e.g. 500M, 20G)"))?;
+        .map_err(|_| SizeError::NotASize(text.to_owned()))?;
     let shift = match unit.trim().trim_end_matches("iB").trim_end_matches('B') {
         "" => 0,
         "K" | "k" => 10,
         "M" | "m" => 20,
         "G" | "g" => 30,
         "T" | "t" => 40,
-        other => return Err(format!("unknown size unit '{other}' (K, M, G, T)")),
+        other => return Err(SizeError::Unit(other.to_owned())),
     };
     Ok((number * (1u64 << shift) as f64) as u64)
 }
@@ -152,7 +163,7 @@ impl SandboxPolicy {
                     parse_size(&value).map_err(|why| PlanError::Setting {
                         name: name.into(),
                         value,
-                        why,
+                        why: why.to_string(),
                     })
                 })
                 .transpose()

@@ -55,7 +55,8 @@ pub(crate) fn sandbox(args: &SandboxArgs) -> ExitCode {
             .memory
             .as_deref()
             .map(executor::parse_size)
-            .transpose()?;
+            .transpose()
+            .map_err(|e| e.to_string())?;
         let cwd = std::env::current_dir().map_err(|e| format!("current directory: {e}"))?;
         let mut config = sandbox::Config::with_host_system();
         config.program = PathBuf::from(&args.command[0]);
