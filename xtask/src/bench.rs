@@ -9,6 +9,7 @@ pub(crate) fn run(which: Option<&str>) -> Result<(), String> {
         None => {
             parse()?;
             parse_oe_core()?;
+            stack()?;
             graph()?;
             cas()?;
             build()?;
@@ -16,14 +17,16 @@ pub(crate) fn run(which: Option<&str>) -> Result<(), String> {
         }
         Some("parse") => {
             parse()?;
-            parse_oe_core()
+            parse_oe_core()?;
+            stack()
         }
+        Some("stack") => stack(),
         Some("graph") => graph(),
         Some("cas") => cas(),
         Some("build") => build(),
         Some("sandbox") => sandbox(),
         Some(other) => Err(format!(
-            "unknown benchmark '{other}' (known: parse, graph, cas, build, sandbox)"
+            "unknown benchmark '{other}' (known: parse, stack, graph, cas, build, sandbox)"
         )),
     }
 }
@@ -491,6 +494,85 @@ fn graph() -> Result<(), String> {
         rss = warm.peak_mib,
     );
     write_section("graph", &section)?;
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(())
+}
+
+/// Loading a large layer stack (crate::stack: openembedded-core and three renamed copies
+/// of its recipes, 3,800 recipe files): a cold parse once, then what commands that load
+/// the build directory cost with the parse cache warm, each run three times (the median by
+/// CPU time, with the range).
+fn stack() -> Result<(), String> {
+    const COPIES: usize = 3;
+    const RUNS: usize = 3;
+    let (work, build, binary) = oe_build("bench-stack")?;
+    let files = crate::stack::generate(&work, &build, COPIES)?;
+    let run = |args: &[&str]| -> Result<(Cost, String), String> {
+        eprintln!("==> hitzeleiter {}", args.join(" "));
+        let (cost, stdout) = measure(
+            std::process::Command::new(&binary)
+                .args(args)
+                .current_dir(&build)
+                .env_remove("BBPATH")
+                // PWD is among the variables the parse cache is keyed by.
+                .env("PWD", &build),
+        )
+        .map_err(|e| format!("hitzeleiter {}: {e}", args.join(" ")))?;
+        eprintln!(
+            "    {:.3} s wall, {:.2} CPU-s, peak {:.0} MiB (PSS), {:.0} MiB (RSS summed)",
+            cost.wall_s, cost.cpu_s, cost.peak_mib, cost.peak_rss_sum_mib
+        );
+        Ok((cost, stdout))
+    };
+    let (cold, summary) = run(&["parse"])?;
+    let summary = summary.lines().next().unwrap_or_default().to_owned();
+    let commands: [(&[&str], &str); 4] = [
+        (&["parse"], "≤ 0.1 s"),
+        (&["env", "zlib"], "≤ 0.4 s, ≤ 200 MiB"),
+        (&["getvar", "-r", "zlib", "PV"], "≤ 0.4 s, ≤ 200 MiB"),
+        (&["graph", "zlib"], "≤ 1 s"),
+    ];
+    let mut rows = format!(
+        "| {date} | {machine} | `parse`, cold | {w:.2} s | {c:.2} CPU-s | {pss:.0} MiB ({rss:.0} MiB) | |\n",
+        date = today(),
+        machine = machine(),
+        w = cold.wall_s,
+        c = cold.cpu_s,
+        pss = cold.peak_mib,
+        rss = cold.peak_rss_sum_mib,
+    );
+    for (args, goal) in commands {
+        let mut costs = Vec::new();
+        for _ in 0..RUNS {
+            costs.push(run(args)?.0);
+        }
+        costs.sort_by(|a, b| a.cpu_s.total_cmp(&b.cpu_s));
+        let median = &costs[RUNS / 2];
+        rows.push_str(&format!(
+            "| {date} | {machine} | `{command}`, warm | {w:.2} s | {c:.2} CPU-s ({low:.2}–{high:.2}) | {pss:.0} MiB ({rss:.0} MiB) | {goal} |\n",
+            date = today(),
+            machine = machine(),
+            command = args.join(" "),
+            w = median.wall_s,
+            c = median.cpu_s,
+            low = costs[0].cpu_s,
+            high = costs[RUNS - 1].cpu_s,
+            pss = median.peak_mib,
+            rss = median.peak_rss_sum_mib,
+        ));
+    }
+    let section = format!(
+        "## Loading a large layer stack (bb-load)\n\n\
+         Command: `cargo xtask bench stack` (also part of `cargo xtask bench parse`): the release \
+         binary in a copy of `../shared/corpus/oe-build` whose BBLAYERS has openembedded-core's \
+         `meta` and {COPIES} generated layers of renamed copies of its recipes (xtask/src/stack.rs): \
+         {files} recipe files ({summary}). A cold parse once, then each command with the parse \
+         cache warm, {RUNS} times, the median by CPU time (with the range). Memory is the peak of \
+         the summed PSS of the process and its workers (RSS summed).\n\n\
+         | date | machine | command | wall | CPU | peak memory: PSS (RSS summed) | goal |\n\
+         |---|---|---|---|---|---|---|\n{rows}"
+    );
+    write_section("parse-stack", &section)?;
     let _ = std::fs::remove_dir_all(&work);
     Ok(())
 }

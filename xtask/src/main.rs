@@ -13,6 +13,7 @@
 mod bench;
 mod dist;
 mod fuzz;
+mod stack;
 mod test;
 
 use std::path::{Path, PathBuf};
@@ -27,7 +28,7 @@ fn main() -> ExitCode {
         Some("dist") => dist::run(&args[1..]).map(|_| ()),
         Some("oracle") => oracle(),
         _ => Err(
-            "usage: cargo xtask test | bench [parse|graph|cas|build|sandbox] | dist [--oe-core DIR] \
+            "usage: cargo xtask test | bench [parse|stack|graph|cas|build|sandbox] | dist [--oe-core DIR] \
              | fuzz [SECONDS] | oracle"
                 .to_owned(),
         ),
