@@ -287,15 +287,7 @@ fn parse_oe_core() -> Result<(), String> {
             .map_err(|_| "two binaries, two medians")?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let row = |kind: &str, cost: &Cost, range: &str, bitbake: &str, goal: &str| {
-        format!(
-            "| {date} | {machine} | {kind} | {wall:.2} s | {cpu:.2} CPU-s{range} | {pss:.0} MiB ({rss:.0} MiB) | {bitbake} | {goal} |\n",
-            date = today(),
-            machine = machine(),
-            wall = cost.wall_s,
-            cpu = cost.cpu_s,
-            pss = cost.peak_mib,
-            rss = cost.peak_rss_sum_mib,
-        )
+        cost_row(kind, cost, range, &format!("{bitbake} | {goal}"))
     };
     let section = format!(
         "## Parse of openembedded-core (`hitzeleiter parse`)\n\n\
@@ -498,6 +490,20 @@ fn graph() -> Result<(), String> {
     Ok(())
 }
 
+/// A table row: date, machine, what ran, its wall and CPU time (`range` after it), its
+/// peak memory (summed PSS, summed RSS), then `rest` (the remaining columns).
+fn cost_row(what: &str, cost: &Cost, range: &str, rest: &str) -> String {
+    format!(
+        "| {date} | {machine} | {what} | {wall:.2} s | {cpu:.2} CPU-s{range} | {pss:.0} MiB ({rss:.0} MiB) | {rest} |\n",
+        date = today(),
+        machine = machine(),
+        wall = cost.wall_s,
+        cpu = cost.cpu_s,
+        pss = cost.peak_mib,
+        rss = cost.peak_rss_sum_mib,
+    )
+}
+
 /// Loading a large layer stack (crate::stack: openembedded-core and three renamed copies
 /// of its recipes, 3,800 recipe files): a cold parse once, then what commands that load
 /// the build directory cost with the parse cache warm, each run three times (the median by
@@ -532,15 +538,7 @@ fn stack() -> Result<(), String> {
         (&["getvar", "-r", "zlib", "PV"], "≤ 0.4 s, ≤ 200 MiB"),
         (&["graph", "zlib"], "≤ 1 s"),
     ];
-    let mut rows = format!(
-        "| {date} | {machine} | `parse`, cold | {w:.2} s | {c:.2} CPU-s | {pss:.0} MiB ({rss:.0} MiB) | |\n",
-        date = today(),
-        machine = machine(),
-        w = cold.wall_s,
-        c = cold.cpu_s,
-        pss = cold.peak_mib,
-        rss = cold.peak_rss_sum_mib,
-    );
+    let mut rows = cost_row("`parse`, cold", &cold, "", "");
     for (args, goal) in commands {
         let mut costs = Vec::new();
         for _ in 0..RUNS {
@@ -548,17 +546,11 @@ fn stack() -> Result<(), String> {
         }
         costs.sort_by(|a, b| a.cpu_s.total_cmp(&b.cpu_s));
         let median = &costs[RUNS / 2];
-        rows.push_str(&format!(
-            "| {date} | {machine} | `{command}`, warm | {w:.2} s | {c:.2} CPU-s ({low:.2}–{high:.2}) | {pss:.0} MiB ({rss:.0} MiB) | {goal} |\n",
-            date = today(),
-            machine = machine(),
-            command = args.join(" "),
-            w = median.wall_s,
-            c = median.cpu_s,
-            low = costs[0].cpu_s,
-            high = costs[RUNS - 1].cpu_s,
-            pss = median.peak_mib,
-            rss = median.peak_rss_sum_mib,
+        rows.push_str(&cost_row(
+            &format!("`{}`, warm", args.join(" ")),
+            median,
+            &format!(" ({:.2}–{:.2})", costs[0].cpu_s, costs[RUNS - 1].cpu_s),
+            goal,
         ));
     }
     let section = format!(
