@@ -56,7 +56,7 @@ pub(crate) fn run(args: &[String]) -> Result<PathBuf, String> {
         ),
     )?;
 
-    let (work, build_dir) = crate::bench::scratch_build_dir("pgo/train", &oe_core)?;
+    let (work, build_dir) = crate::scratch::scratch_build_dir("pgo/train", &oe_core)?;
     std::fs::write(
         build_dir.join("conf/bblayers.conf"),
         "BBPATH = \"${TOPDIR}\"\nBBFILES ?= \"\"\nBBLAYERS ?= \"${TOPDIR}/../openembedded-core/meta\"\n",
@@ -89,7 +89,7 @@ pub(crate) fn run(args: &[String]) -> Result<PathBuf, String> {
     // Code no training run reaches is optimised as cold (for size): the builds' own code
     // (executor, store, sandbox, sysroots) is trained on the demo image.
     let demo = pgo.join("train-demo");
-    let demo_build = crate::bench::demo_copy(&demo)?;
+    let demo_build = crate::scratch::demo_copy(&demo)?;
     for args in [
         &["build", "demo-image"][..],
         &["build", "demo-image"],

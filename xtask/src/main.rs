@@ -13,6 +13,7 @@
 mod bench;
 mod dist;
 mod fuzz;
+mod scratch;
 mod stack;
 mod test;
 

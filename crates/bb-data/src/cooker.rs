@@ -964,7 +964,7 @@ fn deferred(d: &DataStore) -> Result<Vec<(String, String, u32)>, DataError> {
 }
 
 fn string_list(value: Option<Value>) -> Vec<String> {
-    crate::eval::list(value)
+    crate::value::list(value)
         .iter()
         .map(Value::to_string)
         .collect()

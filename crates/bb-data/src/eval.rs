@@ -10,6 +10,7 @@ use std::rc::Rc;
 use bb_syntax::ast::{self, IncludeKind, Statement};
 use bb_syntax::{FileKind, LineIndex, Parse, Severity};
 
+use crate::value::list;
 use crate::{DataError, DataStore, FileStamp, InlinePython, LogLevel, Origin, Value};
 
 /// Python beyond `${@…}`: what the evaluator asks of a python host.
@@ -910,14 +911,6 @@ fn store_function(
     d.set_var_flag(name, "filename", origin.file.clone())?;
     d.set_var_flag(name, "lineno", lineno.to_string())?;
     Ok(())
-}
-
-/// The items of a list value (empty for anything else).
-pub(crate) fn list(value: Option<Value>) -> Vec<Value> {
-    match value {
-        Some(Value::List(items)) => items,
-        _ => Vec::new(),
-    }
 }
 
 /// `bb.utils.which(path, item)`: the first existing candidate, and every candidate tried.

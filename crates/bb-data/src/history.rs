@@ -2,7 +2,17 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
-use crate::store::Origin;
+/// Where an operation comes from, for the variable history.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// The metadata file.
+    pub file: String,
+    /// BitBake's line number of the statement.
+    pub line: u32,
+    /// The python function making the operation, when python code made it (BitBake then
+    /// shows the file's base name and `[function]`).
+    pub func: Option<String>,
+}
 
 /// One recorded operation on a variable.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -56,11 +56,11 @@ pub use cooker::{Cooker, CookerConfig, CookerEvent, Handler, ParsedRecipe, abspa
 pub use deps::{Signatures, VarDeps};
 pub use emit::{emit_environment, emit_function, emit_variable};
 pub use eval::{EvalError, Evaluator, PythonHost, add_task, del_task, inherit_defer};
-pub use history::Event;
+pub use history::{Event, Origin};
 pub use info::{RecipeInfo, TaskInfo, explode_deps};
 pub use shell::{ShellSyntaxError, shell_execs};
 pub use stamp::{FileStamp, collection_vars, provider_vars, python_library_files};
-pub use store::{DataStore, Frozen, Origin, to_boolean};
+pub use store::{DataStore, Frozen, to_boolean};
 pub use value::Value;
 
 /// An error while reading or writing the datastore.

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 
 use crate::expand::{self, Parsed};
-use crate::history::{Event, VariableHistory};
+use crate::history::{Event, Origin, VariableHistory};
 use crate::{DataError, ExpansionError, InlinePython, LogLevel, LogRecord, Value};
 
 /// One variable: its value (`_content`) and its flags, in insertion order, as BitBake's
@@ -252,18 +252,6 @@ impl Frozen {
         }
         None
     }
-}
-
-/// Where an operation comes from, for the variable history.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Origin {
-    /// The metadata file.
-    pub file: String,
-    /// BitBake's line number of the statement.
-    pub line: u32,
-    /// The python function making the operation, when python code made it (BitBake then
-    /// shows the file's base name and `[function]`).
-    pub func: Option<String>,
 }
 
 struct Inner {
@@ -777,7 +765,7 @@ impl DataStore {
                 return Ok(());
             }
         }
-        let mut list = crate::eval::list(self.get_var_raw(var)?);
+        let mut list = crate::value::list(self.get_var_raw(var)?);
         if !list.contains(&entry) {
             list.push(entry);
             self.set_var(var, Value::List(list))?;
@@ -2188,7 +2176,7 @@ mod tests {
 
     #[test]
     fn push_unique_appends_once_and_leaves_the_layers_below_alone() {
-        let list = |d: &DataStore| crate::eval::list(d.get_var_raw("L").unwrap());
+        let list = |d: &DataStore| crate::value::list(d.get_var_raw("L").unwrap());
         let base = DataStore::new();
         base.push_unique("L", Value::from("a")).unwrap();
         let copy = base.create_copy();

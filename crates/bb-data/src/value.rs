@@ -168,3 +168,11 @@ impl From<bool> for Value {
         Value::Bool(b)
     }
 }
+
+/// The items of a list value (empty for anything else).
+pub(crate) fn list(value: Option<Value>) -> Vec<Value> {
+    match value {
+        Some(Value::List(items)) => items,
+        _ => Vec::new(),
+    }
+}

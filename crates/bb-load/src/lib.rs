@@ -48,8 +48,8 @@ pub use parse::{
     NoObserver, ParseObserver, ParseOptions, ParseSummary, ParseTimes, ParsedRecipes,
     RecipeOutcome, RecipeProfile,
 };
-pub use recipes::{RecipeTarget, Recipes, Resolution};
-pub use session::{Configuration, Session};
+pub use recipes::{Recipes, Resolution};
+pub use session::{Configuration, RecipeTarget, Session};
 
 /// A build directory and the environment BitBake runs in.
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use taskgraph::{Notice, ProviderSettings, Recipe, RecipeCache, TaskData};
 
-use crate::{LoadError, ParsedRecipes};
+use crate::{LoadError, ParsedRecipes, RecipeTarget};
 
 /// Every parsed recipe variant, indexed as BitBake's `CacheData`, with the parse it came
 /// from.
@@ -29,17 +29,6 @@ pub enum Resolution {
     /// As tinfoil does (`bitbake-getvar -r NAME`): the cooker's `findBestProvider`, which
     /// also gives the recipe a name in ASSUME_PROVIDED is the PN of.
     Tinfoil,
-}
-
-/// One variant of a recipe file, with the bbappends BBFILES gives it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecipeTarget {
-    /// The recipe file.
-    pub file: PathBuf,
-    /// The variant, `""` for the recipe itself.
-    pub variant: String,
-    /// Its bbappends, in order.
-    pub appends: Vec<PathBuf>,
 }
 
 impl Recipes {

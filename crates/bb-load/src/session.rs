@@ -8,7 +8,18 @@ use std::rc::Rc;
 
 use bb_data::{Cooker, CookerConfig, DataStore, Evaluator, ParsedRecipe, PythonHost, RecipeFiles};
 
-use crate::{LoadError, RecipeTarget, Workspace};
+use crate::{LoadError, Workspace};
+
+/// One variant of a recipe file, with the bbappends BBFILES gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipeTarget {
+    /// The recipe file.
+    pub file: PathBuf,
+    /// The variant, `""` for the recipe itself.
+    pub variant: String,
+    /// Its bbappends, in order.
+    pub appends: Vec<PathBuf>,
+}
 
 /// A python host and an evaluator, with where and how to parse. One per thread: python
 /// objects never cross threads.

@@ -2,9 +2,8 @@
 //! with stamps, the action cache and retries.
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::fs::{self, OpenOptions};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use cas::{ActionResult, Digest};
@@ -15,7 +14,6 @@ use tracing::Instrument;
 use crate::launch::{RunFailure, execute};
 use crate::model::{Action, Event, Failure, Job, Options, Reporter, Summary};
 use crate::outputs::{capture, restore};
-use crate::script::replace_symlink;
 use crate::stamps::{interrupted_jobs, running_marker, stamped, write_stamp};
 
 /// What a job's dependents see of it: its outputs' digest if it declares outputs,
@@ -489,14 +487,4 @@ fn finish(job: &Job, signature: &[u8; 32], options: &Options) -> Result<[u8; 32]
     };
     write_stamp(job, signature, &result).map_err(|e| RunFailure::io("writing the stamp", e))?;
     Ok(result)
-}
-
-/// Opens `${T}/log.TASK.TAG` and points `log.TASK` at it.
-pub(crate) fn open_log(temp: &Path, task: &str, tag: &str) -> io::Result<(PathBuf, File)> {
-    fs::create_dir_all(temp)?;
-    let name = format!("log.{task}.{tag}");
-    let path = temp.join(&name);
-    let file = File::create(&path)?;
-    replace_symlink(&temp.join(format!("log.{task}")), Path::new(&name))?;
-    Ok((path, file))
 }

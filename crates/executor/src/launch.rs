@@ -1,15 +1,13 @@
 //! Starting a job's action: on the host or in the sandbox, with BitBake's logs.
 
 use std::ffi::OsString;
-use std::fs::{self, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use crate::TaskFlags;
-use crate::engine::open_log;
-use crate::model::{Action, EXIT_TRANSIENT};
-use crate::script::write_run_file;
+use crate::model::{Action, EXIT_TRANSIENT, Isolation};
+use crate::script::{replace_symlink, write_run_file};
 
 /// A failed run of a job.
 pub(crate) struct RunFailure {
@@ -30,66 +28,6 @@ impl RunFailure {
             transient: true,
             unsandboxable: None,
         }
-    }
-}
-
-/// How a job is isolated: what it sees of the host, what it may write, its network and
-/// limits ([`sandbox`]).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Isolation {
-    /// Host paths it can read.
-    pub readonly: Vec<PathBuf>,
-    /// Host paths it can write (they exist before it runs).
-    pub writable: Vec<PathBuf>,
-    /// Whether it has the host's network.
-    pub network: bool,
-    /// Its resource limits.
-    pub limits: sandbox::Limits,
-}
-
-impl Isolation {
-    /// BitBake's view of what `task` of `d` touches: it writes `${WORKDIR}`, its `[dirs]`,
-    /// `[cleandirs]` and `[outputs]` (and `${DL_DIR}` if it uses the network), and reads
-    /// `readonly` (the host's system directories, the layers, the build directory).
-    /// Writable paths inside another are not bound again (a task may remove and recreate
-    /// its `[cleandirs]`); a `[cleandirs]` or file output elsewhere has its parent bound.
-    pub fn for_task(
-        d: &bb_data::DataStore,
-        task: &str,
-        readonly: Vec<PathBuf>,
-        limits: sandbox::Limits,
-    ) -> Result<Isolation, bb_data::DataError> {
-        let flags = TaskFlags::read(d, task)?;
-        let var = |name: &str| -> Result<Option<PathBuf>, bb_data::DataError> {
-            Ok(d.get_var_str(name)?
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from))
-        };
-        let mut wanted: Vec<PathBuf> = var("WORKDIR")?.into_iter().collect();
-        wanted.extend(flags.dirs.iter().cloned());
-        let parent = |p: &PathBuf| {
-            p.parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| p.clone())
-        };
-        wanted.extend(flags.cleandirs.iter().map(parent));
-        wanted.extend(flags.outputs.iter().map(parent));
-        if flags.network {
-            wanted.extend(var("DL_DIR")?);
-        }
-        wanted.sort_by_key(|p| p.components().count());
-        let mut writable: Vec<PathBuf> = Vec::new();
-        for path in wanted {
-            if !writable.iter().any(|w| path.starts_with(w)) {
-                writable.push(path);
-            }
-        }
-        Ok(Isolation {
-            readonly,
-            writable,
-            network: flags.network,
-            limits,
-        })
     }
 }
 
@@ -327,4 +265,14 @@ async fn spawn_logged(
         transient: code == Some(EXIT_TRANSIENT),
         unsandboxable: None,
     })
+}
+
+/// Opens `${T}/log.TASK.TAG` and points `log.TASK` at it.
+fn open_log(temp: &Path, task: &str, tag: &str) -> io::Result<(PathBuf, File)> {
+    fs::create_dir_all(temp)?;
+    let name = format!("log.{task}.{tag}");
+    let path = temp.join(&name);
+    let file = File::create(&path)?;
+    replace_symlink(&temp.join(format!("log.{task}")), Path::new(&name))?;
+    Ok((path, file))
 }

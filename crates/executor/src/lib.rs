@@ -75,8 +75,9 @@ mod signature;
 mod stamps;
 
 pub use engine::run;
-pub use launch::Isolation;
-pub use model::{Action, EXIT_TRANSIENT, Event, Failure, Job, Options, Reporter, Summary};
+pub use model::{
+    Action, EXIT_TRANSIENT, Event, Failure, Isolation, Job, Options, Reporter, Summary,
+};
 pub use outputs::{OutputError, capture, restore};
 pub use plan::{PlanError, PlanInputs, SandboxPolicy, SizeError, TaskProcess, parse_size, plan};
 pub use script::{

@@ -2,7 +2,7 @@
 //! events a caller hears and the summary it gets.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,7 +10,6 @@ use cas::Store;
 use sysroot::Contributor;
 
 use crate::TaskFlags;
-use crate::launch::Isolation;
 
 /// The exit code (EX_TEMPFAIL) by which a task's process says its failure is transient.
 pub const EXIT_TRANSIENT: i32 = 75;
@@ -188,4 +187,64 @@ pub struct Summary {
     pub blocked: usize,
     /// What the sandboxed jobs that ran used (CPU, memory, I/O), by job.
     pub usage: Vec<(usize, sandbox::Usage)>,
+}
+
+/// How a job is isolated: what it sees of the host, what it may write, its network and
+/// limits ([`sandbox`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Isolation {
+    /// Host paths it can read.
+    pub readonly: Vec<PathBuf>,
+    /// Host paths it can write (they exist before it runs).
+    pub writable: Vec<PathBuf>,
+    /// Whether it has the host's network.
+    pub network: bool,
+    /// Its resource limits.
+    pub limits: sandbox::Limits,
+}
+
+impl Isolation {
+    /// BitBake's view of what `task` of `d` touches: it writes `${WORKDIR}`, its `[dirs]`,
+    /// `[cleandirs]` and `[outputs]` (and `${DL_DIR}` if it uses the network), and reads
+    /// `readonly` (the host's system directories, the layers, the build directory).
+    /// Writable paths inside another are not bound again (a task may remove and recreate
+    /// its `[cleandirs]`); a `[cleandirs]` or file output elsewhere has its parent bound.
+    pub fn for_task(
+        d: &bb_data::DataStore,
+        task: &str,
+        readonly: Vec<PathBuf>,
+        limits: sandbox::Limits,
+    ) -> Result<Isolation, bb_data::DataError> {
+        let flags = TaskFlags::read(d, task)?;
+        let var = |name: &str| -> Result<Option<PathBuf>, bb_data::DataError> {
+            Ok(d.get_var_str(name)?
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from))
+        };
+        let mut wanted: Vec<PathBuf> = var("WORKDIR")?.into_iter().collect();
+        wanted.extend(flags.dirs.iter().cloned());
+        let parent = |p: &PathBuf| {
+            p.parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| p.clone())
+        };
+        wanted.extend(flags.cleandirs.iter().map(parent));
+        wanted.extend(flags.outputs.iter().map(parent));
+        if flags.network {
+            wanted.extend(var("DL_DIR")?);
+        }
+        wanted.sort_by_key(|p| p.components().count());
+        let mut writable: Vec<PathBuf> = Vec::new();
+        for path in wanted {
+            if !writable.iter().any(|w| path.starts_with(w)) {
+                writable.push(path);
+            }
+        }
+        Ok(Isolation {
+            readonly,
+            writable,
+            network: flags.network,
+            limits,
+        })
+    }
 }
