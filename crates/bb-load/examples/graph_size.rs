@@ -24,7 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &mut notices,
     )?;
     for notice in &notices {
-        eprintln!("{:?}: {}", notice.level, notice.message);
+        eprintln!("{}: {}", notice.level.name(), notice.message);
     }
     let recipe_count = graph.pns(&recipes.cache).len();
     println!("{target}: {} tasks of {recipe_count} recipes", graph.len());

@@ -210,7 +210,7 @@ fn parse_one(
     cooker: &mut Cooker<'_>,
     session: &Session,
     config: &DataStore,
-    appends: Vec<PathBuf>,
+    appends: &[PathBuf],
     recipe: &Path,
     layer: &str,
     verbose: bool,
@@ -226,42 +226,41 @@ fn parse_one(
     let mut seen_inputs = HashSet::new();
     // Each variant's store is reduced to what is kept of it as soon as it is finalised.
     // Its messages are taken then: in the order they were logged, as BitBake prints them.
-    let parsed =
-        cooker.parse_recipe_variants(config, recipe, &appends, layer, &mut |variant, d| {
-            let info = profile::step("recipe info", || bb_data::RecipeInfo::from_datastore(&d))?;
-            if let Some(reason) = &info.skipped
-                && verbose
-            {
-                outcome.messages.push(skip_note(recipe, variant, reason));
-            }
-            outcome.messages.extend(log_lines(&d));
-            let inputs = profile::step("parse cache inputs", || {
-                session.evaluator().read_files(&d, "__depends")
-            });
-            for input in inputs.unwrap_or_default() {
-                // Most inputs were named by an earlier variant: the path is copied only
-                // for a new one.
-                if !seen_inputs.contains(&input.path) {
-                    seen_inputs.insert(input.path.clone());
-                    entry.inputs.push(input);
-                }
-            }
-            entry.variants.push(CachedVariant {
-                name: variant.to_owned(),
-                skipped: info.skipped.clone(),
-                info,
-            });
-            // The python garbage of a file with many variants (cycles that may hold their
-            // stores) goes every few variants, not only after the file: core-image-ptest
-            // has 150.
-            drop(d);
-            if entry.variants.len().is_multiple_of(GARBAGE_COLLECTED_EVERY) {
-                collect_garbage(session);
-            }
-            Ok(())
+    let parsed = cooker.parse_recipe_variants(config, recipe, appends, layer, &mut |variant, d| {
+        let info = profile::step("recipe info", || bb_data::RecipeInfo::from_datastore(&d))?;
+        if let Some(reason) = &info.skipped
+            && verbose
+        {
+            outcome.messages.push(skip_note(recipe, variant, reason));
+        }
+        outcome.messages.extend(log_lines(&d));
+        let inputs = profile::step("parse cache inputs", || {
+            session.evaluator().read_files(&d, "__depends")
         });
+        for input in inputs.unwrap_or_default() {
+            // Most inputs were named by an earlier variant: the path is copied only
+            // for a new one.
+            if !seen_inputs.contains(&input.path) {
+                seen_inputs.insert(input.path.clone());
+                entry.inputs.push(input);
+            }
+        }
+        entry.variants.push(CachedVariant {
+            name: variant.to_owned(),
+            skipped: info.skipped.clone(),
+            info,
+        });
+        // The python garbage of a file with many variants (cycles that may hold their
+        // stores) goes every few variants, not only after the file: core-image-ptest
+        // has 150.
+        drop(d);
+        if entry.variants.len().is_multiple_of(GARBAGE_COLLECTED_EVERY) {
+            collect_garbage(session);
+        }
+        Ok(())
+    });
     collect_garbage(session);
-    entry.appends = appends;
+    entry.appends = appends.to_vec();
     match parsed {
         Ok(()) => {
             outcome.targets = entry.variants.len();
@@ -395,7 +394,8 @@ impl Workspace {
                 .and_then(|c| c.take_current_recipe(recipe, &appends))
             {
                 Some(entry) => outcomes[i] = Some(cached_outcome(entry, verbose)),
-                None => todo.push(i),
+                // Its appends, found here, go to the parse.
+                None => todo.push((i, appends)),
             }
         }
         tracing::debug!(
@@ -405,14 +405,14 @@ impl Workspace {
         );
         let collections = bb_data::layer_collections(&config)?;
         let mut work = |item: usize| {
-            let recipe = &files.recipes[todo[item]];
+            let (index, appends) = &todo[item];
+            let recipe = &files.recipes[*index];
             let layer = bb_data::file_collection(&collections, &recipe.display().to_string())
                 .map_or("", |c| c.name.as_str());
             if profile {
                 bb_data::profile::start();
             }
             let started = Instant::now();
-            let appends = bb_data::appends_for(recipe, &files.appends);
             let mut outcome = parse_one(
                 &mut cooker,
                 &session,
@@ -433,7 +433,7 @@ impl Workspace {
         let mut finished = 0;
         observer.progress(0, todo.len());
         let mut done = |item: usize, sent: Result<RecipeOutcome, String>| {
-            let recipe = todo[item];
+            let recipe = todo[item].0;
             outcomes[recipe] = Some(match sent {
                 Ok(mut outcome) => {
                     if with_infos

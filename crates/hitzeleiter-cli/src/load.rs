@@ -209,13 +209,8 @@ pub(crate) fn load_recipes(build: &BuildDir, reporting: Reporting) -> Result<Rec
 pub(crate) fn print_notices(notices: &[Notice]) -> bool {
     let mut errors = false;
     for notice in notices {
-        let level = match notice.level {
-            Level::Note => "NOTE",
-            Level::Warning => "WARNING",
-            Level::Error => "ERROR",
-        };
         errors |= notice.level == Level::Error;
-        eprintln!("{level}: {}", notice.message);
+        eprintln!("{}: {}", notice.level.name(), notice.message);
     }
     errors
 }

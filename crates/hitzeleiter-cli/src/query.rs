@@ -54,15 +54,8 @@ pub(crate) fn query(args: &QueryArgs, build: &BuildDir) -> ExitCode {
         let recipes = load_recipes(build, Reporting::ALL)?;
         let cache = &recipes.cache;
         let vars = &recipes.parsed.provider_vars;
-        let default_task = vars
-            .get("BB_DEFAULT_TASK")
-            .cloned()
-            .unwrap_or_else(|| "do_build".to_owned());
-        let default_task = if default_task.starts_with("do_") {
-            default_task
-        } else {
-            format!("do_{default_task}")
-        };
+        let default_task =
+            taskgraph::with_do(vars.get("BB_DEFAULT_TASK").map_or("build", String::as_str));
         let mut taskdata = TaskData::new(false, true);
         let mut targets = Vec::new();
         for word in expr.targets() {

@@ -22,6 +22,17 @@ pub enum Level {
     Error,
 }
 
+impl Level {
+    /// The prefix BitBake logs a message of this level with (`NOTE`, `WARNING`, `ERROR`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Note => "NOTE",
+            Level::Warning => "WARNING",
+            Level::Error => "ERROR",
+        }
+    }
+}
+
 /// A message choosing providers or building the graph produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {

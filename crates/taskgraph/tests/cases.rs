@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use bb_data::RecipeInfo;
 use serde_json::Value;
-use taskgraph::{Level, ProviderSettings, Recipe, RecipeCache};
+use taskgraph::{ProviderSettings, Recipe, RecipeCache};
 
 fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/taskgraph")
@@ -62,12 +62,7 @@ fn run(case: &Value, common_tasks: &Value) -> String {
     let result = taskgraph::resolve_targets(&cache, &vars, &targets, None, &mut notices);
     let mut out = String::new();
     for notice in &notices {
-        let level = match notice.level {
-            Level::Note => "NOTE",
-            Level::Warning => "WARNING",
-            Level::Error => "ERROR",
-        };
-        out.push_str(&format!("{level}: {}\n", notice.message));
+        out.push_str(&format!("{}: {}\n", notice.level.name(), notice.message));
     }
     match result {
         Ok(graph) => {
