@@ -13,11 +13,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: graph_size BUILD_DIR TARGET".into());
     };
     let workspace = Workspace::new(Some(dir.as_ref()))?;
-    let recipes =
+    let mut recipes =
         Recipes::new(workspace.parse_recipes(&ParseOptions::with_infos(), &mut NoObserver)?);
+    // A task graph reads every reachable recipe's tasks and dependencies.
+    recipes.decode_all()?;
     let mut notices = Vec::new();
     let graph = taskgraph::resolve_targets(
-        &recipes.cache,
+        recipes.cache(),
         &recipes.parsed.provider_vars,
         std::slice::from_ref(target),
         None,
@@ -26,7 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for notice in &notices {
         eprintln!("{}: {}", notice.level.name(), notice.message);
     }
-    let recipe_count = graph.pns(&recipes.cache).len();
+    let recipe_count = graph.pns(recipes.cache()).len();
     println!("{target}: {} tasks of {recipe_count} recipes", graph.len());
     Ok(())
 }

@@ -4,26 +4,43 @@
 //! Inputs are recorded as [`FileStamp`]s (path, size, modification time, or "absent" for the
 //! places BitBake looked and found nothing): the base configuration's files, the layers'
 //! python libraries, each recipe's own files (recipe, bbappends, classes, includes). The
-//! file is versioned, carries a digest of its contents, and is replaced atomically; a file
+//! file is versioned, carries digests of its contents, and is replaced atomically; a file
 //! that is corrupt, truncated or from another version is reported and never used.
+//!
+//! A command reads only the sections it needs ([`Sections`]): checking the cache reads the
+//! index; resolving a target also reads every variant's provider fields (PN, versions,
+//! PROVIDES, packages); a recipe's tasks and dependencies stay compressed until a task
+//! graph asks for them.
+//!
+//! The file is five lines:
+//! 1. `hitzeleiter-parse-cache VERSION`;
+//! 2. the SHA-256 of the index, of the providers section and of the infos section, and the
+//!    byte lengths of the last two (a truncated file is caught without hashing them);
+//! 3. the index (JSON): key, base configuration, a table of input paths and each recipe's
+//!    file, appends, inputs (as numbers into the table: openembedded-core's recipes name
+//!    the same ~1,700 classes and includes ~26,000 times) and variants;
+//! 4. the providers (JSON): per recipe, per variant, the fields of its
+//!    [`bb_data::RecipeInfo`] that choosing providers reads;
+//! 5. the infos (JSON): per recipe, its variants' whole infos ([`EncodedInfos`]).
 
-use std::fmt;
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use bb_data::{DataError, DataStore, FileStamp};
+use bb_data::{DataError, DataStore, FileStamp, RecipeInfo};
 
 /// First line of a cache file; the number is the format version.
-const MAGIC: &str = "hitzeleiter-parse-cache 6";
+const MAGIC: &str = "hitzeleiter-parse-cache 7";
 
 /// The state of each file a cache's checks looked at, as first seen: recipes share most
 /// of their inputs (classes, includes, the places a class was looked for), and checking
 /// openembedded-core's cache looked 26,323 times at 1,695 paths.
 #[derive(Debug, Default)]
-struct SeenStates(std::sync::Mutex<std::collections::HashMap<PathBuf, Option<(u64, u128)>>>);
+struct SeenStates(std::sync::Mutex<HashMap<PathBuf, Option<(u64, u128)>>>);
 
 impl SeenStates {
     fn is_current(&self, stamp: &FileStamp) -> bool {
@@ -41,84 +58,115 @@ impl SeenStates {
     }
 }
 
-/// What was seen is not part of the cache's value: a copy starts afresh.
-impl Clone for SeenStates {
-    fn clone(&self) -> SeenStates {
-        SeenStates::default()
-    }
-}
-
-impl PartialEq for SeenStates {
-    fn eq(&self, _: &SeenStates) -> bool {
-        true
-    }
-}
-
-impl Eq for SeenStates {}
-
 /// One variant of a cached recipe.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CachedVariant {
-    /// The variant (`""` for the recipe itself, `native`, …).
-    pub name: String,
-    /// Why it was skipped (SkipRecipe), if it was.
-    pub skipped: Option<String>,
-    /// What the build needs to know of it. Kept in a second section of the cache file,
-    /// read only by [`ParseCache::load_with_infos`] (a plain [`ParseCache::load`] leaves
-    /// it empty), so that checking the cache stays fast.
-    #[serde(skip)]
-    pub info: bb_data::RecipeInfo,
-}
-
-/// A recipe file's parse result and its inputs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CachedRecipe {
-    /// The recipe file.
-    pub file: PathBuf,
-    /// The bbappends applied, in order.
-    pub appends: Vec<PathBuf>,
-    /// Every file it read (or looked for) beyond the base configuration.
-    pub inputs: Vec<FileStamp>,
-    /// Its variants.
-    pub variants: Vec<CachedVariant>,
+pub(crate) struct CachedVariant {
+    /// The variant (`""` for the recipe itself, `native`, …).
+    pub(crate) name: String,
+    /// Why it was skipped (SkipRecipe), if it was.
+    pub(crate) skipped: Option<String>,
+    /// Its info's fields that choose providers ([`provider_fields`]); empty when the cache
+    /// was read without them.
+    pub(crate) providers: RecipeInfo,
 }
 
-/// A recipe's variant infos encoded as the cache file keeps them: the JSON array (one per
+/// A recipe file's parse result and its inputs; a parse worker sends it so.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CachedRecipe {
+    /// The recipe file.
+    pub(crate) file: PathBuf,
+    /// The bbappends applied, in order.
+    pub(crate) appends: Vec<PathBuf>,
+    /// Every file it read (or looked for) beyond the base configuration.
+    pub(crate) inputs: Vec<FileStamp>,
+    /// Its variants, sorted by name.
+    pub(crate) variants: Vec<CachedVariant>,
+    /// Its variants' whole infos, encoded; `None` when the cache was read without them.
+    pub(crate) infos: Option<EncodedInfos>,
+}
+
+impl CachedRecipe {
+    /// The entry of a parsed recipe: `variants` with their whole infos.
+    pub(crate) fn new(
+        file: PathBuf,
+        appends: Vec<PathBuf>,
+        inputs: Vec<FileStamp>,
+        variants: Vec<(String, RecipeInfo)>,
+    ) -> CachedRecipe {
+        let infos: Vec<&RecipeInfo> = variants.iter().map(|(_, info)| info).collect();
+        let infos = EncodedInfos::of(&infos);
+        CachedRecipe {
+            file,
+            appends,
+            inputs,
+            variants: variants
+                .iter()
+                .map(|(name, info)| CachedVariant {
+                    name: name.clone(),
+                    skipped: info.skipped.clone(),
+                    providers: provider_fields(info),
+                })
+                .collect(),
+            infos: Some(infos),
+        }
+    }
+
+    /// Its variants' whole infos, in the order of `variants`.
+    pub(crate) fn decode_infos(&self) -> Result<Vec<RecipeInfo>, CacheError> {
+        let corrupt = |what: String| CacheError::Corrupt {
+            path: self.file.clone(),
+            what: format!("recipe infos: {what}"),
+        };
+        let infos = self
+            .infos
+            .as_ref()
+            .ok_or_else(|| corrupt("not read".to_owned()))?
+            .decode()
+            .map_err(corrupt)?;
+        if infos.len() != self.variants.len() {
+            return Err(corrupt(format!(
+                "{} for {} variants",
+                infos.len(),
+                self.variants.len()
+            )));
+        }
+        Ok(infos)
+    }
+}
+
+/// The fields of `info` that choosing providers and listing recipes read (BitBake's
+/// `CacheData` indexes): everything but the dependencies, classes and tasks, which only
+/// task graphs need and which make up most of an info.
+pub(crate) fn provider_fields(info: &RecipeInfo) -> RecipeInfo {
+    RecipeInfo {
+        pn: info.pn.clone(),
+        pe: info.pe.clone(),
+        pv: info.pv.clone(),
+        pr: info.pr.clone(),
+        provides: info.provides.clone(),
+        rprovides: info.rprovides.clone(),
+        packages: info.packages.clone(),
+        packages_dynamic: info.packages_dynamic.clone(),
+        rprovides_pkg: info.rprovides_pkg.clone(),
+        skipped: info.skipped.clone(),
+        default_preference: info.default_preference,
+        exclude_from_world: info.exclude_from_world,
+        depends: Vec::new(),
+        rdepends: Vec::new(),
+        rrecommends: Vec::new(),
+        rdepends_pkg: Default::default(),
+        rrecommends_pkg: Default::default(),
+        inherits: Vec::new(),
+        tasks: Vec::new(),
+    }
+}
+
+/// A recipe's variant infos as the cache file keeps them: the JSON array (one per
 /// variant, in order), compressed with zstd. Parse workers send them so, and the parse
-/// cache saves them so: a process that only collects and saves them holds about a
-/// fifteenth of what the JSON takes, and a sixtieth of what the decoded infos take. In a
+/// cache saves them so; they are decoded only for the recipes a command reaches. In a
 /// human-readable format (the cache file, the workers' reports) they are a base64 string.
-///
-/// ```
-/// use bb_load::{CacheKey, CachedRecipe, CachedVariant, EncodedInfos, ParseCache};
-/// use bb_data::RecipeInfo;
-///
-/// let info = RecipeInfo { pn: "zlib".into(), ..RecipeInfo::default() };
-/// let variant = CachedVariant { name: String::new(), skipped: None, info: info.clone() };
-/// let mut recipe = CachedRecipe {
-///     file: "zlib_1.3.bb".into(),
-///     appends: vec![],
-///     inputs: vec![],
-///     variants: vec![variant],
-/// };
-/// let infos = EncodedInfos::take(&mut recipe);
-/// assert_eq!(recipe.variants[0].info, RecipeInfo::default());
-///
-/// // Saved encoded, read back decoded.
-/// let dir = std::env::temp_dir().join(format!("bb-data-infos-{}", std::process::id()));
-/// let file = dir.join("parse.cache");
-/// let key = CacheKey { tool: "example 1".into(), environment: vec![] };
-/// let cache = ParseCache::new(key, vec![], vec![], vec![], vec![], vec![recipe.clone()]);
-/// cache.save_with_infos(&file, &[infos.clone()]).unwrap();
-/// let loaded = ParseCache::load_with_infos(&file).unwrap().unwrap();
-/// assert_eq!(loaded.recipes[0].variants[0].info, info);
-/// std::fs::remove_dir_all(&dir).unwrap();
-///
-/// infos.decode_into(&mut recipe).unwrap();
-/// assert_eq!(recipe.variants[0].info, info);
-/// ```
-#[derive(Debug, Clone)]
-pub struct EncodedInfos(Box<[u8]>);
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EncodedInfos(Box<[u8]>);
 
 /// More than any recipe's infos take: a larger size in a frame is corruption.
 const MAX_INFOS_SIZE: u64 = 1 << 30;
@@ -128,10 +176,8 @@ const MAX_INFOS_SIZE: u64 = 1 << 30;
 const INFOS_LEVEL: i32 = 1;
 
 impl EncodedInfos {
-    /// Encodes `recipe`'s variant infos.
-    pub fn of(recipe: &CachedRecipe) -> EncodedInfos {
-        let infos: Vec<&bb_data::RecipeInfo> = recipe.variants.iter().map(|v| &v.info).collect();
-        let json = serde_json::to_vec(&infos)
+    fn of(infos: &[&RecipeInfo]) -> EncodedInfos {
+        let json = serde_json::to_vec(infos)
             .expect("recipe infos have string keys and no non-finite floats");
         thread_local! {
             // A context of its own costs more than compressing a small recipe's infos.
@@ -154,22 +200,8 @@ impl EncodedInfos {
         )
     }
 
-    /// Encodes `recipe`'s variant infos and leaves them empty in it.
-    pub fn take(recipe: &mut CachedRecipe) -> EncodedInfos {
-        let infos = EncodedInfos::of(recipe);
-        for variant in &mut recipe.variants {
-            variant.info = bb_data::RecipeInfo::default();
-        }
-        infos
-    }
-
-    /// Decodes the infos into `recipe`'s variants, which must be the ones they were taken
-    /// from.
-    pub fn decode_into(&self, recipe: &mut CachedRecipe) -> Result<(), CacheError> {
-        let corrupt = |what: String| CacheError::Corrupt {
-            path: recipe.file.clone(),
-            what: format!("recipe infos: {what}"),
-        };
+    /// The infos; what is wrong otherwise.
+    fn decode(&self) -> Result<Vec<RecipeInfo>, String> {
         thread_local! {
             // As for compressing: a context costs more to make than a small recipe's infos
             // take to decompress (a graph decodes every recipe's), and the buffer keeps
@@ -177,11 +209,11 @@ impl EncodedInfos {
             static DECOMPRESSION: std::cell::RefCell<Option<(zstd::bulk::Decompressor<'static>, Vec<u8>)>> =
                 const { std::cell::RefCell::new(None) };
         }
-        let infos: Vec<bb_data::RecipeInfo> = DECOMPRESSION.with_borrow_mut(|slot| {
+        DECOMPRESSION.with_borrow_mut(|slot| {
             let (mut decompressor, mut json) = match slot.take() {
                 Some(state) => state,
                 None => (
-                    zstd::bulk::Decompressor::new().map_err(|e| corrupt(e.to_string()))?,
+                    zstd::bulk::Decompressor::new().map_err(|e| e.to_string())?,
                     Vec::new(),
                 ),
             };
@@ -190,28 +222,17 @@ impl EncodedInfos {
                     .ok()
                     .flatten()
                     .filter(|&size| size <= MAX_INFOS_SIZE)
-                    .ok_or_else(|| corrupt("no valid size".to_owned()))?;
+                    .ok_or_else(|| "no valid size".to_owned())?;
                 json.clear();
                 json.reserve(size as usize);
                 decompressor
                     .decompress_to_buffer(&self.0, &mut json)
-                    .map_err(|e| corrupt(e.to_string()))?;
-                serde_json::from_slice(&json).map_err(|e| corrupt(e.to_string()))
+                    .map_err(|e| e.to_string())?;
+                serde_json::from_slice(&json).map_err(|e| e.to_string())
             })();
             *slot = Some((decompressor, json));
             decoded
-        })?;
-        if infos.len() != recipe.variants.len() {
-            return Err(corrupt(format!(
-                "{} for {} variants",
-                infos.len(),
-                recipe.variants.len()
-            )));
-        }
-        for (variant, info) in recipe.variants.iter_mut().zip(infos) {
-            variant.info = info;
-        }
-        Ok(())
+        })
     }
 }
 
@@ -231,7 +252,7 @@ impl<'de> Deserialize<'de> for EncodedInfos {
         struct Visitor;
         impl serde::de::Visitor<'_> for Visitor {
             type Value = EncodedInfos;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("compressed recipe infos (bytes, or base64 in a string)")
             }
             fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<EncodedInfos, E> {
@@ -255,67 +276,71 @@ impl<'de> Deserialize<'de> for EncodedInfos {
 
 /// What must be equal for a cache to apply at all.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CacheKey {
+pub(crate) struct CacheKey {
     /// The program that wrote it (name, version and build), so a new build never trusts an
     /// old cache.
-    pub tool: String,
+    pub(crate) tool: String,
     /// The environment variables the parse took in (BitBake's approved variables).
-    pub environment: Vec<(String, String)>,
+    pub(crate) environment: Vec<(String, String)>,
+}
+
+/// The index section as the file holds it. Each field borrows when saving and owns when
+/// loading.
+#[derive(Serialize, Deserialize)]
+struct Index<'a> {
+    key: Cow<'a, CacheKey>,
+    base_inputs: Cow<'a, [FileStamp]>,
+    collection_vars: Cow<'a, [(String, String)]>,
+    provider_vars: Cow<'a, [(String, String)]>,
+    layer_dirs: Cow<'a, [(String, PathBuf)]>,
+    configuration_messages: Cow<'a, [String]>,
+    /// Every recipe input's path, once.
+    paths: Vec<Cow<'a, Path>>,
+    recipes: Vec<RecipeRecord<'a>>,
+}
+
+/// A recipe in the index section.
+#[derive(Serialize, Deserialize)]
+struct RecipeRecord<'a> {
+    file: Cow<'a, Path>,
+    appends: Cow<'a, [PathBuf]>,
+    /// Its inputs: (number in [`Index::paths`], state).
+    inputs: Vec<(u32, Option<(u64, u128)>)>,
+    variants: Vec<VariantRecord<'a>>,
+}
+
+/// A variant in the index section.
+#[derive(Serialize, Deserialize)]
+struct VariantRecord<'a> {
+    name: Cow<'a, str>,
+    skipped: Option<Cow<'a, str>>,
 }
 
 /// A whole parse: the key, the base configuration's inputs, the variables that select the
 /// recipe files, and every recipe.
-///
-/// ```
-/// use bb_data::FileStamp;
-/// use bb_load::{CacheKey, ParseCache};
-///
-/// let dir = std::env::temp_dir().join(format!("bb-data-doc-{}", std::process::id()));
-/// let input = dir.join("local.conf");
-/// std::fs::create_dir_all(&dir).unwrap();
-/// std::fs::write(&input, "A = \"1\"\n").unwrap();
-/// let key = CacheKey { tool: "example 1".into(), environment: vec![] };
-/// let cache = ParseCache::new(key, vec![FileStamp::of(&input)], vec![], vec![], vec![], vec![]);
-/// let file = dir.join("parse.cache");
-/// cache.save(&file).unwrap();
-/// assert_eq!(ParseCache::load(&file).unwrap().as_ref(), Some(&cache));
-/// assert!(cache.base_is_current());
-/// std::fs::write(&input, "A = \"22\"\n").unwrap();
-/// // A cache looks at each file once: a check after a change loads it again.
-/// let reloaded = ParseCache::load(&file).unwrap().unwrap();
-/// assert!(!reloaded.base_is_current());
-/// // A damaged file is refused, never half-read.
-/// let bytes = std::fs::read(&file).unwrap();
-/// std::fs::write(&file, &bytes[..bytes.len() - 3]).unwrap();
-/// assert!(ParseCache::load(&file).is_err());
-/// std::fs::remove_dir_all(&dir).unwrap();
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ParseCache {
+#[derive(Debug)]
+pub(crate) struct ParseCache {
     /// See [`CacheKey`].
-    pub key: CacheKey,
+    pub(crate) key: CacheKey,
     /// Files of the base configuration and of the layers' python libraries.
-    pub base_inputs: Vec<FileStamp>,
+    pub(crate) base_inputs: Vec<FileStamp>,
     /// BBFILES, BBMASK and the layer collections, to collect the recipe files again.
-    pub collection_vars: Vec<(String, String)>,
-    /// The configuration's provider settings ([`provider_vars`]), so that choosing
-    /// providers needs no parse of the configuration.
-    pub provider_vars: Vec<(String, String)>,
+    pub(crate) collection_vars: Vec<(String, String)>,
+    /// The configuration's provider settings ([`bb_data::provider_vars`]), so that
+    /// choosing providers needs no parse of the configuration.
+    pub(crate) provider_vars: Vec<(String, String)>,
     /// Each layer collection's directory ([`bb_data::Cooker::layer_dirs`]).
-    pub layer_dirs: Vec<(String, PathBuf)>,
+    pub(crate) layer_dirs: Vec<(String, PathBuf)>,
     /// The lines the base configuration's parse printed ([`bb_data::LogRecord::line`]):
     /// BitBake parses the configuration, and prints its warnings, on every run; a run
-    /// that takes everything from the cache shows them from here. Empty from
-    /// [`ParseCache::new`].
-    pub configuration_messages: Vec<String>,
-    /// Recipe file → index in `recipes`, made on first lookup.
-    #[serde(skip)]
-    by_file: std::sync::OnceLock<std::collections::HashMap<PathBuf, usize>>,
-    /// The inputs' states as the checks found them: each file is looked at once.
-    #[serde(skip)]
-    seen: SeenStates,
+    /// that takes everything from the cache shows them from here.
+    pub(crate) configuration_messages: Vec<String>,
     /// The recipes.
-    pub recipes: Vec<CachedRecipe>,
+    recipes: Vec<CachedRecipe>,
+    /// Recipe file → index in `recipes`, made on first lookup.
+    by_file: std::sync::OnceLock<HashMap<PathBuf, usize>>,
+    /// The inputs' states as the checks found them: each file is looked at once.
+    seen: SeenStates,
 }
 
 /// Why a cache file was not used, or could not be written.
@@ -345,15 +370,13 @@ pub enum CacheError {
         /// What is wrong.
         what: String,
     },
-    /// What was to be saved does not fit together.
-    #[error("parse cache: {}: {infos} recipe infos for {recipes} recipes", path.display())]
-    Mismatch {
+    /// A recipe to be saved has no infos (its entry was read without them).
+    #[error("parse cache: {}: no recipe infos for {}", path.display(), recipe.display())]
+    Incomplete {
         /// The cache file.
         path: PathBuf,
-        /// How many encoded infos were given.
-        infos: usize,
-        /// For how many recipes.
-        recipes: usize,
+        /// The recipe.
+        recipe: PathBuf,
     },
     /// Encoding the cache failed.
     #[error("parse cache: {0}")]
@@ -370,7 +393,7 @@ fn digest(data: &[u8]) -> String {
 impl ParseCache {
     /// A cache of a parse: its key, the base configuration's inputs, the collection and
     /// provider variables, the layer directories and the recipes.
-    pub fn new(
+    pub(crate) fn new(
         key: CacheKey,
         base_inputs: Vec<FileStamp>,
         collection_vars: Vec<(String, String)>,
@@ -391,13 +414,15 @@ impl ParseCache {
         }
     }
 
-    /// Reads a cache file without the recipe infos; `Ok(None)` when there is none.
-    pub fn load(path: &Path) -> Result<Option<ParseCache>, CacheError> {
+    /// Reads a cache file's index (without the recipes' infos); `Ok(None)` when there is
+    /// none.
+    pub(crate) fn load(path: &Path) -> Result<Option<ParseCache>, CacheError> {
         Self::read(path, false)
     }
 
-    /// Reads a cache file with every variant's [`bb_data::RecipeInfo`].
-    pub fn load_with_infos(path: &Path) -> Result<Option<ParseCache>, CacheError> {
+    /// Reads a cache file with every variant's provider fields and every recipe's encoded
+    /// infos.
+    pub(crate) fn load_with_infos(path: &Path) -> Result<Option<ParseCache>, CacheError> {
         Self::read(path, true)
     }
 
@@ -416,81 +441,198 @@ impl ParseCache {
             path: path.to_owned(),
             what: what.to_owned(),
         };
-        let text = String::from_utf8(bytes).map_err(|_| corrupt("not UTF-8"))?;
-        let mut parts = text.splitn(4, '\n');
-        let (Some(magic), Some(sums), Some(index), Some(infos)) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(corrupt("truncated"));
-        };
+        let mut lines = bytes.splitn(5, |&b| b == b'\n');
+        let magic = String::from_utf8_lossy(lines.next().unwrap_or_default());
         if magic != MAGIC {
             return Err(CacheError::Version {
                 path: path.to_owned(),
-                found: magic.to_owned(),
+                found: magic.into_owned(),
             });
         }
-        let mut sums = sums.split(' ');
-        let (Some(index_sum), Some(infos_sum), Some(infos_len)) =
-            (sums.next(), sums.next(), sums.next())
+        let (Some(sums), Some(index), Some(providers), Some(infos)) =
+            (lines.next(), lines.next(), lines.next(), lines.next())
         else {
-            return Err(corrupt("no digests"));
+            return Err(corrupt("truncated"));
         };
-        // The length catches a truncated file without hashing the infos.
-        if infos_len != infos.len().to_string() {
+        let sums = std::str::from_utf8(sums).map_err(|_| corrupt("no digests"))?;
+        let [
+            index_sum,
+            providers_sum,
+            providers_len,
+            infos_sum,
+            infos_len,
+        ] = sums
+            .split(' ')
+            .collect::<Vec<_>>()
+            .try_into()
+            .map_err(|_| corrupt("no digests"))?;
+        // The lengths catch a truncated file without hashing the sections.
+        if providers_len != providers.len().to_string() || infos_len != infos.len().to_string() {
             return Err(corrupt("truncated"));
         }
-        if digest(index.as_bytes()) != index_sum {
-            return Err(corrupt("the digest does not match the contents"));
+        fn verified<'a>(
+            section: &'a [u8],
+            sum: &str,
+            name: &str,
+            corrupt: impl Fn(&str) -> CacheError,
+        ) -> Result<&'a [u8], CacheError> {
+            if digest(section) != sum {
+                return Err(corrupt(&format!(
+                    "the digest of the {name} does not match them"
+                )));
+            }
+            Ok(section)
         }
-        let mut cache: ParseCache =
-            serde_json::from_str(index).map_err(|e| corrupt(&e.to_string()))?;
+        let index: Index<'static> =
+            serde_json::from_slice(verified(index, index_sum, "index", corrupt)?)
+                .map_err(|e| corrupt(&format!("index: {e}")))?;
+        let mut cache = ParseCache::from_index(index).map_err(|what| corrupt(&what))?;
         if with_infos {
-            if digest(infos.as_bytes()) != infos_sum {
-                return Err(corrupt(
-                    "the digest of the recipe infos does not match them",
-                ));
-            }
+            let providers: Vec<Vec<RecipeInfo>> =
+                serde_json::from_slice(verified(providers, providers_sum, "providers", corrupt)?)
+                    .map_err(|e| corrupt(&format!("providers: {e}")))?;
             let infos: Vec<EncodedInfos> =
-                serde_json::from_str(infos).map_err(|e| corrupt(&e.to_string()))?;
-            if infos.len() != cache.recipes.len() {
-                return Err(corrupt("the recipe infos do not match the recipes"));
+                serde_json::from_slice(verified(infos, infos_sum, "recipe infos", corrupt)?)
+                    .map_err(|e| corrupt(&format!("recipe infos: {e}")))?;
+            if providers.len() != cache.recipes.len() || infos.len() != cache.recipes.len() {
+                return Err(corrupt("the sections do not match the recipes"));
             }
-            for (recipe, infos) in cache.recipes.iter_mut().zip(&infos) {
-                infos.decode_into(recipe).map_err(|e| match e {
-                    CacheError::Corrupt { path: recipe, what } => {
-                        corrupt(&format!("{}: {what}", recipe.display()))
-                    }
-                    other => other,
-                })?;
+            for ((recipe, providers), infos) in cache.recipes.iter_mut().zip(providers).zip(infos) {
+                if providers.len() != recipe.variants.len() {
+                    return Err(corrupt(&format!(
+                        "{}: providers of {} variants for {}",
+                        recipe.file.display(),
+                        providers.len(),
+                        recipe.variants.len()
+                    )));
+                }
+                for (variant, providers) in recipe.variants.iter_mut().zip(providers) {
+                    variant.providers = providers;
+                }
+                recipe.infos = Some(infos);
             }
         }
         Ok(Some(cache))
     }
 
-    /// Writes the cache atomically: a temporary file beside `path`, flushed to disk, then
-    /// renamed over it.
-    pub fn save(&self, path: &Path) -> Result<(), CacheError> {
-        let infos: Vec<EncodedInfos> = self.recipes.iter().map(EncodedInfos::of).collect();
-        self.save_with_infos(path, &infos)
+    /// The cache an index section describes; what is wrong with it otherwise.
+    fn from_index(index: Index<'_>) -> Result<ParseCache, String> {
+        let paths: Vec<PathBuf> = index.paths.into_iter().map(Cow::into_owned).collect();
+        let recipes = index
+            .recipes
+            .into_iter()
+            .map(|record| {
+                let inputs = record
+                    .inputs
+                    .into_iter()
+                    .map(|(number, state)| {
+                        let path = paths.get(number as usize).ok_or_else(|| {
+                            format!("{}: no input path {number}", record.file.display())
+                        })?;
+                        Ok(FileStamp {
+                            path: path.clone(),
+                            state,
+                        })
+                    })
+                    .collect::<Result<Vec<FileStamp>, String>>()?;
+                Ok(CachedRecipe {
+                    file: record.file.into_owned(),
+                    appends: record.appends.into_owned(),
+                    inputs,
+                    variants: record
+                        .variants
+                        .into_iter()
+                        .map(|variant| CachedVariant {
+                            name: variant.name.into_owned(),
+                            skipped: variant.skipped.map(Cow::into_owned),
+                            providers: RecipeInfo::default(),
+                        })
+                        .collect(),
+                    infos: None,
+                })
+            })
+            .collect::<Result<Vec<CachedRecipe>, String>>()?;
+        let mut cache = ParseCache::new(
+            index.key.into_owned(),
+            index.base_inputs.into_owned(),
+            index.collection_vars.into_owned(),
+            index.provider_vars.into_owned(),
+            index.layer_dirs.into_owned(),
+            recipes,
+        );
+        cache.configuration_messages = index.configuration_messages.into_owned();
+        Ok(cache)
     }
 
-    /// [`ParseCache::save`], with each recipe's infos given encoded (one per recipe, in
-    /// order) instead of those of its variants.
-    pub fn save_with_infos(&self, path: &Path, infos: &[EncodedInfos]) -> Result<(), CacheError> {
+    /// The index section of this cache.
+    fn index(&self) -> Index<'_> {
+        let mut numbers: HashMap<&Path, u32> = HashMap::new();
+        let mut paths = Vec::new();
+        let recipes = self
+            .recipes
+            .iter()
+            .map(|recipe| RecipeRecord {
+                file: Cow::Borrowed(&recipe.file),
+                appends: Cow::Borrowed(&recipe.appends),
+                inputs: recipe
+                    .inputs
+                    .iter()
+                    .map(|input| {
+                        let number = *numbers.entry(&input.path).or_insert_with(|| {
+                            paths.push(Cow::Borrowed(input.path.as_path()));
+                            (paths.len() - 1) as u32
+                        });
+                        (number, input.state)
+                    })
+                    .collect(),
+                variants: recipe
+                    .variants
+                    .iter()
+                    .map(|variant| VariantRecord {
+                        name: Cow::Borrowed(&variant.name),
+                        skipped: variant.skipped.as_deref().map(Cow::Borrowed),
+                    })
+                    .collect(),
+            })
+            .collect();
+        Index {
+            key: Cow::Borrowed(&self.key),
+            base_inputs: Cow::Borrowed(&self.base_inputs),
+            collection_vars: Cow::Borrowed(&self.collection_vars),
+            provider_vars: Cow::Borrowed(&self.provider_vars),
+            layer_dirs: Cow::Borrowed(&self.layer_dirs),
+            configuration_messages: Cow::Borrowed(&self.configuration_messages),
+            paths,
+            recipes,
+        }
+    }
+
+    /// Writes the cache atomically: a temporary file beside `path`, flushed to disk, then
+    /// renamed over it. Every recipe must have its infos.
+    pub(crate) fn save(&self, path: &Path) -> Result<(), CacheError> {
         let io = |source: std::io::Error| CacheError::Io {
             path: path.to_owned(),
             source,
         };
-        if infos.len() != self.recipes.len() {
-            return Err(CacheError::Mismatch {
-                path: path.to_owned(),
-                infos: infos.len(),
-                recipes: self.recipes.len(),
-            });
-        }
+        let infos = self
+            .recipes
+            .iter()
+            .map(|recipe| {
+                recipe.infos.as_ref().ok_or_else(|| CacheError::Incomplete {
+                    path: path.to_owned(),
+                    recipe: recipe.file.clone(),
+                })
+            })
+            .collect::<Result<Vec<&EncodedInfos>, CacheError>>()?;
+        let providers: Vec<Vec<&RecipeInfo>> = self
+            .recipes
+            .iter()
+            .map(|recipe| recipe.variants.iter().map(|v| &v.providers).collect())
+            .collect();
         // serde_json writes no newline, so each section is one line.
-        let index = serde_json::to_string(self).map_err(CacheError::Encode)?;
-        let infos = serde_json::to_string(infos).map_err(CacheError::Encode)?;
+        let index = serde_json::to_string(&self.index()).map_err(CacheError::Encode)?;
+        let providers = serde_json::to_string(&providers).map_err(CacheError::Encode)?;
+        let infos = serde_json::to_string(&infos).map_err(CacheError::Encode)?;
         let dir = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(io)?;
         let temporary = dir.join(format!(
@@ -501,18 +643,21 @@ impl ParseCache {
             std::process::id()
         ));
         let write = || -> std::io::Result<()> {
-            let mut file = std::fs::File::create(&temporary)?;
+            let mut file = std::io::BufWriter::new(std::fs::File::create(&temporary)?);
             writeln!(file, "{MAGIC}")?;
             writeln!(
                 file,
-                "{} {} {}",
+                "{} {} {} {} {}",
                 digest(index.as_bytes()),
+                digest(providers.as_bytes()),
+                providers.len(),
                 digest(infos.as_bytes()),
                 infos.len()
             )?;
             writeln!(file, "{index}")?;
+            writeln!(file, "{providers}")?;
             file.write_all(infos.as_bytes())?;
-            file.sync_all()?;
+            file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
             std::fs::rename(&temporary, path)?;
             std::fs::File::open(dir)?.sync_all()
         };
@@ -522,17 +667,22 @@ impl ParseCache {
         })
     }
 
+    /// Its recipes, moved out.
+    pub(crate) fn into_recipes(self) -> Vec<CachedRecipe> {
+        self.recipes
+    }
+
     /// Whether the base configuration's inputs are unchanged. Each file is looked at once
     /// per cache (by this and [`ParseCache::current_recipe`] together), so that all the
     /// checks of one command see the same state; a check that must see later changes
     /// loads the cache again.
-    pub fn base_is_current(&self) -> bool {
+    pub(crate) fn base_is_current(&self) -> bool {
         self.base_inputs.iter().all(|s| self.seen.is_current(s))
     }
 
     /// A datastore holding only the variables that select recipe files, for
     /// [`bb_data::collect_recipe_files`] without parsing the configuration.
-    pub fn collection_store(&self) -> Result<DataStore, DataError> {
+    pub(crate) fn collection_store(&self) -> Result<DataStore, DataError> {
         let d = DataStore::new();
         for (name, value) in &self.collection_vars {
             d.set_var(name, value.as_str())?;
@@ -553,16 +703,16 @@ impl ParseCache {
     }
 
     /// The cached result for `file` with `appends`, if all its inputs are unchanged.
-    pub fn current_recipe(&self, file: &Path, appends: &[PathBuf]) -> Option<&CachedRecipe> {
+    pub(crate) fn current_recipe(&self, file: &Path, appends: &[PathBuf]) -> Option<&CachedRecipe> {
         self.index_of(file)
             .map(|i| &self.recipes[i])
             .filter(|r| r.appends == appends && r.inputs.iter().all(|s| self.seen.is_current(s)))
     }
 
-    /// [`ParseCache::current_recipe`], moved out of the cache (a recipe's infos are large:
-    /// a command that takes every recipe would otherwise copy them all). The cache no
-    /// longer has it: a second call for `file` gives `None`.
-    pub fn take_current_recipe(
+    /// [`ParseCache::current_recipe`], moved out of the cache (a command that takes every
+    /// recipe would otherwise copy them all). The cache no longer has it: a second call
+    /// for `file` gives `None`.
+    pub(crate) fn take_current_recipe(
         &mut self,
         file: &Path,
         appends: &[PathBuf],
@@ -577,27 +727,159 @@ impl ParseCache {
 mod tests {
     use super::*;
 
-    fn recipe(variants: usize) -> CachedRecipe {
-        CachedRecipe {
-            file: "a_1.0.bb".into(),
-            appends: vec![],
-            inputs: vec![],
-            variants: (0..variants)
-                .map(|i| CachedVariant {
-                    name: format!("v{i}"),
-                    skipped: None,
-                    info: bb_data::RecipeInfo {
-                        pn: format!("a{i}"),
-                        ..bb_data::RecipeInfo::default()
-                    },
-                })
+    fn info(pn: &str) -> RecipeInfo {
+        RecipeInfo {
+            pn: pn.to_owned(),
+            pv: "1.0".to_owned(),
+            provides: vec![format!("virtual/{pn}")],
+            depends: vec!["zlib".to_owned()],
+            tasks: vec![bb_data::TaskInfo {
+                name: "do_compile".to_owned(),
+                ..bb_data::TaskInfo::default()
+            }],
+            ..RecipeInfo::default()
+        }
+    }
+
+    fn recipe(file: &str, inputs: &[FileStamp], variants: usize) -> CachedRecipe {
+        CachedRecipe::new(
+            file.into(),
+            vec![format!("{file}append").into()],
+            inputs.to_vec(),
+            (0..variants)
+                .map(|i| (format!("v{i}"), info(&format!("{file}{i}"))))
                 .collect(),
+        )
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("bb-load-cache-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn key() -> CacheKey {
+        CacheKey {
+            tool: "test 1".into(),
+            environment: vec![("A".into(), "1".into())],
         }
     }
 
     #[test]
+    fn sections_are_read_as_asked() {
+        let dir = scratch("sections");
+        let shared = FileStamp::of(&dir.join("shared.bbclass"));
+        let own = FileStamp {
+            path: dir.join("a.inc"),
+            state: Some((3, 4)),
+        };
+        let recipes = vec![
+            recipe("a.bb", &[shared.clone(), own], 2),
+            recipe("b.bb", &[shared], 1),
+        ];
+        let mut cache = ParseCache::new(key(), vec![], vec![], vec![], vec![], recipes.clone());
+        cache.configuration_messages = vec!["WARNING: x".into()];
+        let file = dir.join("parse.cache");
+        cache.save(&file).unwrap();
+
+        // The index alone: inputs and variants, no providers, no infos.
+        let index = ParseCache::load(&file).unwrap().unwrap();
+        assert_eq!(index.key, key());
+        assert_eq!(index.configuration_messages, ["WARNING: x"]);
+        for (loaded, saved) in index.recipes.iter().zip(&recipes) {
+            assert_eq!(loaded.inputs, saved.inputs);
+            assert_eq!(loaded.appends, saved.appends);
+            assert!(loaded.infos.is_none());
+            for (loaded, saved) in loaded.variants.iter().zip(&saved.variants) {
+                assert_eq!(
+                    (&loaded.name, &loaded.skipped),
+                    (&saved.name, &saved.skipped)
+                );
+                assert_eq!(loaded.providers, RecipeInfo::default());
+            }
+        }
+        // With infos: providers decoded, whole infos on demand.
+        let full = ParseCache::load_with_infos(&file).unwrap().unwrap();
+        assert_eq!(full.recipes, recipes);
+        let infos = full.recipes[0].decode_infos().unwrap();
+        assert_eq!(infos, [info("a.bb0"), info("a.bb1")]);
+        assert!(full.recipes[0].variants[0].providers.tasks.is_empty());
+        assert_eq!(
+            full.recipes[0].variants[0].providers.provides,
+            ["virtual/a.bb0"]
+        );
+        // An index without infos cannot be saved: it would lose them.
+        let err = index.save(&file).unwrap_err().to_string();
+        assert!(err.contains("no recipe infos for a.bb"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn damaged_files_are_refused() {
+        let dir = scratch("damaged");
+        let file = dir.join("parse.cache");
+        let cache = ParseCache::new(
+            key(),
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+            vec![recipe("a.bb", &[], 1)],
+        );
+        cache.save(&file).unwrap();
+        let good = std::fs::read(&file).unwrap();
+        let mut flipped = good.clone();
+        let in_index = good.iter().position(|&b| b == b'{').unwrap() + 5;
+        flipped[in_index] ^= 1;
+        let mut late = good.clone();
+        let last = late.len() - 2;
+        late[last] ^= 1;
+        let mut other = good.clone();
+        other[MAGIC.len() - 1] = b'6';
+        for (bytes, expected, with_infos) in [
+            (&good[..good.len() - 3], "truncated", false),
+            (&good[..good.len() / 2], "truncated", false),
+            (&flipped[..], "digest of the index", false),
+            (&late[..], "digest of the recipe infos", true),
+            (&other[..], "another version", false),
+        ] {
+            std::fs::write(&file, bytes).unwrap();
+            let err = ParseCache::read(&file, with_infos).unwrap_err().to_string();
+            assert!(err.contains(expected), "{expected}: {err}");
+        }
+        // A damage in the infos is seen only by a read that decodes them.
+        std::fs::write(&file, &late).unwrap();
+        assert!(ParseCache::load(&file).is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn each_input_is_looked_at_once() {
+        let dir = scratch("inputs");
+        let input = dir.join("local.conf");
+        std::fs::write(&input, "A = \"1\"\n").unwrap();
+        let cache = ParseCache::new(
+            key(),
+            vec![FileStamp::of(&input)],
+            vec![],
+            vec![],
+            vec![],
+            vec![],
+        );
+        assert!(cache.base_is_current());
+        std::fs::write(&input, "A = \"22\"\n").unwrap();
+        // A cache looks at each file once: a check after a change loads it again.
+        assert!(cache.base_is_current());
+        let file = dir.join("parse.cache");
+        cache.save(&file).unwrap();
+        assert!(!ParseCache::load(&file).unwrap().unwrap().base_is_current());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn broken_encoded_infos_are_errors_naming_the_recipe() {
-        let mut target = recipe(2);
+        let mut target = recipe("a_1.0.bb", &[], 2);
         let garbage = EncodedInfos(b"not zstd at all".to_vec().into_boxed_slice());
         let huge = {
             // A frame header claiming 2^40 bytes of content.
@@ -610,15 +892,15 @@ mod tests {
             );
             EncodedInfos(frame.into_boxed_slice())
         };
-        let other_count = EncodedInfos::of(&recipe(3));
+        let other_count = recipe("a_1.0.bb", &[], 3).infos.unwrap();
+        let good = target.infos.clone();
         for broken in [garbage, huge, other_count] {
-            let err = broken.decode_into(&mut target).unwrap_err().to_string();
+            target.infos = Some(broken);
+            let err = target.decode_infos().unwrap_err().to_string();
             assert!(err.contains("a_1.0.bb: recipe infos"), "{err}");
         }
         // A good one still decodes after the failures (the reused buffers are sound).
-        EncodedInfos::of(&recipe(2))
-            .decode_into(&mut target)
-            .unwrap();
-        assert_eq!(target.variants[1].info.pn, "a1");
+        target.infos = good;
+        assert_eq!(target.decode_infos().unwrap()[1].pn, "a_1.0.bb1");
     }
 }

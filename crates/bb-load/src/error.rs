@@ -47,9 +47,9 @@ pub enum LoadError {
     /// The parse workers failed (not a recipe: a recipe's failure is its outcome).
     #[error(transparent)]
     Workers(#[from] WorkerError),
-    /// A parse worker's result did not decode.
-    #[error("a parse worker's result: {0}")]
-    WorkerResult(#[source] CacheError),
+    /// What the parse cache keeps of a recipe did not decode.
+    #[error(transparent)]
+    Cache(#[from] CacheError),
     /// A recipe file got no outcome from the workers (a fault in their bookkeeping).
     #[error("{} was not parsed", file.display())]
     NotParsed {

@@ -21,7 +21,7 @@
 //!
 //! let workspace = Workspace::new(Some("build".as_ref()))?;
 //! let parsed = workspace.parse_recipes(&ParseOptions::with_infos(), &mut NoObserver)?;
-//! let recipes = Recipes::new(parsed);
+//! let mut recipes = Recipes::new(parsed);
 //! let target = recipes.resolve("zlib", Resolution::BuildTarget, &mut Vec::new())?;
 //! let session = workspace.session(false)?;
 //! let mut configuration = session.configure()?;
@@ -42,7 +42,7 @@ mod workers;
 
 use std::path::{Path, PathBuf};
 
-pub use cache::{CacheError, CacheKey, CachedRecipe, CachedVariant, EncodedInfos, ParseCache};
+pub use cache::CacheError;
 pub use error::{LoadError, WorkerError};
 pub use parse::{
     NoObserver, ParseObserver, ParseOptions, ParseSummary, ParseTimes, ParsedRecipes,

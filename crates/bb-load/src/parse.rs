@@ -7,17 +7,16 @@ use std::time::{Duration, Instant};
 
 use bb_data::{Cooker, DataStore, LogRecord, profile};
 
-use crate::{
-    CacheKey, CachedRecipe, CachedVariant, EncodedInfos, LoadError, ParseCache, Session, Workspace,
-};
+use crate::cache::{CacheKey, CachedRecipe, ParseCache};
+use crate::{LoadError, Session, Workspace};
 
 /// How [`Workspace::parse_recipes`] parses.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ParseOptions {
     /// Skip notes for skipped recipes (`bitbake -p -v`).
     pub verbose: bool,
-    /// Every outcome's cache entry carries its variants' [`bb_data::RecipeInfo`] (for
-    /// providers and task graphs), not only what the summary needs.
+    /// Every outcome carries its variants' [`bb_data::RecipeInfo`]s (for providers and task
+    /// graphs: [`crate::Recipes`]), not only what the summary needs.
     pub with_infos: bool,
     /// Parse everything again (the parse cache is written, not read), measuring where the
     /// time goes ([`RecipeOutcome::profile`]).
@@ -73,10 +72,7 @@ pub struct RecipeOutcome {
     /// Whether it failed to parse.
     pub failed: bool,
     /// What the parse cache keeps (a recipe that failed is parsed again next time).
-    pub cache_entry: Option<CachedRecipe>,
-    /// The entry's variant infos while they are encoded (as a worker sends them and the
-    /// cache saves them); decoded into the entry only where they are used.
-    infos: Option<EncodedInfos>,
+    pub(crate) cache_entry: Option<CachedRecipe>,
     /// Whether it came from the parse cache.
     #[serde(skip)]
     cached: bool,
@@ -216,12 +212,8 @@ fn parse_one(
     verbose: bool,
 ) -> RecipeOutcome {
     let mut outcome = RecipeOutcome::default();
-    let mut entry = CachedRecipe {
-        file: recipe.to_path_buf(),
-        appends: Vec::new(),
-        inputs: Vec::new(),
-        variants: Vec::new(),
-    };
+    let mut inputs = Vec::new();
+    let mut variants = Vec::new();
     // A set beside the list: core-image-ptest's 137 variants each name its ~300 inputs.
     let mut seen_inputs = HashSet::new();
     // Each variant's store is reduced to what is kept of it as soon as it is finalised.
@@ -234,43 +226,42 @@ fn parse_one(
             outcome.messages.push(skip_note(recipe, variant, reason));
         }
         outcome.messages.extend(log_lines(&d));
-        let inputs = profile::step("parse cache inputs", || {
+        let read = profile::step("parse cache inputs", || {
             session.evaluator().read_files(&d, "__depends")
         });
-        for input in inputs.unwrap_or_default() {
+        for input in read.unwrap_or_default() {
             // Most inputs were named by an earlier variant: the path is copied only
             // for a new one.
             if !seen_inputs.contains(&input.path) {
                 seen_inputs.insert(input.path.clone());
-                entry.inputs.push(input);
+                inputs.push(input);
             }
         }
-        entry.variants.push(CachedVariant {
-            name: variant.to_owned(),
-            skipped: info.skipped.clone(),
-            info,
-        });
+        variants.push((variant.to_owned(), info));
         // The python garbage of a file with many variants (cycles that may hold their
         // stores) goes every few variants, not only after the file: core-image-ptest
         // has 150.
         drop(d);
-        if entry.variants.len().is_multiple_of(GARBAGE_COLLECTED_EVERY) {
+        if variants.len().is_multiple_of(GARBAGE_COLLECTED_EVERY) {
             collect_garbage(session);
         }
         Ok(())
     });
     collect_garbage(session);
-    entry.appends = appends.to_vec();
     match parsed {
         Ok(()) => {
-            outcome.targets = entry.variants.len();
-            outcome.skipped = entry
-                .variants
+            outcome.targets = variants.len();
+            outcome.skipped = variants
                 .iter()
-                .filter(|v| v.skipped.is_some())
+                .filter(|(_, info)| info.skipped.is_some())
                 .count();
-            entry.variants.sort_by(|a, b| a.name.cmp(&b.name));
-            outcome.cache_entry = Some(entry);
+            variants.sort_by(|a, b| a.0.cmp(&b.0));
+            outcome.cache_entry = Some(CachedRecipe::new(
+                recipe.to_path_buf(),
+                appends.to_vec(),
+                inputs,
+                variants,
+            ));
         }
         Err(err) => {
             tracing::debug!(recipe = %recipe.display(), error = %err, "recipe failed to parse");
@@ -426,25 +417,14 @@ impl Workspace {
                 time: started.elapsed(),
                 profile,
             });
-            outcome.infos = outcome.cache_entry.as_mut().map(EncodedInfos::take);
             outcome
         };
-        let mut decoding_failed = None;
         let mut finished = 0;
         observer.progress(0, todo.len());
         let mut done = |item: usize, sent: Result<RecipeOutcome, String>| {
             let recipe = todo[item].0;
             outcomes[recipe] = Some(match sent {
-                Ok(mut outcome) => {
-                    if with_infos
-                        && let (Some(entry), Some(infos)) =
-                            (&mut outcome.cache_entry, outcome.infos.take())
-                        && let Err(err) = infos.decode_into(entry)
-                    {
-                        decoding_failed = Some(err);
-                    }
-                    outcome
-                }
+                Ok(outcome) => outcome,
                 Err(ended) => RecipeOutcome {
                     failed: true,
                     messages: vec![format!(
@@ -464,9 +444,6 @@ impl Workspace {
         }
         let workers = parse_workers(&config);
         crate::workers::run(todo.len(), workers, &mut work, &mut done)?;
-        if let Some(err) = decoding_failed {
-            return Err(LoadError::WorkerResult(err));
-        }
         // Outcomes are matched to recipes by position: a missing one (a fault in the
         // workers' bookkeeping) is an error, never a shift.
         let mut outcomes = outcomes
@@ -525,17 +502,10 @@ fn save_cache(
         &evaluator.python_library_dirs(),
     ));
     let provider_vars = bb_data::provider_vars(base.config)?;
-    // The entries move into the cache to be saved and back out (their recipe infos are
-    // large: no copy of them is made). Infos still encoded are saved as they are.
-    let (mut holders, mut entries, mut infos) = (Vec::new(), Vec::new(), Vec::new());
+    // The entries move into the cache to be saved and back out: no copy of them is made.
+    let (mut holders, mut entries) = (Vec::new(), Vec::new());
     for (i, outcome) in outcomes.iter_mut().enumerate() {
         if let Some(entry) = outcome.cache_entry.take() {
-            infos.push(
-                outcome
-                    .infos
-                    .take()
-                    .unwrap_or_else(|| EncodedInfos::of(&entry)),
-            );
             entries.push(entry);
             holders.push(i);
         }
@@ -549,11 +519,11 @@ fn save_cache(
         entries,
     );
     cache.configuration_messages = base.messages;
-    if let Err(err) = cache.save_with_infos(path, &infos) {
+    if let Err(err) = cache.save(path) {
         tracing::warn!(error = %err, "parse cache not saved");
         observer.problem(&format!("WARNING: {err}"));
     }
-    for (i, entry) in holders.into_iter().zip(cache.recipes) {
+    for (i, entry) in holders.into_iter().zip(cache.into_recipes()) {
         outcomes[i].cache_entry = Some(entry);
     }
     Ok(provider_vars)

@@ -3,21 +3,30 @@
 
 use std::path::PathBuf;
 
-use taskgraph::{Notice, ProviderSettings, Recipe, RecipeCache, TaskData};
+use taskgraph::{FileId, Notice, ProviderSettings, Recipe, RecipeCache, TaskData};
 
+use crate::cache::CachedRecipe;
 use crate::{LoadError, ParsedRecipes, RecipeTarget};
 
 /// Every parsed recipe variant, indexed as BitBake's `CacheData`, with the parse it came
 /// from.
+///
+/// A variant's tasks and dependencies (most of what a parse keeps of it) are decoded when
+/// a command reaches it: [`Recipes::resolve`] decodes the providers of the name it
+/// resolves, [`Recipes::decode_all`] every variant (task graphs need that).
 #[derive(Debug)]
 pub struct Recipes {
-    /// The recipes, for providers and task graphs.
-    pub cache: RecipeCache,
-    /// The parse: files, outcomes (their infos moved into `cache`), provider settings,
+    cache: RecipeCache,
+    /// The parse: files, outcomes (their cache entries moved here), provider settings,
     /// layers.
     pub parsed: ParsedRecipes,
     /// What reading the provider settings logged (a malformed PREFERRED_PROVIDERS entry).
     pub notices: Vec<Notice>,
+    /// The recipes whose variants' infos are not decoded yet, with each variant's id in
+    /// `cache` (none for a skipped one).
+    undecoded: Vec<Option<(CachedRecipe, Vec<Option<FileId>>)>>,
+    /// A variant's recipe in `undecoded`.
+    recipe_of: std::collections::HashMap<FileId, usize>,
 }
 
 /// How a name is resolved to a recipe, as the BitBake front end it stands for does.
@@ -32,48 +41,107 @@ pub enum Resolution {
 }
 
 impl Recipes {
-    /// Indexes every variant of `parsed` (moving their infos out of the outcomes), with
-    /// the configuration's provider settings. Recipes that failed to parse are not there:
+    /// Indexes every variant of `parsed` (taking the outcomes' cache entries), with the
+    /// configuration's provider settings; `parsed` must come from a parse
+    /// [`crate::ParseOptions::with_infos`]. Recipes that failed to parse are not there:
     /// [`ParsedRecipes::summary`] counts them.
     pub fn new(mut parsed: ParsedRecipes) -> Recipes {
         let mut notices = Vec::new();
         let settings = ProviderSettings::from_variables(&parsed.provider_vars, &mut notices);
         let mut cache = RecipeCache::new(settings);
-        for entry in parsed
+        let mut undecoded = Vec::new();
+        let mut recipe_of = std::collections::HashMap::new();
+        for mut entry in parsed
             .outcomes
             .iter_mut()
-            .filter_map(|o| o.cache_entry.as_mut())
+            .filter_map(|o| o.cache_entry.take())
         {
             let file = entry.file.display().to_string();
             let priority = bb_data::bbfile_priority(&parsed.collections, &file).0;
+            let mut ids = vec![None; entry.variants.len()];
             // BitBake adds a file's class-extended variants before the recipe itself.
-            let (plain, extended): (Vec<_>, Vec<_>) =
-                entry.variants.iter_mut().partition(|v| v.name.is_empty());
-            for variant in extended.into_iter().chain(plain) {
+            let (plain, extended): (Vec<_>, Vec<_>) = entry
+                .variants
+                .iter_mut()
+                .enumerate()
+                .partition(|(_, v)| v.name.is_empty());
+            for (at, variant) in extended.into_iter().chain(plain) {
+                let name = taskgraph::virtual_name(&file, &variant.name);
+                let skipped = variant.skipped.is_some();
                 cache.add(Recipe {
-                    file: taskgraph::virtual_name(&file, &variant.name),
-                    info: std::mem::take(&mut variant.info),
+                    file: name.clone(),
+                    info: std::mem::take(&mut variant.providers),
                     priority,
                 });
+                if !skipped {
+                    ids[at] = cache.find(&name);
+                }
             }
+            for id in ids.iter().flatten() {
+                recipe_of.insert(*id, undecoded.len());
+            }
+            undecoded.push(Some((entry, ids)));
         }
         Recipes {
             cache,
             parsed,
             notices,
+            undecoded,
+            recipe_of,
         }
+    }
+
+    /// The recipes, for providers and task graphs. Only the variants decoded so far have
+    /// their tasks and dependencies ([`Recipes::decode_all`]).
+    pub fn cache(&self) -> &RecipeCache {
+        &self.cache
+    }
+
+    /// Decodes every variant's tasks and dependencies.
+    pub fn decode_all(&mut self) -> Result<(), LoadError> {
+        let _span = tracing::info_span!("decode_all").entered();
+        for at in 0..self.undecoded.len() {
+            self.decode(at)?;
+        }
+        Ok(())
+    }
+
+    /// Decodes the variants of the recipe at `at` in `undecoded`, if not done yet.
+    fn decode(&mut self, at: usize) -> Result<(), LoadError> {
+        let Some((entry, ids)) = self.undecoded[at].take() else {
+            return Ok(());
+        };
+        let infos = entry.decode_infos()?;
+        for (id, info) in ids.into_iter().zip(infos) {
+            if let Some(id) = id {
+                self.cache.complete(id, info);
+            }
+        }
+        Ok(())
     }
 
     /// The recipe file and variant BitBake shows for `name`, resolved as `how` says. A
     /// skipped recipe is refused with BitBake's reasons. What resolving logs is added to
     /// `notices` (for a build target; tinfoil logs nothing).
     pub fn resolve(
-        &self,
+        &mut self,
         name: &str,
         how: Resolution,
         notices: &mut Vec<Notice>,
     ) -> Result<RecipeTarget, LoadError> {
         let _span = tracing::info_span!("resolve", name).entered();
+        // What resolving reads of the recipes beyond their providers: the tasks of those
+        // that provide the name.
+        let provided = name.split_once(":do_").map_or(name, |(recipe, _)| recipe);
+        let reached: Vec<usize> = self
+            .cache
+            .providers_of(provided)
+            .iter()
+            .filter_map(|id| self.recipe_of.get(id).copied())
+            .collect();
+        for at in reached {
+            self.decode(at)?;
+        }
         let cache = &self.cache;
         let vars = &self.parsed.provider_vars;
         let mut taskdata = TaskData::new(true, true);

@@ -71,7 +71,7 @@ fn with_runall(recipes: &Recipes, args: &BuildArgs) -> Result<Vec<String>, Strin
     let mut seen = std::collections::BTreeSet::new();
     for id in 0..graph.len() {
         let (file, _) = graph.task(id);
-        let info = &recipes.cache.recipe(file).info;
+        let info = &recipes.cache().recipe(file).info;
         for task in &args.runall {
             let task = with_do(task);
             if info.tasks.iter().any(|t| t.name == task)
@@ -103,7 +103,7 @@ fn plan(
     }
     let policy = policy.map_err(|e| e.to_string())?;
     let datastores = configuration
-        .datastores(&recipes.cache, graph)
+        .datastores(recipes.cache(), graph)
         .map_err(|e| e.to_string())?;
     let tag = std::process::id().to_string();
     // Python, or several functions in a row: BitBake's _exec_task in a process.
@@ -115,7 +115,7 @@ fn plan(
         (exe.clone(), args)
     };
     let jobs = executor::plan(&PlanInputs {
-        cache: &recipes.cache,
+        cache: recipes.cache(),
         graph,
         datastores: &datastores,
         sandbox: policy.as_ref(),

@@ -42,7 +42,7 @@ pub(crate) fn resolve(
 ) -> Result<(TaskGraph, bool), String> {
     let mut notices = Vec::new();
     let graph = taskgraph::resolve_targets(
-        &recipes.cache,
+        recipes.cache(),
         &recipes.parsed.provider_vars,
         targets,
         default_task,
@@ -56,7 +56,7 @@ pub(crate) fn resolve(
 pub(crate) fn graph(args: &GraphArgs, build: &BuildDir) -> ExitCode {
     let run = || -> Result<bool, String> {
         let recipes = load_recipes(build, Reporting::ALL)?;
-        let cache = &recipes.cache;
+        let cache = recipes.cache();
         let (graph, errors) = resolve(&recipes, &args.targets, args.task.as_deref())?;
         let pns = graph.pns(cache);
         let mut buildlist: String = pns.iter().map(|pn| format!("{pn}\n")).collect();

@@ -118,7 +118,7 @@ pub(crate) fn show_recipes(args: &ShowRecipesArgs, build: &BuildDir) -> ExitCode
 }
 
 fn list_recipes(args: &ShowRecipesArgs, recipes: &Recipes) -> Result<String, String> {
-    let cache: &RecipeCache = &recipes.cache;
+    let cache: &RecipeCache = recipes.cache();
     let vars = &recipes.parsed.provider_vars;
     let inherits: Vec<&str> = args
         .inherits
@@ -260,7 +260,7 @@ fn list_recipes(args: &ShowRecipesArgs, recipes: &Recipes) -> Result<String, Str
 pub(crate) fn show_appends(args: &ShowAppendsArgs, build: &BuildDir) -> ExitCode {
     finish(load_recipes(build, Reporting::ALL).map(|recipes| {
         let appends = &recipes.parsed.files.appends;
-        let cache = &recipes.cache;
+        let cache = recipes.cache();
         let mut groups: Vec<(String, Vec<String>)> = Vec::new();
         // Returns the file's base name and whether bbappends apply to it (None for a
         // class-extended variant, which bitbake-layers leaves out).

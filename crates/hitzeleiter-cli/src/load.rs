@@ -185,9 +185,17 @@ pub(crate) fn report(parsed: &ParsedRecipes, shown: Shown) -> (String, usize) {
     (summary.to_string(), summary.errors)
 }
 
-/// Parses (or takes from the parse cache) every recipe and indexes them; a recipe that
-/// fails to parse is reported and fails the whole.
+/// [`index_recipes`], with every recipe's tasks and dependencies decoded (for task graphs
+/// and listings).
 pub(crate) fn load_recipes(build: &BuildDir, reporting: Reporting) -> Result<Recipes, String> {
+    let mut recipes = index_recipes(build, reporting)?;
+    recipes.decode_all().map_err(|e| e.to_string())?;
+    Ok(recipes)
+}
+
+/// Parses (or takes from the parse cache) every recipe and indexes them for providers; a
+/// recipe that fails to parse is reported and fails the whole.
+pub(crate) fn index_recipes(build: &BuildDir, reporting: Reporting) -> Result<Recipes, String> {
     let parsed = parse_recipes(
         &build.workspace()?,
         &ParseOptions::with_infos(),

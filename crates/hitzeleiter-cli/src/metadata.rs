@@ -142,7 +142,7 @@ fn resolve_recipe(
     how: Resolution,
     reporting: Reporting,
 ) -> Result<RecipeTarget, String> {
-    let recipes = crate::load::load_recipes(build, reporting)?;
+    let mut recipes = crate::load::index_recipes(build, reporting)?;
     let mut notices = Vec::new();
     let target = recipes.resolve(name, how, &mut notices);
     if reporting.shown == Shown::Notes {

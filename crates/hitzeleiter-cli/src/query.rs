@@ -52,7 +52,7 @@ pub(crate) fn query(args: &QueryArgs, build: &BuildDir) -> ExitCode {
     };
     let run = || -> Result<String, String> {
         let recipes = load_recipes(build, Reporting::ALL)?;
-        let cache = &recipes.cache;
+        let cache = recipes.cache();
         let vars = &recipes.parsed.provider_vars;
         let default_task =
             taskgraph::with_do(vars.get("BB_DEFAULT_TASK").map_or("build", String::as_str));

@@ -428,7 +428,12 @@ fn parse_profile_parses_again_and_names_the_python() {
 /// `parse` in `build`, with extra environment variables; returns the summary's
 /// "(C cached, P parsed)" counts.
 fn parse_counts(build: &Path, env: &[(&str, &str)]) -> (usize, usize) {
-    let output = Command::new(env!("CARGO_BIN_EXE_hitzeleiter"))
+    parse_counts_by(Path::new(env!("CARGO_BIN_EXE_hitzeleiter")), build, env)
+}
+
+/// [`parse_counts`] with the program `binary`.
+fn parse_counts_by(binary: &Path, build: &Path, env: &[(&str, &str)]) -> (usize, usize) {
+    let output = Command::new(binary)
         .args(["parse", "--build-dir"])
         .arg(build)
         .env_remove("BBPATH")
@@ -522,17 +527,22 @@ fn parse_cache_is_reused_and_invalidated_exactly() {
         "passed-through variable changed"
     );
 
-    let cache_file = build.join("cache/hitzeleiter/parse.cache");
-    let mut cache = bb_load::ParseCache::load(&cache_file)
-        .expect("readable")
-        .expect("written");
-    cache.key.tool.push_str(" (another build)");
-    cache.save(&cache_file).expect("save");
+    // A copy of the program is another build of it (its modification time differs): it
+    // trusts no cache of this one, nor this one a cache of it.
+    let copy = build.join("../hitzeleiter-copy");
+    std::fs::copy(env!("CARGO_BIN_EXE_hitzeleiter"), &copy).expect("copy the program");
+    assert_eq!(
+        parse_counts_by(&copy, &build, &changed_env),
+        (0, 3),
+        "another program's cache"
+    );
     assert_eq!(
         parse_counts(&build, &changed_env),
         (0, 3),
         "another program's cache"
     );
+
+    let cache_file = build.join("cache/hitzeleiter/parse.cache");
 
     let bytes = std::fs::read(&cache_file).expect("cache");
     std::fs::write(&cache_file, &bytes[..bytes.len() / 2]).expect("truncate");

@@ -32,6 +32,29 @@ pub struct ProviderSettings {
     pub multi_provider_allowed: Vec<String>,
 }
 
+/// The recipes whose PACKAGES_DYNAMIC has one pattern.
+#[derive(Debug)]
+struct DynamicPackages {
+    pattern: String,
+    /// Compiled when first matched (`None` if invalid): a large layer stack has thousands
+    /// of patterns, and most commands match none of them.
+    regex: std::sync::OnceLock<Option<fancy_regex::Regex>>,
+    files: Vec<FileId>,
+}
+
+impl DynamicPackages {
+    fn matches(&self, name: &str) -> bool {
+        self.regex
+            .get_or_init(|| {
+                // BitBake escapes `+` (package names such as `gtk+3-…`).
+                let escaped = self.pattern.replace('+', "\\+");
+                fancy_regex::Regex::new(&format!("^(?:{escaped})")).ok()
+            })
+            .as_ref()
+            .is_some_and(|r| r.is_match(name).unwrap_or(false))
+    }
+}
+
 /// Every parsed recipe variant, indexed the ways BitBake's `CacheData` is. Skipped
 /// variants are kept apart: they provide nothing, but say why something is missing.
 #[derive(Debug, Default)]
@@ -47,8 +70,10 @@ pub struct RecipeCache {
     pub(crate) pn_provides: FxHashMap<String, Vec<String>>,
     pub(crate) rproviders: FxHashMap<String, Vec<FileId>>,
     pub(crate) packages: FxHashMap<String, Vec<FileId>>,
-    /// PACKAGES_DYNAMIC patterns (compiled once; `None` if invalid) → files.
-    pub(crate) packages_dynamic: Vec<(String, Option<fancy_regex::Regex>, Vec<FileId>)>,
+    /// PACKAGES_DYNAMIC patterns, in the order first seen, with their files.
+    packages_dynamic: Vec<DynamicPackages>,
+    /// Pattern → index in `packages_dynamic`.
+    dynamic_index: FxHashMap<String, usize>,
     pub(crate) settings: ProviderSettings,
     /// ASSUME_PROVIDED entries that are regular expressions, compiled.
     assumed_patterns: Vec<fancy_regex::Regex>,
@@ -105,18 +130,16 @@ impl RecipeCache {
             push_unique(self.rproviders.entry(rprovide).or_default(), id);
         }
         for pattern in &info.packages_dynamic {
-            match self
-                .packages_dynamic
-                .iter_mut()
-                .find(|(p, _, _)| p == pattern)
-            {
-                Some((_, _, files)) => files.push(id),
+            match self.dynamic_index.get(pattern) {
+                Some(&at) => self.packages_dynamic[at].files.push(id),
                 None => {
-                    // BitBake escapes `+` (package names such as `gtk+3-…`).
-                    let escaped = pattern.replace('+', "\\+");
-                    let regex = fancy_regex::Regex::new(&format!("^(?:{escaped})")).ok();
-                    self.packages_dynamic
-                        .push((pattern.clone(), regex, vec![id]));
+                    self.dynamic_index
+                        .insert(pattern.clone(), self.packages_dynamic.len());
+                    self.packages_dynamic.push(DynamicPackages {
+                        pattern: pattern.clone(),
+                        regex: std::sync::OnceLock::new(),
+                        files: vec![id],
+                    });
                 }
             }
         }
@@ -126,6 +149,20 @@ impl RecipeCache {
     /// The variant with index `id`.
     pub fn recipe(&self, id: FileId) -> &Recipe {
         &self.recipes[id]
+    }
+
+    /// The variants that provide `name` at build time (PN or PROVIDES), in the order they
+    /// were added.
+    pub fn providers_of(&self, name: &str) -> &[FileId] {
+        self.providers.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// Gives variant `id` the whole of its info: a loader may add a variant with only the
+    /// fields [`RecipeCache::add`] indexes (PN, versions, PROVIDES, packages, …) and its
+    /// tasks and dependencies when a command reaches it. The indexes are kept: `info` must
+    /// provide what the one added did.
+    pub fn complete(&mut self, id: FileId, info: RecipeInfo) {
+        self.recipes[id].info = info;
     }
 
     /// The variant BitBake calls `file` (`virtual:native:/…/x.bb` for a variant).
@@ -166,12 +203,9 @@ impl RecipeCache {
         if !out.is_empty() {
             return out;
         }
-        for (_, regex, files) in &self.packages_dynamic {
-            if regex
-                .as_ref()
-                .is_some_and(|r| r.is_match(name).unwrap_or(false))
-            {
-                out.extend(files);
+        for dynamic in &self.packages_dynamic {
+            if dynamic.matches(name) {
+                out.extend(&dynamic.files);
             }
         }
         out
