@@ -547,15 +547,6 @@ impl ParseCache {
             });
         }
         let sums = line()?;
-        let index = line()?;
-        let (providers, infos) = if with_infos {
-            let providers = line()?;
-            let mut infos = Vec::new();
-            reader.read_to_end(&mut infos).map_err(io)?;
-            (providers, infos)
-        } else {
-            Default::default()
-        };
         let sums = std::str::from_utf8(&sums).map_err(|_| corrupt("no digests"))?;
         let [
             index_sum,
@@ -568,12 +559,32 @@ impl ParseCache {
             .collect::<Vec<_>>()
             .try_into()
             .map_err(|_| corrupt("no digests"))?;
-        // The lengths catch a truncated file without reading or hashing the sections.
+        // The lengths give the index's, and catch a truncated file without reading or
+        // hashing the sections; each section is read into a buffer of its size.
         let length = |text: &str| text.parse::<u64>().map_err(|_| corrupt("no lengths"));
-        let header = (MAGIC.len() + sums.len() + index.len() + 3) as u64;
-        if header + length(providers_len)? + 1 + length(infos_len)? != size {
-            return Err(corrupt("truncated"));
-        }
+        let (providers_len, infos_len) = (length(providers_len)?, length(infos_len)?);
+        let index_len = size
+            .checked_sub((MAGIC.len() + sums.len() + 4) as u64 + providers_len + infos_len)
+            .ok_or_else(|| corrupt("truncated"))?;
+        let mut section = |len: u64, ends_line: bool| -> Result<Vec<u8>, CacheError> {
+            let mut bytes = vec![0; len as usize + usize::from(ends_line)];
+            reader
+                .read_exact(&mut bytes)
+                .map_err(|err| match err.kind() {
+                    std::io::ErrorKind::UnexpectedEof => corrupt("truncated"),
+                    _ => io(err),
+                })?;
+            if ends_line && bytes.pop() != Some(b'\n') {
+                return Err(corrupt("truncated"));
+            }
+            Ok(bytes)
+        };
+        let index = section(index_len, true)?;
+        let (providers, infos) = if with_infos {
+            (section(providers_len, true)?, section(infos_len, false)?)
+        } else {
+            Default::default()
+        };
         fn verified<'a>(
             section: &'a [u8],
             sum: &str,
