@@ -169,7 +169,7 @@ impl<'s> Configuration<'s> {
         let _span = tracing::info_span!("datastores", tasks = graph.len()).entered();
         let mut parsed: HashMap<PathBuf, ParsedRecipe> = HashMap::new();
         let mut datastores = BTreeMap::new();
-        for id in 0..graph.len() {
+        for id in graph.ids() {
             let name = &cache.recipe(graph.task(id).0).file;
             if datastores.contains_key(name) {
                 continue;

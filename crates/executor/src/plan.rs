@@ -252,7 +252,7 @@ pub fn plan(inputs: &PlanInputs<'_>) -> Result<Vec<Job>, PlanError> {
             .ok_or_else(|| PlanError::MissingDatastore { file: name.into() })
     };
     let mut signatures: BTreeMap<&str, Signatures> = BTreeMap::new();
-    for id in 0..graph.len() {
+    for id in graph.ids() {
         let name = cache.recipe(graph.task(id).0).file.as_str();
         if !signatures.contains_key(name) {
             let d = datastore(name)?;
@@ -265,7 +265,8 @@ pub fn plan(inputs: &PlanInputs<'_>) -> Result<Vec<Job>, PlanError> {
     }
     let targets = graph.targets();
     let mut jobs = Vec::with_capacity(graph.len());
-    for id in 0..graph.len() {
+    // Jobs are in the graph's order: a job's dependencies are their tasks' indexes.
+    for id in graph.ids() {
         let (file, task) = graph.task(id);
         let name = cache.recipe(file).file.as_str();
         let d = datastore(name)?;
@@ -308,7 +309,7 @@ pub fn plan(inputs: &PlanInputs<'_>) -> Result<Vec<Job>, PlanError> {
             temp: PathBuf::from(var("T")?),
             id: job_id,
             task: task.to_owned(),
-            deps: graph.depends(id).to_vec(),
+            deps: graph.depends(id).iter().map(|dep| dep.index()).collect(),
             base_hash,
             action,
             stamp,

@@ -69,7 +69,7 @@ fn with_runall(recipes: &Recipes, args: &BuildArgs) -> Result<Vec<String>, Strin
     }
     let (graph, _) = resolve(recipes, &args.targets, args.task.as_deref())?;
     let mut seen = std::collections::BTreeSet::new();
-    for id in 0..graph.len() {
+    for id in graph.ids() {
         let (file, _) = graph.task(id);
         let info = &recipes.cache().recipe(file).info;
         for task in &args.runall {
@@ -320,6 +320,7 @@ pub(crate) fn build(args: &BuildArgs, build: &BuildDir) -> ExitCode {
             .iter()
             .copied()
             .filter(|&id| runall.is_empty() || runall.iter().any(|t| t == graph.task(id).1))
+            .map(|id| id.index())
             .collect();
         let summary = executor::run(&jobs, &targets, &options, &mut knotty);
         if let Some(bar) = &knotty.footer {

@@ -69,7 +69,8 @@ pub(crate) fn graph(args: &GraphArgs, build: &BuildDir) -> ExitCode {
         write_atomically(Path::new("task-depends.dot"), &graph.to_dot(cache)).map_err(io)?;
         eprintln!("NOTE: Task dependencies saved to 'task-depends.dot'");
         if args.format == Format::Json {
-            let tasks: Vec<serde_json::Value> = (0..graph.len())
+            let tasks: Vec<serde_json::Value> = graph
+                .ids()
                 .map(|id| {
                     let (file, task) = graph.task(id);
                     let recipe = cache.recipe(file);

@@ -99,7 +99,7 @@ pub(crate) fn query(args: &QueryArgs, build: &BuildDir) -> ExitCode {
             })
         };
         let mut task_nodes = Vec::with_capacity(tasks.len());
-        for id in 0..tasks.len() {
+        for id in tasks.ids() {
             let (file, task) = tasks.task(id);
             let recipe = recipe_of(&mut graph, file);
             let mut kinds = vec!["task".to_owned(), task.to_owned()];
@@ -107,10 +107,10 @@ pub(crate) fn query(args: &QueryArgs, build: &BuildDir) -> ExitCode {
             let label = format!("{}:{task}", cache.recipe(file).info.pn);
             task_nodes.push((graph.add_node(&label, kinds), recipe, file));
         }
-        for id in 0..tasks.len() {
-            let (node, recipe, file) = task_nodes[id];
+        for id in tasks.ids() {
+            let (node, recipe, file) = task_nodes[id.index()];
             for &dep in tasks.depends(id) {
-                let (dep_node, dep_recipe, dep_file) = task_nodes[dep];
+                let (dep_node, dep_recipe, dep_file) = task_nodes[dep.index()];
                 graph.add_edge(node, dep_node);
                 if dep_file != file {
                     graph.add_edge(recipe, dep_recipe);

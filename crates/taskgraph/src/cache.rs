@@ -6,8 +6,16 @@ use std::collections::BTreeMap;
 use bb_data::RecipeInfo;
 use rustc_hash::FxHashMap;
 
-/// Index of a recipe variant in a [`RecipeCache`].
-pub type FileId = usize;
+/// A recipe variant in a [`RecipeCache`] (the order of ids is the order variants were
+/// added in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FileId(u32);
+
+impl FileId {
+    fn index(self) -> usize {
+        self.0 as usize
+    }
+}
 
 /// One parsed recipe variant.
 #[derive(Debug, Clone)]
@@ -101,7 +109,8 @@ impl RecipeCache {
             self.skipped.push(recipe);
             return;
         }
-        let id = self.recipes.len();
+        let id =
+            FileId(u32::try_from(self.recipes.len()).expect("fewer than 2^32 recipe variants"));
         let info = &recipe.info;
         self.by_file.insert(recipe.file.clone(), id);
         self.pkg_pn.entry(info.pn.clone()).or_default().push(id);
@@ -148,7 +157,7 @@ impl RecipeCache {
 
     /// The variant with index `id`.
     pub fn recipe(&self, id: FileId) -> &Recipe {
-        &self.recipes[id]
+        &self.recipes[id.index()]
     }
 
     /// The variants that provide `name` at build time (PN or PROVIDES), in the order they
@@ -162,7 +171,7 @@ impl RecipeCache {
     /// tasks and dependencies when a command reaches it. The indexes are kept: `info` must
     /// provide what the one added did.
     pub fn complete(&mut self, id: FileId, info: RecipeInfo) {
-        self.recipes[id].info = info;
+        self.recipes[id.index()].info = info;
     }
 
     /// The variant BitBake calls `file` (`virtual:native:/…/x.bb` for a variant).

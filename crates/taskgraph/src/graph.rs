@@ -11,8 +11,21 @@ use crate::cache::{FileId, RecipeCache};
 use crate::providers::Notice;
 use crate::taskdata::{TaskData, TaskKey};
 
-/// Index of a task in a [`TaskGraph`].
-pub type TaskId = usize;
+/// A task of a [`TaskGraph`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TaskId(u32);
+
+impl TaskId {
+    /// Its position in the graph's order (`0..len`): where an embedder keeps what it knows
+    /// of each task.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    fn at(index: usize) -> TaskId {
+        TaskId(u32::try_from(index).expect("fewer than 2^32 tasks"))
+    }
+}
 
 /// What a build was asked for: a name (PN or PROVIDES) and a task (`do_build`); a task
 /// ending in `-` means only what the task depends on.
@@ -71,17 +84,17 @@ impl TaskGraph {
         targets: &[Target],
     ) -> Result<TaskGraph, GraphError> {
         let keys: Vec<&TaskKey> = taskdata.task_order.iter().collect();
-        let index: FxHashMap<(FileId, &str), TaskId> = keys
+        let index: FxHashMap<(FileId, &str), usize> = keys
             .iter()
             .enumerate()
             .map(|(i, (file, task))| ((*file, task.as_str()), i))
             .collect();
         let lookup = |file: FileId, task: &str| index.get(&(file, task)).copied();
         let count = keys.len();
-        let mut depends: Vec<FxHashSet<TaskId>> = vec![FxHashSet::default(); count];
-        let mut recursive: Vec<(TaskId, Vec<String>)> = Vec::new();
-        let mut recursive_itasks: FxHashMap<TaskId, Vec<TaskKey>> = FxHashMap::default();
-        let mut self_referencing: FxHashSet<TaskId> = FxHashSet::default();
+        let mut depends: Vec<FxHashSet<usize>> = vec![FxHashSet::default(); count];
+        let mut recursive: Vec<(usize, Vec<String>)> = Vec::new();
+        let mut recursive_itasks: FxHashMap<usize, Vec<TaskKey>> = FxHashMap::default();
+        let mut self_referencing: FxHashSet<usize> = FxHashSet::default();
 
         let first_provider = |targets: &indexmap::IndexMap<String, Vec<FileId>>, name: &str| {
             targets.get(name).and_then(|p| p.first().copied())
@@ -105,7 +118,7 @@ impl TaskGraph {
             let empty = Vec::new();
             let build_names = taskdata.depids.get(&file).unwrap_or(&empty);
             let run_names = taskdata.rdepids.get(&file).unwrap_or(&empty);
-            let add_from = |deps: &mut FxHashSet<TaskId>,
+            let add_from = |deps: &mut FxHashSet<usize>,
                             names: &[String],
                             providers: &indexmap::IndexMap<String, Vec<FileId>>,
                             tasks: &[&str]| {
@@ -176,7 +189,7 @@ impl TaskGraph {
             let mut added = 0;
             for (id, tasks) in &recursive {
                 let id = *id;
-                let mut total: Vec<TaskId> = depends[id].iter().copied().collect();
+                let mut total: Vec<usize> = depends[id].iter().copied().collect();
                 if let Some(itasks) = recursive_itasks.get(&id) {
                     for (file, task) in itasks {
                         if let Some(dep) = lookup(*file, task) {
@@ -199,7 +212,7 @@ impl TaskGraph {
                         }
                     }
                 }
-                let mut more: Vec<TaskId> = Vec::new();
+                let mut more: Vec<usize> = Vec::new();
                 for (other, _) in &recursive {
                     if depends[id].contains(other) {
                         more.extend(
@@ -244,7 +257,7 @@ impl TaskGraph {
                 )));
             };
             target_ids.push(id);
-            let mut stack: Vec<TaskId> = if parents_only {
+            let mut stack: Vec<usize> = if parents_only {
                 depends[id].iter().copied().collect()
             } else {
                 vec![id]
@@ -266,7 +279,10 @@ impl TaskGraph {
         let depends: Vec<Vec<TaskId>> = (0..count)
             .filter(|&old| active[old])
             .map(|old| {
-                let mut deps: Vec<TaskId> = depends[old].iter().map(|&d| new_id[d]).collect();
+                let mut deps: Vec<TaskId> = depends[old]
+                    .iter()
+                    .map(|&d| TaskId::at(new_id[d]))
+                    .collect();
                 deps.sort_unstable();
                 deps
             })
@@ -274,7 +290,10 @@ impl TaskGraph {
         let mut graph = TaskGraph {
             tasks,
             depends,
-            targets: target_ids.into_iter().map(|id| new_id[id]).collect(),
+            targets: target_ids
+                .into_iter()
+                .map(|id| TaskId::at(new_id[id]))
+                .collect(),
             notices: Vec::new(),
         };
         if let Some(cycle) = graph.find_cycle() {
@@ -299,20 +318,20 @@ impl TaskGraph {
         self.tasks.is_empty()
     }
 
+    /// Every task, in the graph's order.
+    pub fn ids(&self) -> impl Iterator<Item = TaskId> + use<> {
+        (0..self.tasks.len()).map(TaskId::at)
+    }
+
     /// The recipe variant and task name of a task.
     pub fn task(&self, id: TaskId) -> (FileId, &str) {
-        let (file, task) = &self.tasks[id];
+        let (file, task) = &self.tasks[id.index()];
         (*file, task)
     }
 
     /// What a task depends on.
     pub fn depends(&self, id: TaskId) -> &[TaskId] {
-        &self.depends[id]
-    }
-
-    /// What every task depends on, by task (the input of [`crate::Scheduler::new`]).
-    pub fn dependency_lists(&self) -> &[Vec<TaskId>] {
-        &self.depends
+        &self.depends[id.index()]
     }
 
     /// The tasks the targets asked for.
@@ -338,19 +357,19 @@ impl TaskGraph {
     fn find_cycle(&self) -> Option<Vec<TaskId>> {
         // 0 = unvisited, 1 = on the current path, 2 = done.
         let mut state = vec![0u8; self.tasks.len()];
-        for start in 0..self.tasks.len() {
-            if state[start] != 0 {
+        for start in self.ids() {
+            if state[start.index()] != 0 {
                 continue;
             }
             let mut path: Vec<(TaskId, usize)> = vec![(start, 0)];
-            state[start] = 1;
+            state[start.index()] = 1;
             while let Some((node, next)) = path.last_mut() {
                 let node = *node;
-                if let Some(&dep) = self.depends[node].get(*next) {
+                if let Some(&dep) = self.depends(node).get(*next) {
                     *next += 1;
-                    match state[dep] {
+                    match state[dep.index()] {
                         0 => {
-                            state[dep] = 1;
+                            state[dep.index()] = 1;
                             path.push((dep, 0));
                         }
                         1 => {
@@ -363,7 +382,7 @@ impl TaskGraph {
                         _ => {}
                     }
                 } else {
-                    state[node] = 2;
+                    state[node.index()] = 2;
                     path.pop();
                 }
             }
@@ -420,7 +439,8 @@ impl TaskGraph {
 
     /// `task-depends.dot` as `bitbake -g` writes it.
     pub fn to_dot(&self, cache: &RecipeCache) -> String {
-        let mut nodes: Vec<(String, TaskId)> = (0..self.tasks.len())
+        let mut nodes: Vec<(String, TaskId)> = self
+            .ids()
             .map(|id| (self.task_name(cache, id), id))
             .collect();
         nodes.sort();
@@ -434,7 +454,8 @@ impl TaskGraph {
                 "\"{name}\" [label=\"{} {task}\\n{}:{}-{}\\n{}\"]",
                 info.pn, info.pe, info.pv, info.pr, recipe.file
             );
-            let mut deps: Vec<String> = self.depends[id]
+            let mut deps: Vec<String> = self
+                .depends(id)
                 .iter()
                 .map(|&d| self.task_name(cache, d))
                 .collect();
@@ -450,9 +471,9 @@ impl TaskGraph {
 
 /// For each task, the recipe files of every task it reaches (BitBake's `cumulativedeps`:
 /// the files of the tasks reached, computed from the leaves up).
-fn reached_files(keys: &[&TaskKey], depends: &[FxHashSet<TaskId>]) -> Vec<FxHashSet<FileId>> {
+fn reached_files(keys: &[&TaskKey], depends: &[FxHashSet<usize>]) -> Vec<FxHashSet<FileId>> {
     let count = keys.len();
-    let mut reverse: Vec<Vec<TaskId>> = vec![Vec::new(); count];
+    let mut reverse: Vec<Vec<usize>> = vec![Vec::new(); count];
     let mut remaining: Vec<usize> = depends.iter().map(FxHashSet::len).collect();
     for (id, deps) in depends.iter().enumerate() {
         for &dep in deps {
@@ -460,7 +481,7 @@ fn reached_files(keys: &[&TaskKey], depends: &[FxHashSet<TaskId>]) -> Vec<FxHash
         }
     }
     let mut reached: Vec<FxHashSet<FileId>> = vec![FxHashSet::default(); count];
-    let mut ready: Vec<TaskId> = (0..count).filter(|&id| remaining[id] == 0).collect();
+    let mut ready: Vec<usize> = (0..count).filter(|&id| remaining[id] == 0).collect();
     while let Some(id) = ready.pop() {
         let file = keys[id].0;
         let mine = std::mem::take(&mut reached[id]);
