@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::expand::Parsed;
+use crate::store::Parsed;
 use crate::store::to_boolean;
 use crate::{CodeRefs, DataError, DataStore, InlinePython, Value};
 

@@ -10,7 +10,7 @@ use std::rc::Rc;
 use bb_syntax::ast::{self, IncludeKind, Statement};
 use bb_syntax::{FileKind, LineIndex, Parse, Severity};
 
-use crate::value::list;
+use crate::store::list;
 use crate::{DataError, DataStore, FileStamp, InlinePython, LogLevel, Origin, Value};
 
 /// Python beyond `${@…}`: what the evaluator asks of a python host.

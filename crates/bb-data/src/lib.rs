@@ -35,15 +35,13 @@ mod cooker;
 mod deps;
 mod emit;
 mod eval;
-mod expand;
-mod fastpy;
+mod event;
 mod history;
 mod info;
 pub mod profile;
 mod shell;
 mod stamp;
 mod store;
-mod value;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -52,16 +50,16 @@ pub use collect::{
     LayerCollection, RecipeFiles, appends_for, bbfile_priority, collect_recipe_files,
     file_collection, file_layer_name, layer_collections,
 };
-pub use cooker::{Cooker, CookerConfig, CookerEvent, Handler, ParsedRecipe, abspath};
+pub use cooker::{Cooker, CookerConfig, ParsedRecipe, abspath};
 pub use deps::{Signatures, VarDeps};
 pub use emit::{emit_environment, emit_function, emit_variable};
 pub use eval::{EvalError, Evaluator, PythonHost, add_task, del_task, inherit_defer};
+pub use event::{CookerEvent, Handler};
 pub use history::{Event, Origin};
 pub use info::{RecipeInfo, TaskInfo, explode_deps};
 pub use shell::{ShellSyntaxError, shell_execs};
 pub use stamp::{FileStamp, collection_vars, provider_vars, python_library_files};
-pub use store::{DataStore, Frozen, to_boolean};
-pub use value::Value;
+pub use store::{DataStore, Frozen, Value, to_boolean};
 
 /// An error while reading or writing the datastore.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -24,8 +24,8 @@
 //! ```
 
 mod codeparser;
-mod convert;
 mod datastore;
 mod host;
+mod modules;
 
 pub use host::{Python, StartError};

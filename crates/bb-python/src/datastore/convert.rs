@@ -25,7 +25,7 @@ pub(crate) fn to_python(vm: &VirtualMachine, value: &Value) -> PyObjectRef {
             dict.into()
         }
         Value::Datastore(frozen) => {
-            crate::datastore::wrap(vm, &bb_data::DataStore::from_frozen(frozen.clone()))
+            super::wrap(vm, &bb_data::DataStore::from_frozen(frozen.clone()))
         }
     }
 }
@@ -81,7 +81,7 @@ pub(crate) fn from_python(vm: &VirtualMachine, object: &PyObjectRef) -> PyResult
             .call((object.clone(),), vm)?;
         return from_python(vm, &sorted);
     }
-    if let Ok(store) = crate::datastore::_hz::DataSmart::store_of(object, vm) {
+    if let Ok(store) = super::_hz::DataSmart::store_of(object, vm) {
         return Ok(Value::Datastore(store.freeze()));
     }
     if let Some(dict) = object.downcast_ref::<PyDict>() {

@@ -10,6 +10,10 @@ use std::cell::{Cell, RefCell};
 
 use bb_data::{DataError, DataStore, LogLevel};
 
+mod convert;
+
+pub(crate) use convert::str_list;
+
 thread_local! {
     static STORES: RefCell<HashMap<u64, DataStore>> = const { RefCell::new(HashMap::with_hasher(rustc_hash::FxBuildHasher)) };
     static NEXT_ID: Cell<u64> = const { Cell::new(1) };
@@ -68,8 +72,8 @@ pub(crate) mod _hz {
         AsObject, Py, PyObjectRef, PyPayload, PyRef, PyResult, VirtualMachine, pyclass,
     };
 
+    use super::convert::{from_python, str_list, to_python};
     use super::{level_of, raise, store};
-    use crate::convert::{from_python, str_list, to_python};
 
     /// `log(level, message)`: bb.note, bb.warn, … end up here.
     #[pyfunction]
@@ -195,7 +199,7 @@ pub(crate) mod _hz {
     }
 
     fn python_path_function(name: &str, args: FuncArgs, vm: &VirtualMachine) -> PyResult {
-        crate::host::import_module(vm, "_hz")?
+        crate::modules::import_module(vm, "_hz")?
             .get_attr(&vm.ctx.new_str(format!("python_{name}")), vm)?
             .call(args, vm)
     }
@@ -236,7 +240,7 @@ pub(crate) mod _hz {
     /// Python source of an embedded module: `(source, is_package)`.
     #[pyfunction]
     fn embedded_source(name: String) -> Option<(String, bool)> {
-        crate::host::embedded_source(name.as_str()).map(|(src, pkg)| (src.to_owned(), pkg))
+        crate::modules::embedded_source(name.as_str()).map(|(src, pkg)| (src.to_owned(), pkg))
     }
 
     /// The datastore object, `d`.
@@ -858,7 +862,7 @@ pub(crate) fn raise(
     err: DataError,
 ) -> rustpython_vm::builtins::PyBaseExceptionRef {
     let class = |module: &'static str, name: &'static str| -> Option<rustpython_vm::PyObjectRef> {
-        crate::host::import_module(vm, module)
+        crate::modules::import_module(vm, module)
             .ok()?
             .get_attr(name, vm)
             .ok()

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-use crate::Frozen;
+use super::Frozen;
 use std::fmt;
 
 /// A value held by a variable or a flag.
@@ -174,5 +174,13 @@ pub(crate) fn list(value: Option<Value>) -> Vec<Value> {
     match value {
         Some(Value::List(items)) => items,
         _ => Vec::new(),
+    }
+}
+
+/// `bb.utils.to_boolean`.
+pub fn to_boolean(value: &Value) -> bool {
+    match value {
+        Value::Str(s) => matches!(s.to_lowercase().as_str(), "y" | "yes" | "1" | "true"),
+        other => other.is_truthy(),
     }
 }

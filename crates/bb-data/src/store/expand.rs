@@ -170,7 +170,7 @@ fn substitute_python(
         if contains_var_ref(code) {
             // Code with unexpanded references waits until they are expanded.
             out.push_str(&s[at..end]);
-        } else if let Some(result) = crate::fastpy::eval(d, code.trim()) {
+        } else if let Some(result) = super::fastpy::eval(d, code.trim()) {
             out.push_str(&result?);
             evaluated.push(code.to_owned());
         } else {
