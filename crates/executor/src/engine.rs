@@ -197,255 +197,354 @@ async fn drive(
     uncached: &[bool],
     reporter: &mut dyn Reporter,
 ) -> (Summary, Vec<usize>) {
-    // Attempted: what the targets need at all, done or not (BitBake drops the rest).
-    let attempted = reachable(jobs, targets, |_| true)
-        .iter()
-        .filter(|w| **w)
-        .count();
-    let mut summary = Summary {
-        attempted,
-        ..Summary::default()
+    let mut pass = match Pass::plan(jobs, targets, options, uncached, reporter) {
+        Ok(pass) => pass,
+        Err(summary) => return (summary, Vec::new()),
     };
-    let distrusted = interrupted_jobs(jobs);
-    let (mut results, known) = survey(jobs, options, &distrusted, uncached);
-    let mut replan = Vec::new();
-
-    // The jobs needed: from the targets down, not below what is done or cached.
-    let needed = reachable(jobs, targets, |id| known[id] == Known::Unknown);
-    let plan: Vec<usize> = (0..jobs.len()).filter(|&id| needed[id]).collect();
-    // BitBake's "task N of M": M counts what may run; early cut-off can leave it short.
-    let may_run = plan
-        .iter()
-        .filter(|&&id| known[id] == Known::Unknown)
-        .count();
-    summary.not_rerun += attempted - plan.len();
-    let position: HashMap<usize, usize> = plan.iter().enumerate().map(|(i, &id)| (id, i)).collect();
-    let depends: Vec<Vec<usize>> = plan
-        .iter()
-        .map(|&id| {
-            jobs[id]
-                .deps
-                .iter()
-                .filter_map(|d| position.get(d).copied())
-                .collect()
-        })
-        .collect();
-    let mut scheduler = match Scheduler::new(&depends, &vec![1.0; plan.len()]) {
-        Ok(s) => s,
-        Err(cycle) => {
-            summary.failed.push(Failure {
-                job: plan[cycle.0[0]],
-                message: format!("dependency cycle: {cycle}"),
-                log: None,
-                exit_code: None,
-            });
-            return (summary, Vec::new());
-        }
-    };
-
-    let mut running = tokio::task::JoinSet::new();
-    let mut started: Vec<(usize, Instant)> = Vec::new();
-    let mut attempts: HashMap<usize, usize> = HashMap::new();
-    let mut signatures: HashMap<usize, [u8; 32]> = HashMap::new();
-    let mut started_count = 0;
-    let mut done = 0;
-    let mut stopping = false;
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
-    let mut sandbox_off = false;
-    let write_task_order = |job: &Job, tag: &str| {
-        let _ = fs::create_dir_all(&job.temp);
-        if let Ok(mut order) = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(job.temp.join("log.task_order"))
-        {
-            let _ = writeln!(order, "{} ({tag}): log.{}.{tag}", job.task, job.task);
-        }
-    };
-
     loop {
-        while !stopping && running.len() < options.parallel.max(1) {
-            let Some(slot) = scheduler.next_ready() else {
-                break;
-            };
-            let id = plan[slot];
-            let job = &jobs[id];
-            let Some(signature) = signature(job, &results) else {
-                // Cannot happen: every dependency has finished.
-                scheduler.fail(slot);
-                continue;
-            };
-            // Known from the survey, or now that its dependencies ran (early cut-off: a
-            // dependency that ran again and gave the same outputs).
-            if let Some(result) = stamped(job, &signature).filter(|_| !distrusted[id]) {
-                results[id] = Some(result);
-                summary.not_rerun += 1;
-                done += 1;
-                scheduler.complete(slot);
-                continue;
-            }
-            if let Some(cached) = cached_result(options, job, &signature).filter(|_| !uncached[id])
-            {
-                let restored = match &options.store {
-                    Some(store) if !options.dry_run => {
-                        restore(store, &options.output_root, &job.outputs, &cached)
-                    }
-                    _ => Ok(()),
-                };
-                if restored.is_ok() {
-                    let result = result_of(job, &signature, Some(&cached));
-                    if !options.dry_run {
-                        let _ = write_stamp(job, &signature, &result);
-                    }
-                    results[id] = Some(result);
-                    summary.not_rerun += 1;
-                    summary.restored += 1;
-                    done += 1;
-                    reporter.event(jobs, Event::Restored { job: id });
-                    scheduler.complete(slot);
-                    continue;
-                }
-                if restored.is_err() && job.deps.iter().any(|&d| !needed[d]) {
-                    // What it needs was left out for the cache's sake: let what runs
-                    // finish, then plan again without this entry.
-                    replan.push(id);
-                    stopping = true;
-                    continue;
-                }
-            }
-            if options.dry_run {
-                if !matches!(job.action, Action::NoExec) {
-                    reporter.event(jobs, Event::WouldRun { job: id });
-                }
-                results[id] = Some(signature);
-                summary.ran += 1;
-                done += 1;
-                scheduler.complete(slot);
-                continue;
-            }
-            signatures.insert(id, signature);
-            started_count += 1;
-            if !matches!(job.action, Action::NoExec | Action::Stage { .. }) {
-                write_task_order(job, &options.tag);
-            }
-            if let Some(marker) =
-                running_marker(job).filter(|_| !matches!(job.action, Action::NoExec))
-            {
-                if let Some(dir) = marker.parent() {
-                    let _ = fs::create_dir_all(dir);
-                }
-                let _ = fs::write(&marker, b"");
-            }
-            reporter.event(
-                jobs,
-                Event::Started {
-                    job: id,
-                    index: started_count,
-                    total: may_run.max(started_count),
-                },
-            );
-            started.push((id, Instant::now()));
-            let action = job.action.clone();
-            let isolation = job.isolation.clone().filter(|_| !sandbox_off);
-            let (temp, task, tag) = (job.temp.clone(), job.task.clone(), options.tag.clone());
-            let delay = attempts
-                .get(&id)
-                .and_then(|&n| options.retry_delays.get(n.saturating_sub(1)).copied());
-            let span = tracing::info_span!("task", id = %job.id);
-            running.spawn_local(
-                async move {
-                    if let Some(delay) = delay {
-                        tokio::time::sleep(delay).await;
-                    }
-                    let outcome = execute(&action, isolation.as_ref(), &temp, &task, &tag).await;
-                    tracing::debug!(ok = outcome.is_ok(), "task ended");
-                    (slot, outcome)
-                }
-                .instrument(span),
-            );
-        }
-        if running.is_empty() {
+        pass.start_ready();
+        if pass.running.is_empty() {
             break;
         }
         let finished = tokio::select! {
-            finished = running.join_next() => finished,
+            finished = pass.running.join_next() => finished,
             _ = ticker.tick() => {
-                reporter.event(jobs, Event::Running { jobs: &started, done, total: plan.len() });
+                pass.reporter.event(jobs, Event::Running {
+                    jobs: &pass.started,
+                    done: pass.done,
+                    total: pass.plan.len(),
+                });
                 continue;
             }
         };
-        let Some(Ok((slot, outcome))) = finished else {
-            continue;
+        if let Some(Ok((slot, outcome))) = finished {
+            pass.finished(slot, outcome);
+        }
+    }
+    pass.end()
+}
+
+/// What a task's run gives back: its slot in the plan and how it ended.
+type Ran = (usize, Result<Option<sandbox::Usage>, RunFailure>);
+
+/// A pass over the plan while it runs: the scheduler, what is known of each job, what
+/// runs.
+struct Pass<'a> {
+    jobs: &'a [Job],
+    options: &'a Options,
+    uncached: &'a [bool],
+    reporter: &'a mut dyn Reporter,
+    /// Jobs whose stamps a killed run may have left wrong.
+    distrusted: Vec<bool>,
+    results: Vec<Option<[u8; 32]>>,
+    /// What the targets need, not below what is done or cached.
+    needed: Vec<bool>,
+    /// The needed jobs; the scheduler's slots are positions in it.
+    plan: Vec<usize>,
+    /// BitBake's "task N of M": M counts what may run; early cut-off can leave it short.
+    may_run: usize,
+    scheduler: Scheduler,
+    summary: Summary,
+    /// Jobs to plan again (see [`drive`]).
+    replan: Vec<usize>,
+    running: tokio::task::JoinSet<Ran>,
+    started: Vec<(usize, Instant)>,
+    attempts: HashMap<usize, usize>,
+    signatures: HashMap<usize, [u8; 32]>,
+    started_count: usize,
+    done: usize,
+    stopping: bool,
+    sandbox_off: bool,
+}
+
+impl<'a> Pass<'a> {
+    /// The plan: what the targets need of what is not done or cached. A cycle is a
+    /// failure, reported in the summary.
+    fn plan(
+        jobs: &'a [Job],
+        targets: &[usize],
+        options: &'a Options,
+        uncached: &'a [bool],
+        reporter: &'a mut dyn Reporter,
+    ) -> Result<Pass<'a>, Summary> {
+        // Attempted: what the targets need at all, done or not (BitBake drops the rest).
+        let attempted = reachable(jobs, targets, |_| true)
+            .iter()
+            .filter(|w| **w)
+            .count();
+        let mut summary = Summary {
+            attempted,
+            ..Summary::default()
         };
-        let id = plan[slot];
-        let job = &jobs[id];
-        started.retain(|(j, _)| *j != id);
-        let signature = signatures[&id];
-        let outcome = outcome.and_then(|usage| {
-            if let Some(usage) = usage {
-                summary.usage.push((id, usage));
+        let distrusted = interrupted_jobs(jobs);
+        let (results, known) = survey(jobs, options, &distrusted, uncached);
+        let needed = reachable(jobs, targets, |id| known[id] == Known::Unknown);
+        let plan: Vec<usize> = (0..jobs.len()).filter(|&id| needed[id]).collect();
+        let may_run = plan
+            .iter()
+            .filter(|&&id| known[id] == Known::Unknown)
+            .count();
+        summary.not_rerun += attempted - plan.len();
+        let position: HashMap<usize, usize> =
+            plan.iter().enumerate().map(|(i, &id)| (id, i)).collect();
+        let depends: Vec<Vec<usize>> = plan
+            .iter()
+            .map(|&id| {
+                jobs[id]
+                    .deps
+                    .iter()
+                    .filter_map(|d| position.get(d).copied())
+                    .collect()
+            })
+            .collect();
+        let scheduler = match Scheduler::new(&depends, &vec![1.0; plan.len()]) {
+            Ok(scheduler) => scheduler,
+            Err(cycle) => {
+                summary.failed.push(Failure {
+                    job: plan[cycle.0[0]],
+                    message: format!("dependency cycle: {cycle}"),
+                    log: None,
+                    exit_code: None,
+                });
+                return Err(summary);
             }
-            finish(job, &signature, options)
-        });
-        match outcome {
-            Ok(result) => {
-                results[id] = Some(result);
-                summary.ran += 1;
-                done += 1;
-                scheduler.complete(slot);
-            }
-            Err(failure) => {
-                // A failure is a known state (BitBake runs the failed task again next
-                // time); only a kill leaves the marker.
-                if let Some(marker) = running_marker(job) {
-                    let _ = fs::remove_file(marker);
-                }
-                if let Some(reason) = &failure.unsandboxable
-                    && options.unsandboxed_fallback
-                {
-                    if !sandbox_off {
-                        sandbox_off = true;
-                        reporter.event(jobs, Event::SandboxUnavailable { reason });
-                    }
-                    scheduler.retry(slot);
-                    continue;
-                }
-                let attempt = attempts.entry(id).or_insert(0);
-                *attempt += 1;
-                if failure.transient && *attempt <= options.retry_delays.len() {
-                    reporter.event(
-                        jobs,
-                        Event::Retry {
-                            job: id,
-                            attempt: *attempt + 1,
-                            delay: options.retry_delays[*attempt - 1],
-                            reason: &failure.message,
-                        },
-                    );
-                    scheduler.retry(slot);
-                    continue;
-                }
-                let failure = Failure {
-                    job: id,
-                    message: failure.message,
-                    log: failure.log,
-                    exit_code: failure.exit_code,
-                };
-                reporter.event(jobs, Event::Failed(&failure));
-                summary.failed.push(failure);
-                done += 1;
-                summary.blocked += scheduler.fail(slot).len();
-                if !options.keep_going {
-                    stopping = true;
-                }
+        };
+        Ok(Pass {
+            jobs,
+            options,
+            uncached,
+            reporter,
+            distrusted,
+            results,
+            needed,
+            plan,
+            may_run,
+            scheduler,
+            summary,
+            replan: Vec::new(),
+            running: tokio::task::JoinSet::new(),
+            started: Vec::new(),
+            attempts: HashMap::new(),
+            signatures: HashMap::new(),
+            started_count: 0,
+            done: 0,
+            stopping: false,
+            sandbox_off: false,
+        })
+    }
+
+    /// Starts ready jobs while slots are free, settling first those that need no run.
+    fn start_ready(&mut self) {
+        while !self.stopping && self.running.len() < self.options.parallel.max(1) {
+            let Some(slot) = self.scheduler.next_ready() else {
+                break;
+            };
+            let id = self.plan[slot];
+            let Some(signature) = signature(&self.jobs[id], &self.results) else {
+                // Cannot happen: every dependency has finished.
+                self.scheduler.fail(slot);
+                continue;
+            };
+            if !self.settled_without_running(slot, id, &signature) {
+                self.start(slot, id, signature);
             }
         }
     }
-    if stopping && replan.is_empty() {
-        // BitBake counts what it did not get to as not run, not as failed.
-        summary.blocked += plan.len() - done - summary.blocked;
+
+    /// Whether job `id` needs no run: its stamp is current, its outputs are restored from
+    /// the cache, or this is a dry run. A restore that failed for a job planned without
+    /// its dependencies stops the pass for a new plan.
+    fn settled_without_running(&mut self, slot: usize, id: usize, signature: &[u8; 32]) -> bool {
+        let (job, options) = (&self.jobs[id], self.options);
+        // Known from the survey, or now that its dependencies ran (early cut-off: a
+        // dependency that ran again and gave the same outputs).
+        if let Some(result) = stamped(job, signature).filter(|_| !self.distrusted[id]) {
+            self.results[id] = Some(result);
+            self.summary.not_rerun += 1;
+            self.complete(slot);
+            return true;
+        }
+        if let Some(cached) = cached_result(options, job, signature).filter(|_| !self.uncached[id])
+        {
+            let restored = match &options.store {
+                Some(store) if !options.dry_run => {
+                    restore(store, &options.output_root, &job.outputs, &cached)
+                }
+                _ => Ok(()),
+            };
+            if restored.is_ok() {
+                let result = result_of(job, signature, Some(&cached));
+                if !options.dry_run {
+                    let _ = write_stamp(job, signature, &result);
+                }
+                self.results[id] = Some(result);
+                self.summary.not_rerun += 1;
+                self.summary.restored += 1;
+                self.reporter.event(self.jobs, Event::Restored { job: id });
+                self.complete(slot);
+                return true;
+            }
+            if job.deps.iter().any(|&d| !self.needed[d]) {
+                // What it needs was left out for the cache's sake: let what runs finish,
+                // then plan again without this entry.
+                self.replan.push(id);
+                self.stopping = true;
+                return true;
+            }
+        }
+        if options.dry_run {
+            if !matches!(job.action, Action::NoExec) {
+                self.reporter.event(self.jobs, Event::WouldRun { job: id });
+            }
+            self.results[id] = Some(*signature);
+            self.summary.ran += 1;
+            self.complete(slot);
+            return true;
+        }
+        false
     }
-    (summary, replan)
+
+    fn complete(&mut self, slot: usize) {
+        self.done += 1;
+        self.scheduler.complete(slot);
+    }
+
+    /// Runs job `id` in the background.
+    fn start(&mut self, slot: usize, id: usize, signature: [u8; 32]) {
+        let (job, options) = (&self.jobs[id], self.options);
+        self.signatures.insert(id, signature);
+        self.started_count += 1;
+        if !matches!(job.action, Action::NoExec | Action::Stage { .. }) {
+            write_task_order(job, &options.tag);
+        }
+        if let Some(marker) = running_marker(job).filter(|_| !matches!(job.action, Action::NoExec))
+        {
+            if let Some(dir) = marker.parent() {
+                let _ = fs::create_dir_all(dir);
+            }
+            let _ = fs::write(&marker, b"");
+        }
+        self.reporter.event(
+            self.jobs,
+            Event::Started {
+                job: id,
+                index: self.started_count,
+                total: self.may_run.max(self.started_count),
+            },
+        );
+        self.started.push((id, Instant::now()));
+        let action = job.action.clone();
+        let isolation = job.isolation.clone().filter(|_| !self.sandbox_off);
+        let (temp, task, tag) = (job.temp.clone(), job.task.clone(), options.tag.clone());
+        let delay = self
+            .attempts
+            .get(&id)
+            .and_then(|&n| options.retry_delays.get(n.saturating_sub(1)).copied());
+        let span = tracing::info_span!("task", id = %job.id);
+        self.running.spawn_local(
+            async move {
+                if let Some(delay) = delay {
+                    tokio::time::sleep(delay).await;
+                }
+                let outcome = execute(&action, isolation.as_ref(), &temp, &task, &tag).await;
+                tracing::debug!(ok = outcome.is_ok(), "task ended");
+                (slot, outcome)
+            }
+            .instrument(span),
+        );
+    }
+
+    /// A run ended: its result recorded, or its failure retried or reported.
+    fn finished(&mut self, slot: usize, outcome: Result<Option<sandbox::Usage>, RunFailure>) {
+        let id = self.plan[slot];
+        let job = &self.jobs[id];
+        self.started.retain(|(j, _)| *j != id);
+        let signature = self.signatures[&id];
+        let outcome = outcome.and_then(|usage| {
+            if let Some(usage) = usage {
+                self.summary.usage.push((id, usage));
+            }
+            finish(job, &signature, self.options)
+        });
+        match outcome {
+            Ok(result) => {
+                self.results[id] = Some(result);
+                self.summary.ran += 1;
+                self.complete(slot);
+            }
+            Err(failure) => self.failed(slot, id, failure),
+        }
+    }
+
+    fn failed(&mut self, slot: usize, id: usize, failure: RunFailure) {
+        let (job, options) = (&self.jobs[id], self.options);
+        // A failure is a known state (BitBake runs the failed task again next time); only
+        // a kill leaves the marker.
+        if let Some(marker) = running_marker(job) {
+            let _ = fs::remove_file(marker);
+        }
+        if let Some(reason) = &failure.unsandboxable
+            && options.unsandboxed_fallback
+        {
+            if !self.sandbox_off {
+                self.sandbox_off = true;
+                self.reporter
+                    .event(self.jobs, Event::SandboxUnavailable { reason });
+            }
+            self.scheduler.retry(slot);
+            return;
+        }
+        let attempt = self.attempts.entry(id).or_insert(0);
+        *attempt += 1;
+        if failure.transient && *attempt <= options.retry_delays.len() {
+            self.reporter.event(
+                self.jobs,
+                Event::Retry {
+                    job: id,
+                    attempt: *attempt + 1,
+                    delay: options.retry_delays[*attempt - 1],
+                    reason: &failure.message,
+                },
+            );
+            self.scheduler.retry(slot);
+            return;
+        }
+        let failure = Failure {
+            job: id,
+            message: failure.message,
+            log: failure.log,
+            exit_code: failure.exit_code,
+        };
+        self.reporter.event(self.jobs, Event::Failed(&failure));
+        self.summary.failed.push(failure);
+        self.done += 1;
+        self.summary.blocked += self.scheduler.fail(slot).len();
+        if !options.keep_going {
+            self.stopping = true;
+        }
+    }
+
+    /// The summary, and the jobs to plan again.
+    fn end(mut self) -> (Summary, Vec<usize>) {
+        if self.stopping && self.replan.is_empty() {
+            // BitBake counts what it did not get to as not run, not as failed.
+            self.summary.blocked += self.plan.len() - self.done - self.summary.blocked;
+        }
+        (self.summary, self.replan)
+    }
+}
+
+/// Notes the task's log in `T/log.task_order`, as BitBake does.
+fn write_task_order(job: &Job, tag: &str) {
+    let _ = fs::create_dir_all(&job.temp);
+    if let Ok(mut order) = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(job.temp.join("log.task_order"))
+    {
+        let _ = writeln!(order, "{} ({tag}): log.{}.{tag}", job.task, job.task);
+    }
 }
 
 /// After a successful run: outputs into the action cache, the stamp written.
