@@ -84,190 +84,12 @@ impl TaskGraph {
         targets: &[Target],
     ) -> Result<TaskGraph, GraphError> {
         let keys: Vec<&TaskKey> = taskdata.task_order.iter().collect();
-        let index: FxHashMap<(FileId, &str), usize> = keys
-            .iter()
-            .enumerate()
-            .map(|(i, (file, task))| ((*file, task.as_str()), i))
-            .collect();
-        let lookup = |file: FileId, task: &str| index.get(&(file, task)).copied();
+        let index = TaskIndex::new(&keys);
+        let (mut depends, recursive) = direct_dependencies(cache, taskdata, &keys, &index)?;
+        add_recursive(&keys, &index, &mut depends, &recursive);
+        let (active, target_ids) = needed(cache, taskdata, targets, &index, &depends)?;
+        // Only the needed tasks, numbered again in the task data's order.
         let count = keys.len();
-        let mut depends: Vec<FxHashSet<usize>> = vec![FxHashSet::default(); count];
-        let mut recursive: Vec<(usize, Vec<String>)> = Vec::new();
-        let mut recursive_itasks: FxHashMap<usize, Vec<TaskKey>> = FxHashMap::default();
-        let mut self_referencing: FxHashSet<usize> = FxHashSet::default();
-
-        let first_provider = |targets: &indexmap::IndexMap<String, Vec<FileId>>, name: &str| {
-            targets.get(name).and_then(|p| p.first().copied())
-        };
-        for (id, (file, task)) in keys.iter().enumerate() {
-            let (file, task) = (*file, task.as_str());
-            if taskdata.failed_files.contains(&file) {
-                continue;
-            }
-            let info = &cache.recipe(file).info;
-            let Some(task_info) = info.task(task) else {
-                continue;
-            };
-            let entry = &taskdata.task_entries[&(file, task.to_owned())];
-            let deps = &mut depends[id];
-            for (dep_file, dep_task) in &entry.tdepends {
-                if let Some(dep) = lookup(*dep_file, dep_task) {
-                    deps.insert(dep);
-                }
-            }
-            let empty = Vec::new();
-            let build_names = taskdata.depids.get(&file).unwrap_or(&empty);
-            let run_names = taskdata.rdepids.get(&file).unwrap_or(&empty);
-            let add_from = |deps: &mut FxHashSet<usize>,
-                            names: &[String],
-                            providers: &indexmap::IndexMap<String, Vec<FileId>>,
-                            tasks: &[&str]| {
-                for name in names {
-                    if let Some(provider) = first_provider(providers, name) {
-                        for task in tasks {
-                            if let Some(dep) = lookup(provider, task) {
-                                deps.insert(dep);
-                            }
-                        }
-                    }
-                }
-            };
-            let deptask: Vec<&str> = task_info.flag_words("deptask").collect();
-            add_from(deps, build_names, &taskdata.build_targets, &deptask);
-            let rdeptask: Vec<&str> = task_info.flag_words("rdeptask").collect();
-            add_from(deps, run_names, &taskdata.run_targets, &rdeptask);
-            for (name, dep_task) in &entry.idepends {
-                if taskdata.failed_deps.contains(name) {
-                    continue;
-                }
-                if let Some(provider) = first_provider(&taskdata.build_targets, name) {
-                    let dep = lookup(provider, dep_task).ok_or_else(|| {
-                        GraphError::MissingTask(format!(
-                            "Task {task} in {} depends upon non-existent task {dep_task} in {}",
-                            cache.recipe(file).file,
-                            cache.recipe(provider).file
-                        ))
-                    })?;
-                    deps.insert(dep);
-                }
-            }
-            for (name, dep_task) in &entry.irdepends {
-                if let Some(provider) = first_provider(&taskdata.run_targets, name) {
-                    let dep = lookup(provider, dep_task).ok_or_else(|| {
-                        GraphError::MissingTask(format!(
-                            "Task {task} in {} rdepends upon non-existent task {dep_task} in {}",
-                            cache.recipe(file).file,
-                            cache.recipe(provider).file
-                        ))
-                    })?;
-                    deps.insert(dep);
-                }
-            }
-            let recrdeptask: Vec<&str> = task_info.flag_words("recrdeptask").collect();
-            if !recrdeptask.is_empty() {
-                add_from(deps, build_names, &taskdata.build_targets, &recrdeptask);
-                add_from(deps, run_names, &taskdata.run_targets, &recrdeptask);
-                if recrdeptask.contains(&task) {
-                    self_referencing.insert(id);
-                }
-                let itasks: Vec<TaskKey> = task_info
-                    .flag_words("recideptask")
-                    .map(|t| (file, t.to_owned()))
-                    .collect();
-                if task_info.flags.contains_key("recideptask") {
-                    recursive_itasks.insert(id, itasks);
-                }
-                recursive.push((id, recrdeptask.iter().map(|t| (*t).to_owned()).collect()));
-            }
-            deps.remove(&id);
-        }
-
-        // Which recipe files each task reaches, on the graph before recursion.
-        let reached = reached_files(&keys, &depends);
-        // [recrdeptask]: the named tasks of every recipe reached, until nothing is added.
-        loop {
-            let mut added = 0;
-            for (id, tasks) in &recursive {
-                let id = *id;
-                let mut total: Vec<usize> = depends[id].iter().copied().collect();
-                if let Some(itasks) = recursive_itasks.get(&id) {
-                    for (file, task) in itasks {
-                        if let Some(dep) = lookup(*file, task) {
-                            total.push(dep);
-                            total.extend(depends[dep].iter().copied());
-                        }
-                    }
-                }
-                let mut files: FxHashSet<FileId> = FxHashSet::default();
-                for dep in total {
-                    files.extend(reached[dep].iter().copied());
-                }
-                for file in files {
-                    for task in tasks {
-                        if let Some(new) = lookup(file, task)
-                            && new != id
-                            && depends[id].insert(new)
-                        {
-                            added += 1;
-                        }
-                    }
-                }
-                let mut more: Vec<usize> = Vec::new();
-                for (other, _) in &recursive {
-                    if depends[id].contains(other) {
-                        more.extend(
-                            depends[*other]
-                                .iter()
-                                .filter(|d| !depends[id].contains(d))
-                                .copied(),
-                        );
-                    }
-                }
-                for new in more {
-                    let name = &keys[new].1;
-                    if tasks.iter().any(|t| t == name) && depends[id].insert(new) {
-                        added += 1;
-                    }
-                }
-            }
-            if added == 0 {
-                break;
-            }
-        }
-        for id in &self_referencing {
-            depends[*id].retain(|d| !self_referencing.contains(d));
-        }
-
-        // Keep what the targets need.
-        let mut active = vec![false; count];
-        let mut target_ids = Vec::new();
-        for target in targets {
-            if taskdata.failed_files.contains(&target.file) {
-                continue;
-            }
-            let (task, parents_only) = match target.task.strip_suffix('-') {
-                Some(task) => (task, true),
-                None => (target.task.as_str(), false),
-            };
-            let Some(id) = lookup(target.file, task) else {
-                return Err(GraphError::MissingTask(format!(
-                    "Task {task} does not exist for target {} ({}:{task})",
-                    target.name,
-                    cache.recipe(target.file).file
-                )));
-            };
-            target_ids.push(id);
-            let mut stack: Vec<usize> = if parents_only {
-                depends[id].iter().copied().collect()
-            } else {
-                vec![id]
-            };
-            while let Some(next) = stack.pop() {
-                if !std::mem::replace(&mut active[next], true) {
-                    stack.extend(depends[next].iter().copied());
-                }
-            }
-        }
         let mut new_id = vec![usize::MAX; count];
         let mut tasks = Vec::new();
         for (old, key) in keys.iter().enumerate() {
@@ -467,6 +289,245 @@ impl TaskGraph {
         out.push_str("}\n");
         out
     }
+}
+
+/// Where each task of the task data is in its order.
+struct TaskIndex<'a>(FxHashMap<(FileId, &'a str), usize>);
+
+impl<'a> TaskIndex<'a> {
+    fn new(keys: &[&'a TaskKey]) -> TaskIndex<'a> {
+        TaskIndex(
+            keys.iter()
+                .enumerate()
+                .map(|(i, (file, task))| ((*file, task.as_str()), i))
+                .collect(),
+        )
+    }
+
+    fn get(&self, file: FileId, task: &str) -> Option<usize> {
+        self.0.get(&(file, task)).copied()
+    }
+}
+
+/// The tasks with `[recrdeptask]`: each with the tasks it names, the `[recideptask]`
+/// tasks of those that have one, and those that name themselves.
+#[derive(Default)]
+struct Recursive {
+    tasks: Vec<(usize, Vec<String>)>,
+    itasks: FxHashMap<usize, Vec<TaskKey>>,
+    self_referencing: FxHashSet<usize>,
+}
+
+/// What each task depends on directly (`addtask`, `[depends]`, `[rdepends]`, `[deptask]`,
+/// `[rdeptask]`, and `[recrdeptask]`'s first level), and the recursive tasks.
+fn direct_dependencies(
+    cache: &RecipeCache,
+    taskdata: &TaskData,
+    keys: &[&TaskKey],
+    index: &TaskIndex<'_>,
+) -> Result<(Vec<FxHashSet<usize>>, Recursive), GraphError> {
+    let lookup = |file: FileId, task: &str| index.get(file, task);
+    let mut depends: Vec<FxHashSet<usize>> = vec![FxHashSet::default(); keys.len()];
+    let mut recursive = Recursive::default();
+    let first_provider = |targets: &indexmap::IndexMap<String, Vec<FileId>>, name: &str| {
+        targets.get(name).and_then(|p| p.first().copied())
+    };
+    for (id, (file, task)) in keys.iter().enumerate() {
+        let (file, task) = (*file, task.as_str());
+        if taskdata.failed_files.contains(&file) {
+            continue;
+        }
+        let info = &cache.recipe(file).info;
+        let Some(task_info) = info.task(task) else {
+            continue;
+        };
+        let entry = &taskdata.task_entries[&(file, task.to_owned())];
+        let deps = &mut depends[id];
+        for (dep_file, dep_task) in &entry.tdepends {
+            if let Some(dep) = lookup(*dep_file, dep_task) {
+                deps.insert(dep);
+            }
+        }
+        let empty = Vec::new();
+        let build_names = taskdata.depids.get(&file).unwrap_or(&empty);
+        let run_names = taskdata.rdepids.get(&file).unwrap_or(&empty);
+        let add_from = |deps: &mut FxHashSet<usize>,
+                        names: &[String],
+                        providers: &indexmap::IndexMap<String, Vec<FileId>>,
+                        tasks: &[&str]| {
+            for name in names {
+                if let Some(provider) = first_provider(providers, name) {
+                    for task in tasks {
+                        if let Some(dep) = lookup(provider, task) {
+                            deps.insert(dep);
+                        }
+                    }
+                }
+            }
+        };
+        let deptask: Vec<&str> = task_info.flag_words("deptask").collect();
+        add_from(deps, build_names, &taskdata.build_targets, &deptask);
+        let rdeptask: Vec<&str> = task_info.flag_words("rdeptask").collect();
+        add_from(deps, run_names, &taskdata.run_targets, &rdeptask);
+        for (name, dep_task) in &entry.idepends {
+            if taskdata.failed_deps.contains(name) {
+                continue;
+            }
+            if let Some(provider) = first_provider(&taskdata.build_targets, name) {
+                let dep = lookup(provider, dep_task).ok_or_else(|| {
+                    GraphError::MissingTask(format!(
+                        "Task {task} in {} depends upon non-existent task {dep_task} in {}",
+                        cache.recipe(file).file,
+                        cache.recipe(provider).file
+                    ))
+                })?;
+                deps.insert(dep);
+            }
+        }
+        for (name, dep_task) in &entry.irdepends {
+            if let Some(provider) = first_provider(&taskdata.run_targets, name) {
+                let dep = lookup(provider, dep_task).ok_or_else(|| {
+                    GraphError::MissingTask(format!(
+                        "Task {task} in {} rdepends upon non-existent task {dep_task} in {}",
+                        cache.recipe(file).file,
+                        cache.recipe(provider).file
+                    ))
+                })?;
+                deps.insert(dep);
+            }
+        }
+        let recrdeptask: Vec<&str> = task_info.flag_words("recrdeptask").collect();
+        if !recrdeptask.is_empty() {
+            add_from(deps, build_names, &taskdata.build_targets, &recrdeptask);
+            add_from(deps, run_names, &taskdata.run_targets, &recrdeptask);
+            if recrdeptask.contains(&task) {
+                recursive.self_referencing.insert(id);
+            }
+            let itasks: Vec<TaskKey> = task_info
+                .flag_words("recideptask")
+                .map(|t| (file, t.to_owned()))
+                .collect();
+            if task_info.flags.contains_key("recideptask") {
+                recursive.itasks.insert(id, itasks);
+            }
+            recursive
+                .tasks
+                .push((id, recrdeptask.iter().map(|t| (*t).to_owned()).collect()));
+        }
+        deps.remove(&id);
+    }
+
+    Ok((depends, recursive))
+}
+
+/// `[recrdeptask]`: the named tasks of every recipe reached, until nothing is added; then
+/// the self-referencing tasks no longer depend on each other.
+fn add_recursive(
+    keys: &[&TaskKey],
+    index: &TaskIndex<'_>,
+    depends: &mut [FxHashSet<usize>],
+    recursive: &Recursive,
+) {
+    let lookup = |file: FileId, task: &str| index.get(file, task);
+    // Which recipe files each task reaches, on the graph before recursion.
+    let reached = reached_files(keys, depends);
+    // [recrdeptask]: the named tasks of every recipe reached, until nothing is added.
+    loop {
+        let mut added = 0;
+        for (id, tasks) in &recursive.tasks {
+            let id = *id;
+            let mut total: Vec<usize> = depends[id].iter().copied().collect();
+            if let Some(itasks) = recursive.itasks.get(&id) {
+                for (file, task) in itasks {
+                    if let Some(dep) = lookup(*file, task) {
+                        total.push(dep);
+                        total.extend(depends[dep].iter().copied());
+                    }
+                }
+            }
+            let mut files: FxHashSet<FileId> = FxHashSet::default();
+            for dep in total {
+                files.extend(reached[dep].iter().copied());
+            }
+            for file in files {
+                for task in tasks {
+                    if let Some(new) = lookup(file, task)
+                        && new != id
+                        && depends[id].insert(new)
+                    {
+                        added += 1;
+                    }
+                }
+            }
+            let mut more: Vec<usize> = Vec::new();
+            for (other, _) in &recursive.tasks {
+                if depends[id].contains(other) {
+                    more.extend(
+                        depends[*other]
+                            .iter()
+                            .filter(|d| !depends[id].contains(d))
+                            .copied(),
+                    );
+                }
+            }
+            for new in more {
+                let name = &keys[new].1;
+                if tasks.iter().any(|t| t == name) && depends[id].insert(new) {
+                    added += 1;
+                }
+            }
+        }
+        if added == 0 {
+            break;
+        }
+    }
+    let self_referencing = &recursive.self_referencing;
+    for id in self_referencing {
+        depends[*id].retain(|d| !self_referencing.contains(d));
+    }
+}
+
+/// Which tasks the targets need (`-` after a task: only what it depends on), and the
+/// targets' tasks.
+fn needed(
+    cache: &RecipeCache,
+    taskdata: &TaskData,
+    targets: &[Target],
+    index: &TaskIndex<'_>,
+    depends: &[FxHashSet<usize>],
+) -> Result<(Vec<bool>, Vec<usize>), GraphError> {
+    let lookup = |file: FileId, task: &str| index.get(file, task);
+    // Keep what the targets need.
+    let mut active = vec![false; depends.len()];
+    let mut target_ids = Vec::new();
+    for target in targets {
+        if taskdata.failed_files.contains(&target.file) {
+            continue;
+        }
+        let (task, parents_only) = match target.task.strip_suffix('-') {
+            Some(task) => (task, true),
+            None => (target.task.as_str(), false),
+        };
+        let Some(id) = lookup(target.file, task) else {
+            return Err(GraphError::MissingTask(format!(
+                "Task {task} does not exist for target {} ({}:{task})",
+                target.name,
+                cache.recipe(target.file).file
+            )));
+        };
+        target_ids.push(id);
+        let mut stack: Vec<usize> = if parents_only {
+            depends[id].iter().copied().collect()
+        } else {
+            vec![id]
+        };
+        while let Some(next) = stack.pop() {
+            if !std::mem::replace(&mut active[next], true) {
+                stack.extend(depends[next].iter().copied());
+            }
+        }
+    }
+    Ok((active, target_ids))
 }
 
 /// For each task, the recipe files of every task it reaches (BitBake's `cumulativedeps`:
