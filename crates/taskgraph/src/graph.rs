@@ -369,26 +369,24 @@ fn direct_dependencies(
         add_from(deps, build_names, &taskdata.build_targets, &deptask);
         let rdeptask: Vec<&str> = task_info.flag_words("rdeptask").collect();
         add_from(deps, run_names, &taskdata.run_targets, &rdeptask);
-        for (name, dep_task) in &entry.idepends {
-            if taskdata.failed_deps.contains(name) {
-                continue;
-            }
-            if let Some(provider) = first_provider(&taskdata.build_targets, name) {
+        // `[depends]` and `[rdepends]`: a named task of the name's provider, which must
+        // have it.
+        let named = entry
+            .idepends
+            .iter()
+            .filter(|(name, _)| !taskdata.failed_deps.contains(name))
+            .map(|named| (named, &taskdata.build_targets, "depends"))
+            .chain(
+                entry
+                    .irdepends
+                    .iter()
+                    .map(|named| (named, &taskdata.run_targets, "rdepends")),
+            );
+        for ((name, dep_task), providers, how) in named {
+            if let Some(provider) = first_provider(providers, name) {
                 let dep = lookup(provider, dep_task).ok_or_else(|| {
                     GraphError::MissingTask(format!(
-                        "Task {task} in {} depends upon non-existent task {dep_task} in {}",
-                        cache.recipe(file).file,
-                        cache.recipe(provider).file
-                    ))
-                })?;
-                deps.insert(dep);
-            }
-        }
-        for (name, dep_task) in &entry.irdepends {
-            if let Some(provider) = first_provider(&taskdata.run_targets, name) {
-                let dep = lookup(provider, dep_task).ok_or_else(|| {
-                    GraphError::MissingTask(format!(
-                        "Task {task} in {} rdepends upon non-existent task {dep_task} in {}",
+                        "Task {task} in {} {how} upon non-existent task {dep_task} in {}",
                         cache.recipe(file).file,
                         cache.recipe(provider).file
                     ))
