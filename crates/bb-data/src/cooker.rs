@@ -183,146 +183,7 @@ impl<'e> Cooker<'e> {
         data.set_var("BB_CURRENT_MC", "")?;
         let layerconf = self.find_config_file("bblayers.conf", &data)?;
         if let Some(layerconf) = &layerconf {
-            let topdir = layerconf
-                .parent()
-                .and_then(Path::parent)
-                .unwrap_or(Path::new("/"));
-            data.set_var("TOPDIR", topdir.display().to_string())?;
-            self.evaluator
-                .handle(&data, &layerconf.display().to_string(), true)?;
-            if !data.get_var("BB_CACHEDIR")?.is_some_and(|v| v.is_truthy()) {
-                data.set_var("BB_CACHEDIR", "${TOPDIR}/cache")?;
-            }
-            let layers: Vec<String> = data
-                .get_var_str("BBLAYERS")?
-                .unwrap_or_default()
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect();
-            if layers.is_empty() {
-                return Err(Self::fatal(
-                    "The bblayers.conf file doesn't contain any BBLAYERS definition",
-                ));
-            }
-            data = data.create_copy();
-            let broken: Vec<&String> = layers.iter().filter(|l| !Path::new(l).is_dir()).collect();
-            if !broken.is_empty() {
-                return Err(Self::fatal(format!(
-                    "The following layer directories do not exist:\n   {}\nPlease check BBLAYERS in {}",
-                    broken
-                        .iter()
-                        .map(|s| s.as_str())
-                        .collect::<Vec<_>>()
-                        .join("\n   "),
-                    layerconf.display()
-                )));
-            }
-            let mut layerseries: Option<Vec<String>> = None;
-            let mut compat_entries: BTreeMap<String, Vec<String>> = BTreeMap::new();
-            for layer in &layers {
-                let layer = layer.trim_end_matches('/');
-                data.set_var("LAYERDIR", layer)?;
-                data.set_var("LAYERDIR_RE", regex_escape(layer))?;
-                let conf = Path::new(layer).join("conf/layer.conf");
-                let before = data.get_var_str("BBFILE_COLLECTIONS")?.unwrap_or_default();
-                self.evaluator
-                    .handle(&data, &conf.display().to_string(), true)?;
-                let after = data.get_var_str("BBFILE_COLLECTIONS")?.unwrap_or_default();
-                for added in after.split_whitespace() {
-                    if !before.split_whitespace().any(|c| c == added) {
-                        self.layer_dirs
-                            .push((added.to_owned(), PathBuf::from(layer)));
-                    }
-                }
-                data.expand_var_ref("LAYERDIR")?;
-                data.expand_var_ref("LAYERDIR_RE")?;
-                let collections = data.get_var_str("BBFILE_COLLECTIONS")?.unwrap_or_default();
-                for c in collections.split_whitespace() {
-                    let var = format!("LAYERSERIES_COMPAT_{c}");
-                    if let Some(entry) = data.get_var_str(&var)?.filter(|s| !s.is_empty()) {
-                        let mut set: Vec<String> =
-                            entry.split_whitespace().map(str::to_owned).collect();
-                        set.sort();
-                        set.dedup();
-                        compat_entries.insert(c.to_owned(), set);
-                        data.del_var(&var);
-                    }
-                }
-                if layerseries.as_ref().is_none_or(|s| s.is_empty()) {
-                    let series: Vec<String> = data
-                        .get_var_str("LAYERSERIES_CORENAMES")?
-                        .unwrap_or_default()
-                        .split_whitespace()
-                        .map(str::to_owned)
-                        .collect();
-                    if !series.is_empty() {
-                        data.del_var("LAYERSERIES_CORENAMES");
-                    }
-                    layerseries = Some(series);
-                }
-            }
-            data.del_var("LAYERDIR_RE");
-            data.del_var("LAYERDIR");
-            for (c, entries) in &compat_entries {
-                data.set_var(&format!("LAYERSERIES_COMPAT_{c}"), entries.join(" "))?;
-            }
-            let collections: Vec<String> = data
-                .get_var_str("BBFILE_COLLECTIONS")?
-                .unwrap_or_default()
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect();
-            let dynamic = data.get_var_str("BBFILES_DYNAMIC")?.unwrap_or_default();
-            let mut invalid = Vec::new();
-            for entry in dynamic.split_whitespace() {
-                let Some((layer, pattern)) = entry.split_once(':') else {
-                    invalid.push(entry.to_owned());
-                    continue;
-                };
-                let (invert, layer) = match layer.strip_prefix('!') {
-                    Some(rest) => (true, rest),
-                    None => (false, layer),
-                };
-                if collections.iter().any(|c| c == layer) != invert {
-                    data.append_var("BBFILES", &format!(" {pattern}"))?;
-                }
-            }
-            if !invalid.is_empty() {
-                return Err(Self::fatal(format!(
-                    "BBFILES_DYNAMIC entries must be of the form {{!}}<collection name>:<filename pattern>, not:\n    {}",
-                    invalid.join("\n    ")
-                )));
-            }
-            let series = layerseries.unwrap_or_default();
-            for (i, c) in collections.iter().enumerate() {
-                if collections[i + 1..].contains(c) {
-                    return Err(Self::fatal(format!(
-                        "Found duplicated BBFILE_COLLECTIONS '{c}', check bblayers.conf or layer.conf to fix it."
-                    )));
-                }
-                let compat = compat_entries.get(c).cloned().unwrap_or_default();
-                if !compat.is_empty() && series.is_empty() {
-                    return Err(Self::fatal(format!(
-                        "No core layer found to work with layer '{c}'. Missing entry in bblayers.conf?"
-                    )));
-                }
-                if !compat.is_empty() && !compat.iter().any(|s| series.contains(s)) {
-                    return Err(Self::fatal(format!(
-                        "Layer {c} is not compatible with the core layer which only supports these series: {} (layer is compatible with {})",
-                        series.join(" "),
-                        compat.join(" ")
-                    )));
-                } else if compat.is_empty() && data.get_var("BB_WORKERCONTEXT")?.is_none() {
-                    data.log(
-                        LogLevel::Warning,
-                        format!("Layer {c} should set LAYERSERIES_COMPAT_{c} in its conf/layer.conf file to list the core layer names it is compatible with."),
-                    );
-                }
-            }
-            let mut sorted = series.clone();
-            sorted.sort();
-            sorted.dedup();
-            data.set_var("LAYERSERIES_CORENAMES", sorted.join(" "))?;
+            data = self.parse_layers(data, layerconf)?;
         }
         if !data.get_var("BBPATH")?.is_some_and(|v| v.is_truthy()) {
             let mut message = "The BBPATH variable is not set".to_owned();
@@ -365,6 +226,148 @@ impl<'e> Cooker<'e> {
         }
         data.set_var("BBINCLUDED", self.file_depends(&data)?)?;
         Ok(data)
+    }
+
+    /// bblayers.conf and each layer's conf/layer.conf (`parseConfigurationFiles`' layer
+    /// part): LAYERDIR, the collections' directories, BBFILES_DYNAMIC, and the layers'
+    /// LAYERSERIES_COMPAT checked against the core layer's series.
+    fn parse_layers(
+        &mut self,
+        mut data: DataStore,
+        layerconf: &Path,
+    ) -> Result<DataStore, EvalError> {
+        let topdir = layerconf
+            .parent()
+            .and_then(Path::parent)
+            .unwrap_or(Path::new("/"));
+        data.set_var("TOPDIR", topdir.display().to_string())?;
+        self.evaluator
+            .handle(&data, &layerconf.display().to_string(), true)?;
+        if !data.get_var("BB_CACHEDIR")?.is_some_and(|v| v.is_truthy()) {
+            data.set_var("BB_CACHEDIR", "${TOPDIR}/cache")?;
+        }
+        let layers: Vec<String> = data
+            .get_var_str("BBLAYERS")?
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        if layers.is_empty() {
+            return Err(Self::fatal(
+                "The bblayers.conf file doesn't contain any BBLAYERS definition",
+            ));
+        }
+        data = data.create_copy();
+        let broken: Vec<&String> = layers.iter().filter(|l| !Path::new(l).is_dir()).collect();
+        if !broken.is_empty() {
+            return Err(Self::fatal(format!(
+                "The following layer directories do not exist:\n   {}\nPlease check BBLAYERS in {}",
+                broken
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n   "),
+                layerconf.display()
+            )));
+        }
+        let (series, compat_entries) = self.parse_layer_confs(&data, &layers)?;
+        data.del_var("LAYERDIR_RE");
+        data.del_var("LAYERDIR");
+        for (c, entries) in &compat_entries {
+            data.set_var(&format!("LAYERSERIES_COMPAT_{c}"), entries.join(" "))?;
+        }
+        let collections: Vec<String> = data
+            .get_var_str("BBFILE_COLLECTIONS")?
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        add_dynamic_bbfiles(&data, &collections)?;
+        for (i, c) in collections.iter().enumerate() {
+            if collections[i + 1..].contains(c) {
+                return Err(Self::fatal(format!(
+                    "Found duplicated BBFILE_COLLECTIONS '{c}', check bblayers.conf or layer.conf to fix it."
+                )));
+            }
+            let compat = compat_entries.get(c).cloned().unwrap_or_default();
+            if !compat.is_empty() && series.is_empty() {
+                return Err(Self::fatal(format!(
+                    "No core layer found to work with layer '{c}'. Missing entry in bblayers.conf?"
+                )));
+            }
+            if !compat.is_empty() && !compat.iter().any(|s| series.contains(s)) {
+                return Err(Self::fatal(format!(
+                    "Layer {c} is not compatible with the core layer which only supports these series: {} (layer is compatible with {})",
+                    series.join(" "),
+                    compat.join(" ")
+                )));
+            } else if compat.is_empty() && data.get_var("BB_WORKERCONTEXT")?.is_none() {
+                data.log(
+                    LogLevel::Warning,
+                    format!("Layer {c} should set LAYERSERIES_COMPAT_{c} in its conf/layer.conf file to list the core layer names it is compatible with."),
+                );
+            }
+        }
+        let mut sorted = series.clone();
+        sorted.sort();
+        sorted.dedup();
+        data.set_var("LAYERSERIES_CORENAMES", sorted.join(" "))?;
+        Ok(data)
+    }
+
+    /// Each layer's conf/layer.conf with LAYERDIR set: the core layer's series
+    /// (LAYERSERIES_CORENAMES) and each collection's LAYERSERIES_COMPAT, taken out of
+    /// `data`.
+    fn parse_layer_confs(
+        &mut self,
+        data: &DataStore,
+        layers: &[String],
+    ) -> Result<(Vec<String>, LayerCompat), EvalError> {
+        let mut layerseries: Option<Vec<String>> = None;
+        let mut compat_entries = LayerCompat::new();
+        for layer in layers {
+            let layer = layer.trim_end_matches('/');
+            data.set_var("LAYERDIR", layer)?;
+            data.set_var("LAYERDIR_RE", regex_escape(layer))?;
+            let conf = Path::new(layer).join("conf/layer.conf");
+            let before = data.get_var_str("BBFILE_COLLECTIONS")?.unwrap_or_default();
+            self.evaluator
+                .handle(data, &conf.display().to_string(), true)?;
+            let after = data.get_var_str("BBFILE_COLLECTIONS")?.unwrap_or_default();
+            for added in after.split_whitespace() {
+                if !before.split_whitespace().any(|c| c == added) {
+                    self.layer_dirs
+                        .push((added.to_owned(), PathBuf::from(layer)));
+                }
+            }
+            data.expand_var_ref("LAYERDIR")?;
+            data.expand_var_ref("LAYERDIR_RE")?;
+            let collections = data.get_var_str("BBFILE_COLLECTIONS")?.unwrap_or_default();
+            for c in collections.split_whitespace() {
+                let var = format!("LAYERSERIES_COMPAT_{c}");
+                if let Some(entry) = data.get_var_str(&var)?.filter(|s| !s.is_empty()) {
+                    let mut set: Vec<String> =
+                        entry.split_whitespace().map(str::to_owned).collect();
+                    set.sort();
+                    set.dedup();
+                    compat_entries.insert(c.to_owned(), set);
+                    data.del_var(&var);
+                }
+            }
+            if layerseries.as_ref().is_none_or(|s| s.is_empty()) {
+                let series: Vec<String> = data
+                    .get_var_str("LAYERSERIES_CORENAMES")?
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect();
+                if !series.is_empty() {
+                    data.del_var("LAYERSERIES_CORENAMES");
+                }
+                layerseries = Some(series);
+            }
+        }
+        Ok((layerseries.unwrap_or_default(), compat_entries))
     }
 
     /// `findConfigFile`: BBPATH entries, then the working directory and its parents.
@@ -965,6 +968,36 @@ fn regex_escape(s: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// Each collection's LAYERSERIES_COMPAT: the series it works with, sorted.
+type LayerCompat = BTreeMap<String, Vec<String>>;
+
+/// BBFILES_DYNAMIC: each `collection:pattern` entry's pattern added to BBFILES when the
+/// collection is there (`!collection:` when it is not).
+fn add_dynamic_bbfiles(data: &DataStore, collections: &[String]) -> Result<(), EvalError> {
+    let dynamic = data.get_var_str("BBFILES_DYNAMIC")?.unwrap_or_default();
+    let mut invalid = Vec::new();
+    for entry in dynamic.split_whitespace() {
+        let Some((layer, pattern)) = entry.split_once(':') else {
+            invalid.push(entry.to_owned());
+            continue;
+        };
+        let (invert, layer) = match layer.strip_prefix('!') {
+            Some(rest) => (true, rest),
+            None => (false, layer),
+        };
+        if collections.iter().any(|c| c == layer) != invert {
+            data.append_var("BBFILES", &format!(" {pattern}"))?;
+        }
+    }
+    if !invalid.is_empty() {
+        return Err(Cooker::fatal(format!(
+            "BBFILES_DYNAMIC entries must be of the form {{!}}<collection name>:<filename pattern>, not:\n    {}",
+            invalid.join("\n    ")
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
