@@ -42,12 +42,7 @@ impl LayerCollection {
 /// The layer collections in BitBake's `bbfile_config_priorities` order (patterns sorted
 /// in reverse, so that a nested layer's longer pattern is tried first).
 pub fn layer_collections(d: &DataStore) -> Result<Vec<LayerCollection>, DataError> {
-    let names: Vec<String> = d
-        .get_var_str("BBFILE_COLLECTIONS")?
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect();
+    let names: Vec<String> = d.get_var_words("BBFILE_COLLECTIONS")?;
     let mut explicit = std::collections::BTreeMap::new();
     let mut depends = std::collections::BTreeMap::new();
     let mut min_priority = 0;
@@ -171,12 +166,7 @@ pub fn file_collection<'c>(
 pub fn collect_recipe_files(d: &DataStore) -> Result<RecipeFiles, DataError> {
     let collections = layer_collections(d)?;
     let priority = |entry: &str| bbfile_priority(&collections, entry).0;
-    let mut entries: Vec<String> = d
-        .get_var_str("BBFILES")?
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect();
+    let mut entries: Vec<String> = d.get_var_words("BBFILES")?;
     // A stable sort, lowest priority first, as Python's list.sort.
     entries.sort_by_key(|e| priority(e));
     let mut files: Vec<PathBuf> = Vec::new();

@@ -246,12 +246,7 @@ impl<'e> Cooker<'e> {
         if !data.get_var("BB_CACHEDIR")?.is_some_and(|v| v.is_truthy()) {
             data.set_var("BB_CACHEDIR", "${TOPDIR}/cache")?;
         }
-        let layers: Vec<String> = data
-            .get_var_str("BBLAYERS")?
-            .unwrap_or_default()
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect();
+        let layers: Vec<String> = data.get_var_words("BBLAYERS")?;
         if layers.is_empty() {
             return Err(Self::fatal(
                 "The bblayers.conf file doesn't contain any BBLAYERS definition",
@@ -276,12 +271,7 @@ impl<'e> Cooker<'e> {
         for (c, entries) in &compat_entries {
             data.set_var(&format!("LAYERSERIES_COMPAT_{c}"), entries.join(" "))?;
         }
-        let collections: Vec<String> = data
-            .get_var_str("BBFILE_COLLECTIONS")?
-            .unwrap_or_default()
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect();
+        let collections: Vec<String> = data.get_var_words("BBFILE_COLLECTIONS")?;
         add_dynamic_bbfiles(&data, &collections)?;
         for (i, c) in collections.iter().enumerate() {
             if collections[i + 1..].contains(c) {
@@ -355,12 +345,7 @@ impl<'e> Cooker<'e> {
                 }
             }
             if layerseries.as_ref().is_none_or(|s| s.is_empty()) {
-                let series: Vec<String> = data
-                    .get_var_str("LAYERSERIES_CORENAMES")?
-                    .unwrap_or_default()
-                    .split_whitespace()
-                    .map(str::to_owned)
-                    .collect();
+                let series: Vec<String> = data.get_var_words("LAYERSERIES_CORENAMES")?;
                 if !series.is_empty() {
                     data.del_var("LAYERSERIES_CORENAMES");
                 }
@@ -826,12 +811,7 @@ fn anonymous_function_name(d: &DataStore, function: &str) -> String {
 /// virtual provider become its PREFERRED_PROVIDER. DEPENDS is always rewritten.
 fn virtual_recipe_providers(d: &DataStore, tasks: &[String]) -> Result<(), EvalError> {
     let depends = d.get_var_str("DEPENDS")?.unwrap_or_default();
-    let virtual_providers: Vec<String> = d
-        .get_var_str("BB_RECIPE_VIRTUAL_PROVIDERS")?
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect();
+    let virtual_providers: Vec<String> = d.get_var_words("BB_RECIPE_VIRTUAL_PROVIDERS")?;
     let mut new = Vec::new();
     for dep in depends.split_whitespace() {
         if virtual_providers.iter().any(|v| v == dep) {

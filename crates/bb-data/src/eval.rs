@@ -752,12 +752,7 @@ impl Evaluator {
     ) -> Result<(), EvalError> {
         let classes = d.expand(classes)?;
         for class in classes.split_whitespace() {
-            let defer: Vec<String> = d
-                .get_var_str("BB_DEFER_BBCLASSES")?
-                .unwrap_or_default()
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect();
+            let defer: Vec<String> = d.get_var_words("BB_DEFER_BBCLASSES")?;
             if !deferred && defer.iter().any(|c| c == class) {
                 inherit_defer(d, class, file, line)?;
                 continue;
@@ -819,12 +814,7 @@ impl Evaluator {
         }
         let fragments = d.get_var_str(variable)?.unwrap_or_default();
         let layers = d.get_var_str("BBLAYERS")?.unwrap_or_default();
-        let flagged: Vec<String> = d
-            .get_var_str(flagged_list)?
-            .unwrap_or_default()
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect();
+        let flagged: Vec<String> = d.get_var_words(flagged_list)?;
         let builtins: Vec<(String, String)> = d
             .get_var_str(builtins_var)?
             .unwrap_or_default()

@@ -78,6 +78,16 @@ impl DataStore {
         Rc::as_ptr(&self.inner) as *const () as usize
     }
 
+    /// The words of `var`'s expanded value (none when it is unset).
+    pub(crate) fn get_var_words(&self, var: &str) -> Result<Vec<String>, DataError> {
+        Ok(self
+            .get_var_str(var)?
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect())
+    }
+
     /// `d.getVar(var)` as a string (`None` when unset).
     pub fn get_var_str(&self, var: &str) -> Result<Option<String>, DataError> {
         Ok(self.get_var(var)?.map(Value::into_string))
