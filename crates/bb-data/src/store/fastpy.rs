@@ -554,7 +554,8 @@ fn with_feature_value<T>(
 }
 
 /// `Ok(None)` where python would raise (or do what this module does not): python then
-/// evaluates the expression itself.
+/// evaluates the expression itself. One arm per kind of expression, each python's
+/// semantics for it: an interpreter's dispatch, read arm by arm, hence its length.
 fn evaluate(d: &DataStore, expr: &Expr) -> Result<Option<Py>, DataError> {
     let value = |e: &Expr| evaluate(d, e);
     Ok(Some(match expr {

@@ -530,31 +530,13 @@ impl DataStore {
         let mut removes: BTreeSet<String> = BTreeSet::new();
 
         // An active override variant replaces the value (and carries its removes).
-        if content && !read.parsing {
-            let has_variants = self.inner.borrow().overridedata.contains_key(var);
-            if has_variants {
-                self.need_overrides()?;
-                let winner = {
-                    let inner = self.inner.borrow();
-                    let variants = inner.overridedata.get(var);
-                    variants.and_then(|variants| inner.override_winner(variants))
-                };
-                if let Some(winner) = winner {
-                    let (winning, parsed) = self.read(
-                        &winner,
-                        CONTENT,
-                        Read {
-                            expand: false,
-                            noweakdefault: false,
-                            parsing: false,
-                            retparser: true,
-                        },
-                    )?;
-                    value = winning;
-                    if let Some(carried) = parsed.and_then(|p| p.removes.clone()) {
-                        removes = carried;
-                    }
-                }
+        if content
+            && !read.parsing
+            && let Some((winning, parsed)) = self.winning_override(var)?
+        {
+            value = winning;
+            if let Some(carried) = parsed.and_then(|p| p.removes.clone()) {
+                removes = carried;
             }
         }
 
@@ -635,36 +617,7 @@ impl DataStore {
             if !removes.is_empty()
                 && let Some(parsed) = parsed.as_mut()
             {
-                let mut expanded: Vec<(String, Vec<String>)> = Vec::new();
-                for r in &removes {
-                    let words = self
-                        .expand(r)?
-                        .split_whitespace()
-                        .map(str::to_owned)
-                        .collect();
-                    expanded.push((r.clone(), words));
-                }
-                let current = parsed
-                    .value
-                    .as_ref()
-                    .map(|v| v.to_string())
-                    .unwrap_or_default();
-                let mut applied = BTreeSet::new();
-                let mut kept = String::with_capacity(current.len());
-                for piece in split_keep_whitespace(&current) {
-                    let mut skip = false;
-                    for (r, words) in &expanded {
-                        if words.iter().any(|w| w == piece) {
-                            applied.insert(r.clone());
-                            skip = true;
-                        }
-                    }
-                    if !skip {
-                        kept.push_str(piece);
-                    }
-                }
-                parsed.removes = Some(applied);
-                parsed.value = Some(Value::Str(kept));
+                self.apply_removes(parsed, &removes)?;
             }
         }
 
@@ -692,6 +645,75 @@ impl DataStore {
                 .insert(cachename.to_owned(), parsed.clone());
         }
         Ok((value, parsed))
+    }
+
+    /// The read of `var`'s winning override variant, if one is active (its expansion
+    /// carries its removes).
+    fn winning_override(&self, var: &str) -> Result<Option<RawAndParsed>, DataError> {
+        if !self.inner.borrow().overridedata.contains_key(var) {
+            return Ok(None);
+        }
+        self.need_overrides()?;
+        let winner = {
+            let inner = self.inner.borrow();
+            let variants = inner.overridedata.get(var);
+            variants.and_then(|variants| inner.override_winner(variants))
+        };
+        let Some(winner) = winner else {
+            return Ok(None);
+        };
+        let read = self.read(
+            &winner,
+            CONTENT,
+            Read {
+                expand: false,
+                noweakdefault: false,
+                parsing: false,
+                retparser: true,
+            },
+        )?;
+        Ok(Some(read))
+    }
+
+    /// `:remove`: every word of the expanded value equal to a word of an expanded remove
+    /// is dropped (whitespace between the others kept); `parsed` records which removes
+    /// applied.
+    fn apply_removes(
+        &self,
+        parsed: &mut Parsed,
+        removes: &BTreeSet<String>,
+    ) -> Result<(), DataError> {
+        let mut expanded: Vec<(String, Vec<String>)> = Vec::new();
+        for r in removes {
+            let words = self
+                .expand(r)?
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect();
+            expanded.push((r.clone(), words));
+        }
+        let current = parsed
+            .value
+            .as_ref()
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        let mut applied = BTreeSet::new();
+        let mut kept = String::with_capacity(current.len());
+        for piece in split_keep_whitespace(&current) {
+            let mut skip = false;
+            for (r, words) in &expanded {
+                if words.iter().any(|w| w == piece) {
+                    applied.insert(r.clone());
+                    skip = true;
+                }
+            }
+            if !skip {
+                kept.push_str(piece);
+            }
+        }
+        parsed.removes = Some(applied);
+        parsed.value = Some(Value::Str(kept));
+        Ok(())
     }
 
     /// `d.setVarFilter(var, expression)`: expanded reads of `var` (and its override
