@@ -6,7 +6,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use bb_data::{DataError, DataStore, PythonHost};
+use bb_data::{DataError, DataStore, EvalError, PythonHost};
 
 /// The flags of a task (or function) that say how it runs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -272,13 +272,16 @@ pub(crate) fn replace_symlink(link: &Path, target: &Path) -> io::Result<()> {
 }
 
 /// Why a task run in this process failed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum TaskError {
     /// A datastore error (expansion, `bb.fatal`).
-    Data(String),
+    #[error(transparent)]
+    Data(#[from] DataError),
     /// Python code raised.
-    Python(String),
+    #[error(transparent)]
+    Python(EvalError),
     /// A shell function exited non-zero.
+    #[error("Execution of '{}' failed with exit code {code}", run_file.display())]
     Shell {
         /// Its run file.
         run_file: PathBuf,
@@ -286,24 +289,9 @@ pub enum TaskError {
         code: i32,
     },
     /// A file operation failed.
-    Io(io::Error),
+    #[error(transparent)]
+    Io(#[from] io::Error),
 }
-
-impl std::fmt::Display for TaskError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            TaskError::Data(m) | TaskError::Python(m) => f.write_str(m),
-            TaskError::Shell { run_file, code } => write!(
-                f,
-                "Execution of '{}' failed with exit code {code}",
-                run_file.display()
-            ),
-            TaskError::Io(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for TaskError {}
 
 impl TaskError {
     /// Whether trying again may succeed: an I/O error, not a failing command.
@@ -322,7 +310,7 @@ pub fn exec_task(
     python: &dyn PythonHost,
     tag: &str,
 ) -> Result<(), TaskError> {
-    let data = |e: DataError| TaskError::Data(e.to_string());
+    let data = TaskError::Data;
     let flags = TaskFlags::read(d, task).map_err(data)?;
     let temp = PathBuf::from(d.get_var_str("T").map_err(data)?.unwrap_or_default());
     for func in flags
@@ -339,7 +327,7 @@ pub fn exec_task(
             }
             python
                 .exec(d, &format!("bb.build.exec_func({func:?}, d)"))
-                .map_err(|e| TaskError::Python(e.to_string()))?;
+                .map_err(TaskError::Python)?;
             for record in d.take_log() {
                 if let Some(line) = record.line() {
                     println!("{line}");

@@ -196,27 +196,18 @@ impl Outcome {
 }
 
 /// Why a command could not be run in a sandbox.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
     /// The machine does not allow what the sandbox needs (namespaces, a controller).
+    #[error("sandbox not available: {0}")]
     Unsupported(String),
     /// Setting the sandbox up failed.
+    #[error("sandbox setup failed: {0}")]
     Setup(String),
     /// Starting or waiting for the process failed.
-    Io(io::Error),
+    #[error("sandbox: {0}")]
+    Io(#[source] io::Error),
 }
-
-impl fmt::Display for SandboxError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SandboxError::Unsupported(why) => write!(f, "sandbox not available: {why}"),
-            SandboxError::Setup(why) => write!(f, "sandbox setup failed: {why}"),
-            SandboxError::Io(e) => write!(f, "sandbox: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for SandboxError {}
 
 /// What the stages inside need: the configuration, where to report, which cgroups to
 /// join.
@@ -250,10 +241,10 @@ pub fn enter_if_requested() {
 }
 
 /// What this machine allows.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Probe {
     /// Whether namespaces work here (`Err` with the reason if not).
-    pub namespaces: Result<(), String>,
+    pub namespaces: Result<(), SandboxError>,
     /// The cgroup controllers available for limits.
     pub cgroups: CgroupSupport,
 }
@@ -268,11 +259,11 @@ pub fn cgroup_support() -> CgroupSupport {
 pub fn probe() -> Probe {
     let namespaces = match run(&Config::with_host_system()) {
         Ok(outcome) if outcome.success() => Ok(()),
-        Ok(outcome) => Err(format!(
+        Ok(outcome) => Err(SandboxError::Unsupported(format!(
             "a sandboxed /bin/true ended with {}",
             outcome.describe()
-        )),
-        Err(e) => Err(e.to_string()),
+        ))),
+        Err(e) => Err(e),
     };
     Probe {
         namespaces,

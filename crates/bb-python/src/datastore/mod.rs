@@ -43,6 +43,9 @@ pub(crate) fn with_current<T>(d: &DataStore, f: impl FnOnce() -> T) -> T {
     result
 }
 
+/// Python's logging: into the log of the datastore being worked on, which its caller
+/// prints; with none (module-level code of a library, say), straight to standard error,
+/// as BitBake's logger would print it (in a task process that is the task's log).
 fn log(level: LogLevel, message: String) {
     let current = CURRENT.with(|c| c.borrow().last().cloned());
     match current {
