@@ -67,7 +67,7 @@ pub fn layer_collections(d: &DataStore) -> Result<Vec<LayerCollection>, DataErro
             // Only layers that are enabled count (a missing dependency is an error that
             // BitBake reports separately).
             deps.extend(
-                crate::explode_deps(&text)
+                crate::info::explode_deps(&text)
                     .into_iter()
                     .filter(|dep| names.contains(dep)),
             );

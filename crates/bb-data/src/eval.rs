@@ -1020,7 +1020,7 @@ fn check_dependency(files: &FileStates, d: &DataStore, path: &Path) -> Result<bo
 }
 
 /// `inherit_defer`: queued in `__BBDEFINHERITS` until finalisation.
-pub fn inherit_defer(
+pub(crate) fn inherit_defer(
     d: &DataStore,
     expression: &str,
     file: &str,

@@ -75,7 +75,7 @@ pub struct RecipeInfo {
 
 /// `bb.utils.explode_deps`: the names of a dependency list, version constraints
 /// (`(>= 1.0)`) dropped.
-pub fn explode_deps(text: &str) -> Vec<String> {
+pub(crate) fn explode_deps(text: &str) -> Vec<String> {
     let mut names = Vec::new();
     let mut in_version = false;
     for word in text.split_whitespace() {

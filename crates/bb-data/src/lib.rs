@@ -53,10 +53,10 @@ pub use collect::{
 pub use cooker::{Cooker, CookerConfig, ParsedRecipe, abspath};
 pub use deps::{Signatures, VarDeps};
 pub use emit::{emit_environment, emit_function, emit_variable};
-pub use eval::{EvalError, Evaluator, PythonHost, add_task, del_task, inherit_defer};
+pub use eval::{EvalError, Evaluator, PythonHost, add_task, del_task};
 pub use event::{CookerEvent, Handler};
 pub use history::{Event, Origin};
-pub use info::{RecipeInfo, TaskInfo, explode_deps};
+pub use info::{RecipeInfo, TaskInfo};
 pub use shell::{ShellSyntaxError, shell_execs};
 pub use stamp::{FileStamp, collection_vars, provider_vars, python_library_files};
 pub use store::{DataStore, Frozen, Value, to_boolean};

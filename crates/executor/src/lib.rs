@@ -80,7 +80,5 @@ pub use model::{
 };
 pub use outputs::{OutputError, capture, restore};
 pub use plan::{PlanError, PlanInputs, SandboxPolicy, SizeError, TaskProcess, parse_size, plan};
-pub use script::{
-    Builtin, TaskError, TaskFlags, exec_task, shell_script, trivial_commands, write_run_file,
-};
+pub use script::{Builtin, TaskError, TaskFlags, exec_task, shell_script, trivial_commands};
 pub use signature::{SignatureError, base_hash};

@@ -248,7 +248,12 @@ pub fn shell_script(d: &DataStore, func: &str, cwd: Option<&Path>) -> Result<Str
 }
 
 /// Writes a run file, executable, and points the `run.FUNC` symlink at it.
-pub fn write_run_file(temp: &Path, func: &str, tag: &str, script: &str) -> io::Result<PathBuf> {
+pub(crate) fn write_run_file(
+    temp: &Path,
+    func: &str,
+    tag: &str,
+    script: &str,
+) -> io::Result<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     fs::create_dir_all(temp)?;
     let path = temp.join(format!("run.{func}.{tag}"));
