@@ -15,16 +15,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let workspace = Workspace::new(Some(dir.as_ref()))?;
     let mut recipes =
         Recipes::new(workspace.parse_recipes(&ParseOptions::with_infos(), &mut NoObserver)?);
-    // A task graph reads every reachable recipe's tasks and dependencies.
-    recipes.decode_all()?;
     let mut notices = Vec::new();
-    let graph = taskgraph::resolve_targets(
-        recipes.cache(),
-        &recipes.parsed.provider_vars,
-        std::slice::from_ref(target),
-        None,
-        &mut notices,
-    )?;
+    // Decodes the tasks of the recipes the target may reach, then resolves it.
+    let graph = recipes.task_graph(std::slice::from_ref(target), None, &mut notices)?;
     for notice in &notices {
         eprintln!("{}: {}", notice.level.name(), notice.message);
     }

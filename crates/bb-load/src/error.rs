@@ -65,6 +65,9 @@ pub enum LoadError {
     /// No recipe provides the target, or only skipped ones do.
     #[error(transparent)]
     Resolve(#[from] taskgraph::ResolveError),
+    /// The targets' task graph could not be made.
+    #[error(transparent)]
+    Target(#[from] taskgraph::TargetError),
     /// No recipe provides the target.
     #[error("Nothing PROVIDES '{name}'")]
     NothingProvides {

@@ -3,7 +3,12 @@
 
 use std::path::PathBuf;
 
-use taskgraph::{FileId, Notice, ProviderSettings, Recipe, RecipeCache, TaskData};
+use std::collections::HashSet;
+
+use taskgraph::{
+    FileId, Notice, ProviderSettings, Recipe, RecipeCache, ResolveError, TargetError, TaskData,
+    TaskGraph,
+};
 
 use crate::cache::CachedRecipe;
 use crate::{LoadError, ParsedRecipes, RecipeTarget};
@@ -13,7 +18,8 @@ use crate::{LoadError, ParsedRecipes, RecipeTarget};
 ///
 /// A variant's tasks and dependencies (most of what a parse keeps of it) are decoded when
 /// a command reaches it: [`Recipes::resolve`] decodes the providers of the name it
-/// resolves, [`Recipes::decode_all`] every variant (task graphs need that).
+/// resolves, [`Recipes::task_graph`] the recipes its targets may need,
+/// [`Recipes::decode_all`] every variant (for code that walks all recipes' tasks).
 #[derive(Debug)]
 pub struct Recipes {
     cache: RecipeCache,
@@ -68,7 +74,7 @@ impl Recipes {
             for (at, variant) in extended.into_iter().chain(plain) {
                 let name = taskgraph::virtual_name(&file, &variant.name);
                 let skipped = variant.skipped.is_some();
-                cache.add(Recipe {
+                cache.add_summary(Recipe {
                     file: name.clone(),
                     info: std::mem::take(&mut variant.providers),
                     priority,
@@ -103,6 +109,85 @@ impl Recipes {
         for at in 0..self.undecoded.len() {
             self.decode(at)?;
         }
+        Ok(())
+    }
+
+    /// The task graph of `targets` ([`taskgraph::resolve_targets`]: `name` or
+    /// `name:do_task`, the others running `default_task`, else BB_DEFAULT_TASK, else
+    /// `build`). The recipes it may reach are decoded first: every provider of each name
+    /// the targets depend on (DEPENDS, RDEPENDS, RRECOMMENDS, the tasks' `[depends]` and
+    /// `[rdepends]`), transitively. Should resolving reach another one, every recipe is
+    /// decoded and the graph made again: never a graph of recipes without their tasks.
+    pub fn task_graph(
+        &mut self,
+        targets: &[String],
+        default_task: Option<&str>,
+        notices: &mut Vec<Notice>,
+    ) -> Result<TaskGraph, LoadError> {
+        let _span = tracing::info_span!("task_graph", targets = targets.len()).entered();
+        self.decode_reachable(targets)?;
+        let before = notices.len();
+        let vars = &self.parsed.provider_vars;
+        match taskgraph::resolve_targets(&self.cache, vars, targets, default_task, notices) {
+            Err(TargetError::Resolve(ResolveError::Incomplete(file))) => {
+                tracing::warn!(
+                    file,
+                    "a recipe reached was not decoded: decoding every recipe"
+                );
+                notices.truncate(before);
+                self.decode_all()?;
+                let vars = &self.parsed.provider_vars;
+                Ok(taskgraph::resolve_targets(
+                    &self.cache,
+                    vars,
+                    targets,
+                    default_task,
+                    notices,
+                )?)
+            }
+            graph => Ok(graph?),
+        }
+    }
+
+    /// Decodes the recipes `targets` may reach (see [`Recipes::task_graph`]).
+    fn decode_reachable(&mut self, targets: &[String]) -> Result<(), LoadError> {
+        // (name, whether it is a runtime name)
+        let mut names: Vec<(String, bool)> = targets
+            .iter()
+            .map(|t| {
+                (
+                    t.split_once(":do_")
+                        .map_or(t.as_str(), |(n, _)| n)
+                        .to_owned(),
+                    false,
+                )
+            })
+            .collect();
+        let mut seen_names = HashSet::new();
+        let mut visited = HashSet::new();
+        while let Some((name, runtime)) = names.pop() {
+            if !seen_names.insert((name.clone(), runtime)) {
+                continue;
+            }
+            let providers = if runtime {
+                self.cache.runtime_providers(&name)
+            } else {
+                self.cache.providers_of(&name).to_vec()
+            };
+            for id in providers {
+                if !visited.insert(id) {
+                    continue;
+                }
+                if let Some(&at) = self.recipe_of.get(&id) {
+                    self.decode(at)?;
+                }
+                dependency_names(&self.cache.recipe(id).info, &mut names);
+            }
+        }
+        tracing::debug!(
+            recipes = visited.len(),
+            "decoded the recipes the targets may reach"
+        );
         Ok(())
     }
 
@@ -185,5 +270,28 @@ impl Recipes {
             file,
             variant: variant.to_owned(),
         })
+    }
+}
+
+/// The names `info` depends on, each with whether it is a runtime name: DEPENDS, RDEPENDS
+/// and RRECOMMENDS (of the recipe and of each package), and the names of its tasks'
+/// `[depends]` and `[rdepends]` (`name:do_task`).
+fn dependency_names(info: &bb_data::RecipeInfo, names: &mut Vec<(String, bool)>) {
+    names.extend(info.depends.iter().map(|n| (n.clone(), false)));
+    let runtime = info
+        .rdepends
+        .iter()
+        .chain(&info.rrecommends)
+        .chain(info.rdepends_pkg.values().flatten())
+        .chain(info.rrecommends_pkg.values().flatten());
+    names.extend(runtime.map(|n| (n.clone(), true)));
+    for task in &info.tasks {
+        for (flag, runtime) in [("depends", false), ("rdepends", true)] {
+            for word in task.flag_words(flag) {
+                if let Some((name, _)) = word.split_once(':') {
+                    names.push((name.to_owned(), runtime));
+                }
+            }
+        }
     }
 }

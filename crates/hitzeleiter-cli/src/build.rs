@@ -17,7 +17,7 @@ use bb_load::{Recipes, Session};
 use taskgraph::with_do;
 
 use crate::graph::resolve;
-use crate::load::{BuildDir, Reporting, load_recipes};
+use crate::load::{BuildDir, Reporting, index_recipes};
 
 #[derive(Args)]
 pub(crate) struct BuildArgs {
@@ -62,7 +62,7 @@ fn var(d: &DataStore, name: &str) -> Result<String, String> {
 }
 
 /// The graph's targets, plus `--runall` tasks for every recipe of the graph.
-fn with_runall(recipes: &Recipes, args: &BuildArgs) -> Result<Vec<String>, String> {
+fn with_runall(recipes: &mut Recipes, args: &BuildArgs) -> Result<Vec<String>, String> {
     let mut targets = args.targets.clone();
     if args.runall.is_empty() {
         return Ok(targets);
@@ -250,9 +250,9 @@ fn failure_report(jobs: &[Job], failure: &Failure, log_lines: usize) -> String {
 /// `hitzeleiter build`.
 pub(crate) fn build(args: &BuildArgs, build: &BuildDir) -> ExitCode {
     let run = || -> Result<bool, String> {
-        let recipes = load_recipes(build, Reporting::ALL)?;
-        let targets = with_runall(&recipes, args)?;
-        let (graph, errors) = resolve(&recipes, &targets, args.task.as_deref())?;
+        let mut recipes = index_recipes(build, Reporting::ALL)?;
+        let targets = with_runall(&mut recipes, args)?;
+        let (graph, errors) = resolve(&mut recipes, &targets, args.task.as_deref())?;
         if errors {
             return Err("the task graph could not be built".into());
         }

@@ -9,7 +9,7 @@ use clap::Args;
 use serde_json::json;
 use taskgraph::TaskGraph;
 
-use crate::load::{BuildDir, Reporting, load_recipes, print_notices};
+use crate::load::{BuildDir, Reporting, index_recipes, print_notices};
 use crate::metadata::Format;
 
 #[derive(Args)]
@@ -36,18 +36,12 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
 /// else BB_DEFAULT_TASK, else `build`), as BitBake's runqueue builds it. Notices are
 /// printed; the flag says whether one was an error.
 pub(crate) fn resolve(
-    recipes: &Recipes,
+    recipes: &mut Recipes,
     targets: &[String],
     default_task: Option<&str>,
 ) -> Result<(TaskGraph, bool), String> {
     let mut notices = Vec::new();
-    let graph = taskgraph::resolve_targets(
-        recipes.cache(),
-        &recipes.parsed.provider_vars,
-        targets,
-        default_task,
-        &mut notices,
-    );
+    let graph = recipes.task_graph(targets, default_task, &mut notices);
     let errors = print_notices(&notices);
     Ok((graph.map_err(|e| e.to_string())?, errors))
 }
@@ -55,9 +49,9 @@ pub(crate) fn resolve(
 /// `hitzeleiter graph`: `bitbake -g TARGET…`.
 pub(crate) fn graph(args: &GraphArgs, build: &BuildDir) -> ExitCode {
     let run = || -> Result<bool, String> {
-        let recipes = load_recipes(build, Reporting::ALL)?;
+        let mut recipes = index_recipes(build, Reporting::ALL)?;
+        let (graph, errors) = resolve(&mut recipes, &args.targets, args.task.as_deref())?;
         let cache = recipes.cache();
-        let (graph, errors) = resolve(&recipes, &args.targets, args.task.as_deref())?;
         let pns = graph.pns(cache);
         let mut buildlist: String = pns.iter().map(|pn| format!("{pn}\n")).collect();
         if buildlist.is_empty() {

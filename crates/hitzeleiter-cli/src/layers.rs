@@ -12,7 +12,7 @@ use crate::finish;
 use bb_load::Recipes;
 use taskgraph::real_file;
 
-use crate::load::{BuildDir, Reporting, load_recipes};
+use crate::load::{BuildDir, Reporting, index_recipes, load_recipes};
 use crate::metadata::Format;
 
 #[derive(Args)]
@@ -68,7 +68,7 @@ fn layer_of(recipes: &Recipes, file: &str) -> String {
 
 /// `hitzeleiter show-layers`.
 pub(crate) fn show_layers(args: &ShowLayersArgs, build: &BuildDir) -> ExitCode {
-    finish(load_recipes(build, Reporting::ALL).map(|recipes| {
+    finish(index_recipes(build, Reporting::ALL).map(|recipes| {
         let parsed = &recipes.parsed;
         let dir_of = |name: &str| {
             parsed
@@ -114,7 +114,13 @@ fn version_text(pe: &str, pv: &str) -> String {
 
 /// `hitzeleiter show-recipes`: bitbake-layers' `list_recipes`.
 pub(crate) fn show_recipes(args: &ShowRecipesArgs, build: &BuildDir) -> ExitCode {
-    finish(load_recipes(build, Reporting::ALL).and_then(|recipes| list_recipes(args, &recipes)))
+    // Only `-i` reads more of a recipe than its provider fields: the classes it inherits.
+    let load = if args.inherits.is_some() {
+        load_recipes
+    } else {
+        index_recipes
+    };
+    finish(load(build, Reporting::ALL).and_then(|recipes| list_recipes(args, &recipes)))
 }
 
 fn list_recipes(args: &ShowRecipesArgs, recipes: &Recipes) -> Result<String, String> {
@@ -258,7 +264,7 @@ fn list_recipes(args: &ShowRecipesArgs, recipes: &Recipes) -> Result<String, Str
 
 /// `hitzeleiter show-appends`: the bbappends applied to each recipe file.
 pub(crate) fn show_appends(args: &ShowAppendsArgs, build: &BuildDir) -> ExitCode {
-    finish(load_recipes(build, Reporting::ALL).map(|recipes| {
+    finish(index_recipes(build, Reporting::ALL).map(|recipes| {
         let appends = &recipes.parsed.files.appends;
         let cache = recipes.cache();
         let mut groups: Vec<(String, Vec<String>)> = Vec::new();

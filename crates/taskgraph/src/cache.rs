@@ -68,6 +68,8 @@ impl DynamicPackages {
 #[derive(Debug, Default)]
 pub struct RecipeCache {
     pub(crate) recipes: Vec<Recipe>,
+    /// Whether each variant has its tasks and dependencies ([`RecipeCache::add_summary`]).
+    complete: Vec<bool>,
     pub(crate) by_file: FxHashMap<String, FileId>,
     pub(crate) skipped: Vec<Recipe>,
     /// PN → its files, in the order they were added.
@@ -105,6 +107,19 @@ impl RecipeCache {
 
     /// Adds a variant, as `CoreRecipeInfo.add_cacheData` (skipped ones go to the skip list).
     pub fn add(&mut self, recipe: Recipe) {
+        self.insert(recipe, true);
+    }
+
+    /// Adds a variant whose info has only the fields [`RecipeCache::add`] indexes (PN,
+    /// versions, PROVIDES, packages, …): a loader that decodes a variant's tasks and
+    /// dependencies only when a command reaches it gives them with
+    /// [`RecipeCache::complete`]. Resolving tasks of a variant left so is an error
+    /// ([`crate::ResolveError::Incomplete`]), never a variant without tasks.
+    pub fn add_summary(&mut self, recipe: Recipe) {
+        self.insert(recipe, false);
+    }
+
+    fn insert(&mut self, recipe: Recipe, complete: bool) {
         if recipe.info.skipped.is_some() {
             self.skipped.push(recipe);
             return;
@@ -153,6 +168,7 @@ impl RecipeCache {
             }
         }
         self.recipes.push(recipe);
+        self.complete.push(complete);
     }
 
     /// The variant with index `id`.
@@ -166,12 +182,16 @@ impl RecipeCache {
         self.providers.get(name).map_or(&[], Vec::as_slice)
     }
 
-    /// Gives variant `id` the whole of its info: a loader may add a variant with only the
-    /// fields [`RecipeCache::add`] indexes (PN, versions, PROVIDES, packages, …) and its
-    /// tasks and dependencies when a command reaches it. The indexes are kept: `info` must
-    /// provide what the one added did.
+    /// Gives variant `id`, added with [`RecipeCache::add_summary`], the whole of its info.
+    /// The indexes are kept: `info` must provide what the one added did.
     pub fn complete(&mut self, id: FileId, info: RecipeInfo) {
         self.recipes[id.index()].info = info;
+        self.complete[id.index()] = true;
+    }
+
+    /// Whether variant `id` has its tasks and dependencies.
+    pub fn is_complete(&self, id: FileId) -> bool {
+        self.complete[id.index()]
     }
 
     /// The variant BitBake calls `file` (`virtual:native:/…/x.bb` for a variant).

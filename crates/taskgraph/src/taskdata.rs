@@ -29,12 +29,18 @@ pub enum ResolveError {
     NoProvider(String),
     /// A task's dependency flag is malformed.
     BadFlag(String),
+    /// A recipe variant was reached whose tasks and dependencies were never given
+    /// ([`RecipeCache::add_summary`] without [`RecipeCache::complete`]): the variant.
+    Incomplete(String),
 }
 
 impl std::fmt::Display for ResolveError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ResolveError::NoProvider(m) | ResolveError::BadFlag(m) => f.write_str(m),
+            ResolveError::Incomplete(file) => {
+                write!(f, "{file}: its tasks and dependencies were not loaded")
+            }
         }
     }
 }
@@ -112,6 +118,9 @@ impl TaskData {
 
     /// Adds a recipe's tasks and notes what it depends on (`add_tasks`).
     fn add_tasks(&mut self, cache: &RecipeCache, file: FileId) -> Result<(), ResolveError> {
+        if !cache.is_complete(file) {
+            return Err(ResolveError::Incomplete(cache.recipe(file).file.clone()));
+        }
         if !self.seen_files.insert(file) {
             return Ok(());
         }
@@ -325,7 +334,7 @@ impl TaskData {
         name: &str,
     ) -> Result<(), ResolveError> {
         if let Err(err) = self.add_provider_internal(cache, vars, name) {
-            if self.halt || matches!(err, ResolveError::BadFlag(_)) {
+            if self.halt || !matches!(err, ResolveError::NoProvider(_)) {
                 return Err(err);
             }
             self.notice(Level::Error, err.to_string());

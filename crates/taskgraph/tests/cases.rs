@@ -1,5 +1,6 @@
 //! Data-driven cases: `testdata/taskgraph/CASE/case.json` (recipes as `RecipeInfo` fields,
-//! configuration variables, command-line targets) resolved with `resolve_targets`, and the
+//! `"summary_only": true` for one added with `RecipeCache::add_summary`, configuration
+//! variables, command-line targets) resolved with `resolve_targets`, and the
 //! notices and `task-depends.dot` compared with `expected.txt`. `UPDATE_EXPECT=1` rewrites
 //! the expectations.
 
@@ -47,11 +48,17 @@ fn run(case: &Value, common_tasks: &Value) -> String {
     let mut notices = Vec::new();
     let mut cache = RecipeCache::new(ProviderSettings::from_variables(&vars, &mut notices));
     for recipe in case["recipes"].as_array().expect("recipes") {
-        cache.add(Recipe {
+        let recipe_entry = Recipe {
             file: recipe["file"].as_str().expect("file").to_owned(),
             info: info(&recipe["info"], tasks),
             priority: recipe.get("priority").and_then(Value::as_i64).unwrap_or(5),
-        });
+        };
+        // A loader's summary: indexed for providers, its tasks never given.
+        if recipe.get("summary_only").and_then(Value::as_bool) == Some(true) {
+            cache.add_summary(recipe_entry);
+        } else {
+            cache.add(recipe_entry);
+        }
     }
     let targets: Vec<String> = case["targets"]
         .as_array()
