@@ -44,6 +44,9 @@ pub struct ProviderSettings {
 #[derive(Debug)]
 struct DynamicPackages {
     pattern: String,
+    /// What every name the pattern matches starts with ([`literal_prefix`]): most
+    /// lookups are decided by it, without compiling the pattern.
+    prefix: String,
     /// Compiled when first matched (`None` if invalid): a large layer stack has thousands
     /// of patterns, and most commands match none of them.
     regex: std::sync::OnceLock<Option<fancy_regex::Regex>>,
@@ -51,7 +54,19 @@ struct DynamicPackages {
 }
 
 impl DynamicPackages {
+    fn new(pattern: &str, file: FileId) -> DynamicPackages {
+        DynamicPackages {
+            prefix: literal_prefix(pattern),
+            pattern: pattern.to_owned(),
+            regex: std::sync::OnceLock::new(),
+            files: vec![file],
+        }
+    }
+
     fn matches(&self, name: &str) -> bool {
+        if !name.starts_with(&self.prefix) {
+            return false;
+        }
         self.regex
             .get_or_init(|| {
                 // BitBake escapes `+` (package names such as `gtk+3-…`).
@@ -159,11 +174,8 @@ impl RecipeCache {
                 None => {
                     self.dynamic_index
                         .insert(pattern.clone(), self.packages_dynamic.len());
-                    self.packages_dynamic.push(DynamicPackages {
-                        pattern: pattern.clone(),
-                        regex: std::sync::OnceLock::new(),
-                        files: vec![id],
-                    });
+                    self.packages_dynamic
+                        .push(DynamicPackages::new(pattern, id));
                 }
             }
         }
@@ -241,8 +253,47 @@ impl RecipeCache {
     }
 }
 
+/// The characters every match of PACKAGES_DYNAMIC `pattern` (matched from the start of a
+/// name, `+` literal) begins with: its leading plain characters, less the last one when a
+/// quantifier follows it; none when the pattern has an alternation or an escape.
+fn literal_prefix(pattern: &str) -> String {
+    if pattern.contains(['|', '\\']) {
+        return String::new();
+    }
+    let pattern = pattern.strip_prefix('^').unwrap_or(pattern);
+    let end = pattern
+        .find(|c: char| ".^$*?()[]{}".contains(c))
+        .unwrap_or(pattern.len());
+    let mut prefix = pattern[..end].to_owned();
+    if pattern[end..].starts_with(['*', '?', '{']) {
+        prefix.pop();
+    }
+    prefix
+}
+
 fn push_unique(list: &mut Vec<FileId>, id: FileId) {
     if !list.contains(&id) {
         list.push(id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::literal_prefix;
+
+    #[test]
+    fn literal_prefixes_are_what_every_match_starts_with() {
+        for (pattern, prefix) in [
+            ("perl-module-.*", "perl-module-"),
+            ("^gtk+3-locale-.*", "gtk+3-locale-"),
+            ("lib(foo|bar)", ""),
+            ("python3-ab*c", "python3-a"),
+            ("x{2}y", ""),
+            ("kernel-module-\\w+", ""),
+            ("abc", "abc"),
+            ("a?", ""),
+        ] {
+            assert_eq!(literal_prefix(pattern), prefix, "{pattern}");
+        }
     }
 }
