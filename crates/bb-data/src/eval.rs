@@ -1045,6 +1045,7 @@ fn task_name(task: &str) -> String {
 }
 
 /// `bb.build.addtask`.
+#[doc(hidden)] // For bb-python's `bb.build`: not part of the documented API.
 pub fn add_task(d: &DataStore, task: &str, before: &str, after: &str) -> Result<(), DataError> {
     let task = task_name(task);
     d.set_var_flag(&task, "task", 1)?;
@@ -1074,6 +1075,7 @@ pub fn add_task(d: &DataStore, task: &str, before: &str, after: &str) -> Result<
 }
 
 /// `bb.build.deltask`: the task and every reference to it go, without re-linking.
+#[doc(hidden)] // For bb-python's `bb.build`: not part of the documented API.
 pub fn del_task(d: &DataStore, task: &str) -> Result<(), DataError> {
     let task = task_name(task);
     let mut tasks = list(d.get_var_raw("__BBTASKS")?);

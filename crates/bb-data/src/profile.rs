@@ -6,6 +6,9 @@
 //! function, each `${@…}` expression given to python; a [`PythonHost`](crate::PythonHost)
 //! may measure each event handler. Python entries overlap (an anonymous function's time
 //! includes the inline python it made expand).
+//!
+//! The recording functions are hidden from the documentation: the workspace's python host
+//! and loader call them; an embedder gets profiles through bb-load (`ParseOptions::profile`).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -59,6 +62,7 @@ thread_local! {
 }
 
 /// Starts profiling this thread's work (it goes on if it already runs).
+#[doc(hidden)]
 pub fn start() {
     PROFILE.with(|p| {
         p.borrow_mut().get_or_insert_with(Profile::default);
@@ -66,21 +70,25 @@ pub fn start() {
 }
 
 /// Whether this thread's work is profiled.
+#[doc(hidden)]
 pub fn is_on() -> bool {
     PROFILE.with(|p| p.borrow().is_some())
 }
 
 /// The profile gathered so far (`None` when profiling is off); profiling goes on afresh.
+#[doc(hidden)]
 pub fn take() -> Option<Profile> {
     PROFILE.with(|p| p.borrow_mut().as_mut().map(std::mem::take))
 }
 
 /// Runs `work` as the parse step `name`.
+#[doc(hidden)]
 pub fn step<T>(name: &str, work: impl FnOnce() -> T) -> T {
     measure(work, |profile| &mut profile.steps, || name.to_owned())
 }
 
 /// Runs `work`, python named by `name` (made only when profiling is on).
+#[doc(hidden)]
 pub fn python<T>(name: impl FnOnce() -> String, work: impl FnOnce() -> T) -> T {
     measure(work, |profile| &mut profile.python, name)
 }
