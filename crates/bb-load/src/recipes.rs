@@ -1,9 +1,8 @@
 //! Every parsed recipe indexed for provider lookups, and a target name resolved to the
 //! recipe file BitBake would use for it.
 
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-
-use std::collections::HashSet;
 
 use taskgraph::{
     FileId, Notice, ProviderSettings, Recipe, RecipeCache, ResolveError, TargetError, TaskData,
@@ -32,7 +31,7 @@ pub struct Recipes {
     /// `cache` (none for a skipped one).
     undecoded: Vec<Option<(CachedRecipe, Vec<Option<FileId>>)>>,
     /// A variant's recipe in `undecoded`.
-    recipe_of: std::collections::HashMap<FileId, usize>,
+    recipe_of: HashMap<FileId, usize>,
 }
 
 /// How a name is resolved to a recipe, as the BitBake front end it stands for does.
@@ -56,7 +55,7 @@ impl Recipes {
         let settings = ProviderSettings::from_variables(&parsed.provider_vars, &mut notices);
         let mut cache = RecipeCache::new(settings);
         let mut undecoded = Vec::new();
-        let mut recipe_of = std::collections::HashMap::new();
+        let mut recipe_of = HashMap::new();
         for mut entry in parsed
             .outcomes
             .iter_mut()
