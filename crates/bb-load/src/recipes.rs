@@ -214,8 +214,9 @@ impl Recipes {
         notices: &mut Vec<Notice>,
     ) -> Result<RecipeTarget, LoadError> {
         let _span = tracing::info_span!("resolve", name).entered();
-        // What resolving reads of the recipes beyond their providers: the tasks of those
-        // that provide the name.
+        // The name without `:do_task` (BitBake's buildTaskData: `bitbake -e zlib:do_compile`
+        // shows zlib). What resolving reads of the recipes beyond their providers: the
+        // tasks of those that provide it.
         let provided = name.split_once(":do_").map_or(name, |(recipe, _)| recipe);
         let reached: Vec<usize> = self
             .cache
@@ -242,20 +243,21 @@ impl Recipes {
                 }
             }
             Resolution::BuildTarget => {
-                // BitBake's buildTaskData: `bitbake -e zlib:do_compile` shows zlib.
-                let name = name.split_once(":do_").map_or(name, |(recipe, _)| recipe);
                 let assumed = vars
                     .get("ASSUME_PROVIDED")
                     .map(String::as_str)
                     .unwrap_or_default();
-                if assumed.split_whitespace().any(|provided| provided == name) {
+                if assumed
+                    .split_whitespace()
+                    .any(|assumed| assumed == provided)
+                {
                     return Err(LoadError::AssumeProvided {
-                        name: name.to_owned(),
+                        name: provided.to_owned(),
                     });
                 }
-                taskdata.add_provider(cache, vars, name)?;
+                taskdata.add_provider(cache, vars, provided)?;
                 notices.append(&mut taskdata.notices);
-                taskdata.build_providers(name).first().copied()
+                taskdata.build_providers(provided).first().copied()
             }
         };
         let file = file.ok_or_else(|| LoadError::NothingProvides {
@@ -272,18 +274,13 @@ impl Recipes {
     }
 }
 
-/// The names `info` depends on, each with whether it is a runtime name: DEPENDS, RDEPENDS
-/// and RRECOMMENDS (of the recipe and of each package), and the names of its tasks'
-/// `[depends]` and `[rdepends]` (`name:do_task`).
+/// The names `info` depends on, each with whether it is a runtime name: DEPENDS, the
+/// runtime names the task data takes ([`taskgraph::runtime_dependencies`]), and the names
+/// of its tasks' `[depends]` and `[rdepends]` (`name:do_task`).
 fn dependency_names(info: &bb_data::RecipeInfo, names: &mut Vec<(String, bool)>) {
     names.extend(info.depends.iter().map(|n| (n.clone(), false)));
-    let runtime = info
-        .rdepends
-        .iter()
-        .chain(&info.rrecommends)
-        .chain(info.rdepends_pkg.values().flatten())
-        .chain(info.rrecommends_pkg.values().flatten());
-    names.extend(runtime.map(|n| (n.clone(), true)));
+    let runtime = taskgraph::runtime_dependencies(info);
+    names.extend(runtime.into_iter().map(|n| (n, true)));
     for task in &info.tasks {
         for (flag, runtime) in [("depends", false), ("rdepends", true)] {
             for word in task.flag_words(flag) {

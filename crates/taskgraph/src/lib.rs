@@ -73,7 +73,7 @@ pub use schedule::{CycleError, Scheduler, TaskState, topological_order};
 pub use targets::{
     ListedRecipe, RecipeListing, TargetError, real_file, resolve_targets, virtual_name, with_do,
 };
-pub use taskdata::{ResolveError, TaskData, TaskKey};
+pub use taskdata::{ResolveError, TaskData, TaskKey, runtime_dependencies};
 pub use version::vercmp;
 
 /// Where provider settings (PREFERRED_VERSION_*, PREFERRED_PROVIDER_*, …) are read from:

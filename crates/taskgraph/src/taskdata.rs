@@ -1,6 +1,7 @@
 //! Resolving what targets need: BitBake's `TaskData` (build and runtime targets, their
 //! providers, and the recipes that cannot be built because something is missing).
 
+use bb_data::RecipeInfo;
 use indexmap::IndexMap;
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -157,22 +158,9 @@ impl TaskData {
             }
         }
         self.depids.entry(file).or_insert(depends);
-        let mut rdepends: Vec<String> = Vec::new();
-        for package in &info.packages {
-            let none = Vec::new();
-            let per_package = [
-                &info.rdepends,
-                info.rdepends_pkg.get(package).unwrap_or(&none),
-                &info.rrecommends,
-                info.rrecommends_pkg.get(package).unwrap_or(&none),
-            ];
-            for dep in per_package.into_iter().flatten() {
-                if !rdepends.contains(dep) {
-                    rdepends.push(dep.clone());
-                }
-            }
-        }
-        self.rdepids.entry(file).or_insert(rdepends);
+        self.rdepids
+            .entry(file)
+            .or_insert_with(|| runtime_dependencies(info));
         for dep in self.depids[&file].clone() {
             self.seen_build_target(&dep);
             if self.failed_deps.contains(&dep) {
@@ -621,6 +609,27 @@ impl TaskData {
             }
         }
     }
+}
+
+/// The runtime names a recipe variant needs, as the task data takes them: RDEPENDS and
+/// RRECOMMENDS, of the recipe and of each of its PACKAGES, each once, in order.
+pub fn runtime_dependencies(info: &RecipeInfo) -> Vec<String> {
+    let mut rdepends: Vec<String> = Vec::new();
+    for package in &info.packages {
+        let none = Vec::new();
+        let per_package = [
+            &info.rdepends,
+            info.rdepends_pkg.get(package).unwrap_or(&none),
+            &info.rrecommends,
+            info.rrecommends_pkg.get(package).unwrap_or(&none),
+        ];
+        for dep in per_package.into_iter().flatten() {
+            if !rdepends.contains(dep) {
+                rdepends.push(dep.clone());
+            }
+        }
+    }
+    rdepends
 }
 
 fn multiple_providers(
